@@ -1,0 +1,93 @@
+/**
+ * Wire types of protocol v1 (see docs/protocol.md). Shared by the hub, the simulator, the
+ * dashboard and the tests, so a change here is a protocol change.
+ */
+
+/** Subprotocol name that selects app mode on `GET /ws`. */
+export const APP_SUBPROTOCOL = 'hub.v1';
+
+/** A message as delivered to subscribers. */
+export interface HubMessage<T = unknown> {
+  topic: string;
+  seq: number;
+  ts: number;
+  data: T;
+}
+
+export type RequestId = number | string;
+
+/** `since` is either one seq (exact topic) or a map of topic -> last seen seq (patterns). */
+export type SinceSpec = number | Record<string, number>;
+
+export type ClientRequest =
+  | { op: 'sub'; id: RequestId; topic: string; snapshot?: number; since?: SinceSpec; epoch?: string; maxHz?: number }
+  | { op: 'unsub'; id: RequestId; topic: string }
+  | { op: 'pub'; id: RequestId; topic: string; data: unknown }
+  | { op: 'history'; id: RequestId; topic: string; since?: number; limit?: number }
+  | { op: 'auth'; id: RequestId; token: string }
+  | { op: 'ping'; id: RequestId };
+
+export type ClientOp = ClientRequest['op'];
+
+export type ErrorCode =
+  | 'bad_json'
+  | 'bad_request'
+  | 'unknown_op'
+  | 'bad_topic'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'too_many_subscriptions'
+  | 'not_subscribed'
+  | 'binary_unsupported'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+export interface OkReply {
+  op: 'ok';
+  id: RequestId;
+  [field: string]: unknown;
+}
+
+export interface ErrorReply {
+  op: 'error';
+  id?: RequestId;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface WelcomeFrame {
+  op: 'welcome';
+  v: 1;
+  epoch: string;
+  role: string;
+  maxPayload: number;
+}
+
+/** The hub cannot replay what was asked: the client must drop its state for `topic` and rebuild from what follows. */
+export interface ResetFrame {
+  op: 'reset';
+  topic: string;
+  epoch: string;
+  reason: 'epoch' | 'trimmed';
+}
+
+export type ServerFrame = HubMessage | OkReply | ErrorReply | WelcomeFrame | ResetFrame;
+
+/** Chat message payload on topic `chat`. */
+export interface ChatData {
+  nick: string;
+  text: string;
+  kind?: 'join' | 'leave' | 'nick';
+}
+
+/** Thrown by the client for an error reply. */
+export class HubError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HubError';
+  }
+}
