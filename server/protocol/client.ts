@@ -1,0 +1,282 @@
+/**
+ * The one reconnecting app-mode client, shared by the dashboard (browser WebSocket) and the
+ * simulator and tests (`ws`). It keeps its subscriptions across reconnects and resumes each one
+ * from the last seq it saw per topic, so a short outage costs no message and no duplicate.
+ */
+import {
+  APP_SUBPROTOCOL,
+  HubError,
+  type ClientRequest,
+  type ErrorReply,
+  type HubMessage,
+  type OkReply,
+  type ResetFrame,
+  type ServerFrame,
+  type WelcomeFrame,
+} from './wire.ts';
+
+/** The subset of the standard WebSocket API the client uses; both the browser's and `ws` fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+}
+export type WebSocketFactory = (url: string, protocol: string) => WebSocketLike;
+
+export type ClientStatus = 'connecting' | 'open' | 'closed';
+
+export interface HubClientOptions {
+  /** App-mode endpoint, e.g. `ws://127.0.0.1:5000/ws`. */
+  url: string;
+  /** Publish key or token, sent as `?token=`. */
+  token?: string;
+  /** Defaults to the global `WebSocket` (browsers); pass one built on `ws` in Node 20. */
+  connect?: WebSocketFactory;
+  /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Called on every status change; `attempt` counts reconnect attempts since the last open. */
+  onStatus?: (status: ClientStatus, attempt: number) => void;
+  /** Called on each welcome frame (first connect and every reconnect). */
+  onWelcome?: (welcome: WelcomeFrame) => void;
+}
+
+export interface SubscribeOptions {
+  /** Ask for the last N messages per topic before live ones (first connect only). */
+  snapshot?: number;
+  /** Deliver at most this many messages per second per topic (latest value wins). */
+  maxHz?: number;
+  /** The hub could not replay a gap: state derived from earlier messages of `topic` is stale. */
+  onReset?: (reset: ResetFrame) => void;
+}
+
+interface Subscription {
+  pattern: string;
+  onMessage: (msg: HubMessage) => void;
+  options: SubscribeOptions;
+  /** Last seq seen per concrete topic: what a resume asks for. */
+  lastSeq: Map<string, number>;
+}
+
+interface Pending {
+  resolve: (reply: OkReply) => void;
+  reject: (err: Error) => void;
+}
+
+const OPEN = 1;
+
+/**
+ * @example
+ * const hub = new HubClient({ url: 'ws://127.0.0.1:5000/ws', connect: (u, p) => new WebSocket(u, p) });
+ * hub.subscribe('ticks.*', (m) => console.log(m.topic, m.data), { snapshot: 1 });
+ * await hub.publish('chat', { nick: 'bot', text: 'hello' });
+ */
+export class HubClient {
+  private socket: WebSocketLike | null = null;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private attempt = 0;
+  private epoch: string | null = null;
+  private stopped = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly minBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  status: ClientStatus = 'closed';
+
+  constructor(private readonly options: HubClientOptions) {
+    this.minBackoffMs = options.minBackoffMs ?? 250;
+    this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
+    if (!(this.minBackoffMs > 0 && this.maxBackoffMs >= this.minBackoffMs)) {
+      throw new RangeError('HubClient: need 0 < minBackoffMs <= maxBackoffMs');
+    }
+    this.open();
+  }
+
+  /** Subscribe to a topic or pattern; returns a function that unsubscribes. One handler per pattern. */
+  subscribe(pattern: string, onMessage: (msg: HubMessage) => void, options: SubscribeOptions = {}): () => void {
+    const sub: Subscription = { pattern, onMessage, options, lastSeq: new Map() };
+    this.subs.set(pattern, sub);
+    if (this.isOpen()) this.sendSub(sub);
+    return () => {
+      if (this.subs.get(pattern) !== sub) return;
+      this.subs.delete(pattern);
+      if (this.isOpen()) this.request({ op: 'unsub', topic: pattern }).catch(() => {});
+    };
+  }
+
+  /** Publish; resolves with the seq the hub assigned. Rejects at once while disconnected. */
+  async publish(topic: string, data: unknown): Promise<{ seq: number; ts: number }> {
+    const reply = await this.request({ op: 'pub', topic, data });
+    return { seq: reply.seq as number, ts: reply.ts as number };
+  }
+
+  /** A page of a topic's history. */
+  async history(topic: string, opts: { since?: number; limit?: number } = {}): Promise<HubMessage[]> {
+    const reply = await this.request({ op: 'history', topic, ...opts });
+    return reply.messages as HubMessage[];
+  }
+
+  /** Send any request; resolves with the ok reply, rejects with a HubError. */
+  request(body: DistributiveOmit<ClientRequest, 'id'>): Promise<OkReply> {
+    if (!this.isOpen()) return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
+    const id = this.nextId++;
+    return new Promise<OkReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.socket!.send(JSON.stringify({ ...body, id }));
+    });
+  }
+
+  /** Stop for good: closes the socket and cancels reconnects. */
+  close(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.socket?.close(1000, 'client closing');
+    this.setStatus('closed');
+  }
+
+  private isOpen(): boolean {
+    return this.socket !== null && this.socket.readyState === OPEN && this.status === 'open';
+  }
+
+  private open(): void {
+    const url = new URL(this.options.url);
+    if (this.options.token) url.searchParams.set('token', this.options.token);
+    const connect = this.options.connect ?? defaultConnect;
+    this.setStatus('connecting');
+    let socket: WebSocketLike;
+    try {
+      socket = connect(url.toString(), APP_SUBPROTOCOL);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onmessage = (ev) => this.onFrame(String(ev.data));
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.failPending();
+      if (!this.stopped) this.scheduleReconnect();
+    };
+    socket.onerror = () => {}; // onclose follows and handles it
+  }
+
+  private onFrame(text: string): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(text) as ServerFrame;
+    } catch {
+      return;
+    }
+    if (!('op' in frame)) return this.onMessage(frame);
+    switch (frame.op) {
+      case 'welcome':
+        return this.onWelcome(frame);
+      case 'ok':
+      case 'error':
+        return this.settle(frame);
+      case 'reset':
+        return this.onReset(frame);
+    }
+  }
+
+  private onWelcome(welcome: WelcomeFrame): void {
+    this.epoch ??= welcome.epoch;
+    const sameEpoch = this.epoch === welcome.epoch;
+    this.attempt = 0;
+    this.setStatus('open');
+    this.options.onWelcome?.(welcome);
+    for (const sub of this.subs.values()) this.sendSub(sub, sameEpoch ? undefined : welcome.epoch);
+    this.epoch = welcome.epoch;
+  }
+
+  /** (Re)subscribe; after a reconnect, resume from the last seen seq of each topic. */
+  private sendSub(sub: Subscription, newEpoch?: string): void {
+    const { snapshot, maxHz } = sub.options;
+    const resume = sub.lastSeq.size > 0;
+    const req: DistributiveOmit<ClientRequest, 'id'> = resume
+      ? { op: 'sub', topic: sub.pattern, since: Object.fromEntries(sub.lastSeq), epoch: this.epoch ?? undefined, maxHz }
+      : { op: 'sub', topic: sub.pattern, snapshot, maxHz };
+    if (newEpoch !== undefined) sub.lastSeq.clear(); // the hub will answer with reset frames
+    this.request(req).catch(() => {}); // errors surface via status; the next reconnect retries
+  }
+
+  private onMessage(msg: HubMessage): void {
+    for (const sub of this.subs.values()) {
+      if (!matchesPattern(sub.pattern, msg.topic)) continue;
+      const last = sub.lastSeq.get(msg.topic);
+      if (last !== undefined && msg.seq <= last) continue; // duplicate from an overlapping resume
+      sub.lastSeq.set(msg.topic, msg.seq);
+      try {
+        sub.onMessage(msg);
+      } catch (err) {
+        console.error(`tickhub client: handler for ${sub.pattern} threw`, err);
+      }
+    }
+  }
+
+  private onReset(reset: ResetFrame): void {
+    for (const sub of this.subs.values()) {
+      if (!matchesPattern(sub.pattern, reset.topic)) continue;
+      sub.lastSeq.delete(reset.topic);
+      sub.options.onReset?.(reset);
+    }
+  }
+
+  private settle(reply: OkReply | ErrorReply): void {
+    if (typeof reply.id !== 'number') return;
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if (reply.op === 'ok') pending.resolve(reply);
+    else pending.reject(new HubError(reply.code, reply.message));
+  }
+
+  private failPending(): void {
+    for (const p of this.pending.values()) p.reject(new HubError('unavailable', 'connection to the hub lost'));
+    this.pending.clear();
+  }
+
+  private scheduleReconnect(): void {
+    this.setStatus('closed');
+    const ceiling = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** this.attempt);
+    this.attempt++;
+    const delay = this.minBackoffMs / 2 + Math.random() * (ceiling - this.minBackoffMs / 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (!this.stopped) this.open();
+    }, delay);
+  }
+
+  private setStatus(status: ClientStatus): void {
+    if (this.status === status) return;
+    this.status = status;
+    this.options.onStatus?.(status, this.attempt);
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function defaultConnect(url: string, protocol: string): WebSocketLike {
+  const Ctor = (globalThis as { WebSocket?: new (url: string, protocol: string) => WebSocketLike }).WebSocket;
+  if (!Ctor) throw new Error('HubClient: no global WebSocket; pass options.connect (e.g. with the ws package)');
+  return new Ctor(url, protocol);
+}
+
+/** NATS-style match, used client-side to route messages to the subscription that asked for them. */
+export function matchesPattern(pattern: string, topic: string): boolean {
+  if (pattern === topic) return true;
+  const p = pattern.split('.');
+  const t = topic.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i;
+    if (i >= t.length) return false;
+    if (p[i] !== '*' && p[i] !== t[i]) return false;
+  }
+  return p.length === t.length;
+}
