@@ -1,0 +1,165 @@
+/**
+ * Hub configuration: every setting and limit, read from the environment and validated at start.
+ * Errors name the variable, so a typo stops the hub with a clear message instead of a default.
+ * docs/operations.md lists the same table for users.
+ */
+import { z } from 'zod';
+import { isValidPattern } from './hub/topics.ts';
+
+export type OverflowPolicy = 'conflate' | 'disconnect';
+
+export interface RetentionRule {
+  pattern: string;
+  /** Messages kept per topic. */
+  maxMessages: number;
+  /** Seconds a message is kept. */
+  maxAgeSeconds: number;
+}
+
+export interface PolicyRule {
+  pattern: string;
+  policy: OverflowPolicy;
+}
+
+export interface HubConfig {
+  port: number;
+  host: string;
+  /** Secret that lets a client publish to any topic; null means nobody but the hub can. */
+  publishKey: string | null;
+  /** Largest WebSocket frame or HTTP body accepted, in bytes. */
+  maxPayload: number;
+  /** Bytes a connection may have buffered and unsent before its overflow policy acts. */
+  outboxLimitBytes: number;
+  /** What happens at the outbox limit, first matching pattern wins. */
+  overflowPolicies: PolicyRule[];
+  maxSubscriptionsPerConnection: number;
+  /** Frames a connection may send per second (token bucket refill) and its burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** Frames over the rate a connection may send (each answered with an error) before it is closed 1008. */
+  rateLimitStrikes: number;
+  /** Interval of the heartbeat sweep; a peer that misses one pong is terminated. */
+  heartbeatMs: number;
+  /** History retention per topic pattern, first match wins. */
+  retention: RetentionRule[];
+  /** Chat lines a new line-mode client sees on join. */
+  chatBacklog: number;
+  /** Directory of the built dashboard, served at `/`. */
+  dashboardDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const defaultRetention: RetentionRule[] = [
+  { pattern: 'bars.>', maxMessages: 20_000, maxAgeSeconds: 3_600 },
+  { pattern: 'ticks.>', maxMessages: 1_000, maxAgeSeconds: 120 },
+  { pattern: 'chat', maxMessages: 500, maxAgeSeconds: 86_400 },
+  { pattern: 'fills', maxMessages: 2_000, maxAgeSeconds: 86_400 },
+  { pattern: 'pnl', maxMessages: 200, maxAgeSeconds: 3_600 },
+  { pattern: '$sys.>', maxMessages: 60, maxAgeSeconds: 60 },
+  { pattern: '>', maxMessages: 1_000, maxAgeSeconds: 600 },
+];
+
+export const defaultPolicies: PolicyRule[] = [
+  { pattern: 'ticks.>', policy: 'conflate' },
+  { pattern: 'bars.>', policy: 'conflate' },
+  { pattern: 'pnl', policy: 'conflate' },
+  { pattern: '$sys.>', policy: 'conflate' },
+  { pattern: '>', policy: 'disconnect' },
+];
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** `pattern=count/seconds,...`, e.g. `bars.>=20000/3600,chat=500/86400`. */
+const retentionList = z.string().transform((text, ctx): RetentionRule[] => {
+  const rules: RetentionRule[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(.+)=(\d+)\/(\d+)$/.exec(part);
+    if (!m || !isValidPattern(m[1])) {
+      ctx.addIssue({ code: 'custom', message: `'${part}' is not pattern=count/seconds` });
+      return z.NEVER;
+    }
+    rules.push({ pattern: m[1], maxMessages: Number(m[2]), maxAgeSeconds: Number(m[3]) });
+  }
+  return [...rules, ...defaultRetention];
+});
+
+/** `pattern=conflate|disconnect,...`. */
+const policyList = z.string().transform((text, ctx): PolicyRule[] => {
+  const rules: PolicyRule[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(.+)=(conflate|disconnect)$/.exec(part);
+    if (!m || !isValidPattern(m[1])) {
+      ctx.addIssue({ code: 'custom', message: `'${part}' is not pattern=conflate|disconnect` });
+      return z.NEVER;
+    }
+    rules.push({ pattern: m[1], policy: m[2] as OverflowPolicy });
+  }
+  return [...rules, ...defaultPolicies];
+});
+
+const envSchema = z.object({
+  PORT: int(0, 65_535).default(5000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  HUB_PUBLISH_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
+  OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  OVERFLOW_POLICIES: policyList.default(defaultPolicies),
+  MAX_SUBSCRIPTIONS: int(1, 100_000).default(256),
+  RATE_LIMIT: int(1, 10_000_000).default(200),
+  RATE_BURST: int(1, 10_000_000).default(400),
+  RATE_STRIKES: int(1, 1_000_000).default(20),
+  HEARTBEAT_MS: int(100, 3_600_000).default(15_000),
+  HISTORY: retentionList.default(defaultRetention),
+  CHAT_BACKLOG: int(0, 1_000).default(20),
+  DASHBOARD_DIR: z.string().min(1).default('dashboard/dist'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type HubEnv = z.input<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Build the config from environment-style settings (missing ones take their defaults).
+ * Throws ConfigError naming every invalid setting.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): HubConfig {
+  const relevant = Object.fromEntries(
+    Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = envSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publishKey: e.HUB_PUBLISH_KEY ?? null,
+    maxPayload: e.MAX_PAYLOAD,
+    outboxLimitBytes: e.OUTBOX_LIMIT_BYTES,
+    overflowPolicies: e.OVERFLOW_POLICIES,
+    maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS,
+    rateLimitPerSecond: e.RATE_LIMIT,
+    rateLimitBurst: e.RATE_BURST,
+    rateLimitStrikes: e.RATE_STRIKES,
+    heartbeatMs: e.HEARTBEAT_MS,
+    retention: e.HISTORY,
+    chatBacklog: e.CHAT_BACKLOG,
+    dashboardDir: e.DASHBOARD_DIR,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Config for tests and embedding: defaults plus overrides, port 0. */
+export function testConfig(overrides: Partial<HubConfig> = {}): HubConfig {
+  return { ...loadConfig({ PORT: '0', LOG_LEVEL: 'silent' }), ...overrides };
+}
+
+/** First rule whose pattern matches `topic`. */
+export function firstMatch<R extends { pattern: string }>(rules: R[], topic: string, match: (p: string, t: string) => boolean): R | undefined {
+  return rules.find((r) => match(r.pattern, topic));
+}

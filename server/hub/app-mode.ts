@@ -1,0 +1,69 @@
+/**
+ * App mode (`hub.v1`): JSON requests with ids, each answered by exactly one ok or error reply.
+ */
+import type { ClientRequest, ErrorReply, RequestId } from '../protocol/wire.ts';
+import { parseRequest } from '../protocol/parse.ts';
+import type { Connection } from './connection.ts';
+import { HubRefusal, type Hub } from './hub.ts';
+import type { Session } from './session.ts';
+
+export class AppSession implements Session {
+  constructor(
+    private readonly hub: Hub,
+    private readonly conn: Connection,
+    private readonly checkToken: (token: string) => boolean,
+  ) {}
+
+  start(): void {
+    this.conn.sendJson({ op: 'welcome', v: 1, epoch: this.hub.epoch, role: this.conn.role, maxPayload: this.hub.config.maxPayload });
+  }
+
+  onText(text: string): void {
+    const parsed = parseRequest(text);
+    if (!parsed.ok) return this.error(parsed.id, new HubRefusal(parsed.code, parsed.message));
+    const { request } = parsed;
+    this.handle(request).then(
+      (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
+      (err: unknown) => this.error(request.id, err),
+    );
+  }
+
+  /** Resolves with the ok reply's fields, or null when the handler replied itself. */
+  private async handle(req: ClientRequest): Promise<Record<string, unknown> | null> {
+    const { hub, conn } = this;
+    switch (req.op) {
+      case 'ping':
+        return { ts: Date.now() };
+      case 'auth':
+        if (!this.checkToken(req.token)) throw new HubRefusal('unauthorized', 'invalid token');
+        conn.role = 'publisher';
+        return { role: conn.role };
+      case 'sub': {
+        // The ok must precede any replayed message, so it is sent the moment the sub is accepted.
+        const accepted = () => conn.sendJson({ op: 'ok', id: req.id, epoch: hub.epoch });
+        await hub.subscribe(conn, req.topic, { snapshot: req.snapshot, since: req.since, epoch: req.epoch, maxHz: req.maxHz, accepted });
+        return null;
+      }
+      case 'unsub':
+        if (!hub.unsubscribe(conn, req.topic)) throw new HubRefusal('not_subscribed', `not subscribed to '${req.topic}'`);
+        return {};
+      case 'pub': {
+        const env = await hub.publish(hub.checkPublish(req.topic, conn.role === 'publisher'), req.data, conn);
+        return { seq: env.seq, ts: env.ts };
+      }
+      case 'history': {
+        const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });
+        return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, messages: page.messages.map((e) => JSON.parse(e.json)) };
+      }
+    }
+  }
+
+  private error(id: RequestId | undefined, err: unknown): void {
+    const reply: ErrorReply =
+      err instanceof HubRefusal
+        ? { op: 'error', id, code: err.code, message: err.message }
+        : { op: 'error', id, code: 'internal', message: 'internal error' };
+    if (!(err instanceof HubRefusal)) this.hub.logError(err, this.conn);
+    this.conn.sendJson(reply);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * One client socket as the hub sees it: identity, role, subscriptions and a bounded outbox.
+ * Every byte to the client goes through the outbox, so replies and messages keep their order.
+ */
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { OverflowPolicy } from '../config.ts';
+import type { Envelope } from '../broker/broker.ts';
+import { Flusher, Outbox, frameText } from './outbox.ts';
+
+export type ConnectionMode = 'line' | 'app' | 'tap';
+export type Role = 'anonymous' | 'publisher';
+
+/** How a subscription renders messages: the wire JSON, or `nick: text` chat lines for line mode. */
+export type RenderFormat = 'json' | 'chat-line';
+
+export interface Subscription {
+  readonly conn: Connection;
+  readonly pattern: string;
+  readonly format: RenderFormat;
+  /** At most this many messages per second per topic (latest wins); 0 = unthrottled. */
+  readonly maxHz: number;
+  /** While a replay is being sent, live messages wait here so replay and live stitch exactly. */
+  replayBuffer: Envelope[] | null;
+  /** maxHz state: when each topic may next be sent, and the latest held-back message. */
+  nextSendAt: Map<string, number> | null;
+  heldBack: Map<string, Envelope> | null;
+}
+
+/** Close codes the hub uses (RFC 6455 section 7.4.1). */
+export const CloseCode = {
+  goingAway: 1001,
+  invalidData: 1007,
+  policy: 1008,
+  tooBig: 1009,
+} as const;
+
+let nextConnectionId = 1;
+
+export class Connection {
+  readonly id = `c${nextConnectionId++}`;
+  readonly subs = new Map<string, Subscription>();
+  readonly outbox: Outbox;
+  readonly openedAt = Date.now();
+  /** Set by the heartbeat sweep, cleared by any pong or frame. */
+  alive = true;
+  /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
+  lastStamp = 0;
+  closed = false;
+  nick: string | null = null;
+  framesIn = 0;
+  dropped = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly mode: ConnectionMode,
+    public role: Role,
+    readonly remote: string,
+    outboxLimitBytes: number,
+    flusher: Flusher,
+  ) {
+    const socket = (ws as unknown as { _socket: Socket })._socket;
+    this.outbox = new Outbox(socket, outboxLimitBytes, flusher);
+  }
+
+  /** Queue a framed message under its topic's overflow policy; false when the connection was closed for it. */
+  pushMessage(frame: Buffer, topic: string, policy: OverflowPolicy): boolean {
+    if (this.closed) return false;
+    const action = this.outbox.push(frame, topic, policy);
+    if (action === 'overflow') {
+      this.close(CloseCode.policy, 'slow consumer');
+      return false;
+    }
+    if (action === 'conflated') this.dropped++;
+    return true;
+  }
+
+  /** Queue a text frame that must not be dropped (replies, notices, replay). */
+  sendText(text: string): void {
+    if (this.closed) return;
+    if (this.outbox.pushControl(frameText(text)) === 'overflow') this.close(CloseCode.policy, 'slow consumer');
+  }
+
+  sendJson(frame: object): void {
+    this.sendText(JSON.stringify(frame));
+  }
+
+  /** Resolves once the socket has written what it holds (or closed). Used to pace replays. */
+  drained(): Promise<void> {
+    const socket = (this.ws as unknown as { _socket: Socket })._socket;
+    if (this.closed || socket.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.outbox.seal(); // what was queued (e.g. the error that explains this close) goes first
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    this.closed = true;
+    this.ws.terminate();
+  }
+}

@@ -1,0 +1,425 @@
+/**
+ * The core: who is subscribed to what, and fan-out. A message from the broker is framed once and
+ * the same Buffer is queued to every matching connection; nothing per subscriber but the append.
+ */
+import type { Logger } from 'pino';
+import type { HubConfig, OverflowPolicy } from '../config.ts';
+import type { Broker, Envelope } from '../broker/broker.ts';
+import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
+import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
+import { Flusher, frameText } from './outbox.ts';
+import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from './topics.ts';
+
+/** A refusal the edge turns into an error frame or HTTP error. */
+export class HubRefusal extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SubscribeOptions {
+  snapshot?: number;
+  since?: SinceSpec;
+  epoch?: string;
+  maxHz?: number;
+  format?: RenderFormat;
+  /** Called once the subscription is in place, before any replayed message is queued. */
+  accepted?: () => void;
+}
+
+export interface TopicInfo {
+  topic: string;
+  subscribers: number;
+  messages: number;
+  /** Messages per second over the last second. */
+  rate: number;
+}
+
+export interface HubCounters {
+  messagesIn: number;
+  deliveries: number;
+  conflated: number;
+  slowConsumerCloses: number;
+}
+
+/** Live messages a subscription may buffer while its replay is being sent. */
+const MAX_REPLAY_BUFFER = 100_000;
+/** Throttled (maxHz) subscriptions are checked this often. */
+const THROTTLE_TICK_MS = 5;
+
+export class Hub {
+  readonly connections = new Set<Connection>();
+  readonly counters: HubCounters = { messagesIn: 0, deliveries: 0, conflated: 0, slowConsumerCloses: 0 };
+  private readonly index = new SubscriptionIndex<Subscription>();
+  private readonly flusher: Flusher;
+  private readonly policyCache = new Map<string, OverflowPolicy>();
+  private readonly topicCounts = new Map<string, { messages: number; lastSecond: number; rate: number }>();
+  private readonly chatUsers = new Map<string, Connection>();
+  private readonly throttled = new Set<Subscription>();
+  private throttleTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private stamp = 0;
+  private guestCounter = 0;
+
+  constructor(
+    readonly config: HubConfig,
+    readonly broker: Broker,
+    private readonly log: Logger,
+    flushWindowMs = 0,
+  ) {
+    this.flusher = new Flusher(flushWindowMs);
+    broker.onDeliver((env) => this.deliver(env));
+    this.timers.push(setInterval(() => this.heartbeat(), config.heartbeatMs).unref());
+    this.timers.push(setInterval(() => this.rollRates(), 1000).unref());
+  }
+
+  get epoch(): string {
+    return this.broker.epoch;
+  }
+
+  /** Create and register a connection for an upgraded socket. */
+  attach(ws: Connection['ws'], mode: Connection['mode'], role: Connection['role'], remote: string): Connection {
+    const conn = new Connection(ws, mode, role, remote, this.config.outboxLimitBytes, this.flusher);
+    this.connections.add(conn);
+    ws.on('pong', () => (conn.alive = true));
+    return conn;
+  }
+
+  /** Forget a closed connection: its subscriptions and its chat presence. */
+  detach(conn: Connection): void {
+    if (!this.connections.delete(conn)) return;
+    conn.closed = true;
+    this.counters.conflated += conn.outbox.stats.conflated;
+    for (const sub of conn.subs.values()) this.dropSubscription(sub);
+    conn.subs.clear();
+    if (conn.nick && this.chatUsers.get(conn.nick) === conn) {
+      this.chatUsers.delete(conn.nick);
+      this.announce(conn.nick, 'left', 'leave');
+    }
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------
+
+  /** Check that `topic` may be published by a caller who does or does not hold the publish key. */
+  checkPublish(topic: unknown, canPublishAnything: boolean): string {
+    const problem = topicError(topic);
+    if (problem !== null || typeof topic !== 'string') throw new HubRefusal('bad_topic', problem ?? 'bad topic');
+    if (isSysTopic(topic)) throw new HubRefusal('forbidden', '$sys topics are published by the hub only');
+    if (topic !== 'chat' && !canPublishAnything) {
+      throw new HubRefusal('forbidden', `publishing to '${topic}' needs the publish key (?token= or the auth op)`);
+    }
+    return topic;
+  }
+
+  /** Publish a checked message; resolves with its envelope (seq, ts). */
+  async publish(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
+    if (topic === 'chat') data = this.checkChat(data, origin);
+    const json = JSON.stringify(data);
+    if (json === undefined) throw new HubRefusal('bad_request', 'data must be JSON');
+    this.counters.messagesIn++;
+    return this.broker.publish(topic, json, origin?.id);
+  }
+
+  /** Chat data is `{nick, text}`; connections with a nick speak under it. */
+  private checkChat(data: unknown, origin?: Connection): ChatData {
+    const d = (typeof data === 'object' && data !== null ? data : {}) as Partial<ChatData>;
+    if (typeof d.text !== 'string' || d.text.length === 0) throw new HubRefusal('bad_request', "chat data needs a non-empty 'text' string");
+    const nick = origin?.nick ?? (typeof d.nick === 'string' && d.nick ? d.nick : null) ?? 'anonymous';
+    if (!/^[A-Za-z0-9_-]{1,24}$/.test(nick)) throw new HubRefusal('bad_request', "chat 'nick' must be 1-24 characters of A-Z a-z 0-9 _ -");
+    return d.kind ? { nick, text: d.text, kind: d.kind } : { nick, text: d.text };
+  }
+
+  // ---- fan-out -------------------------------------------------------------------------------
+
+  private deliver(env: Envelope): void {
+    this.countTopic(env.topic);
+    const subs = this.index.match(env.topic);
+    if (subs.length === 0) return;
+    const stamp = ++this.stamp;
+    const policy = this.policyFor(env.topic);
+    let frame: Buffer | undefined;
+    let chatLine: Buffer | undefined;
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i];
+      const conn = sub.conn;
+      if (conn.lastStamp === stamp) continue; // already queued via an overlapping pattern
+      conn.lastStamp = stamp;
+      if (sub.replayBuffer) {
+        this.bufferDuringReplay(sub, env);
+        continue;
+      }
+      if (sub.maxHz > 0 && !this.throttleAdmits(sub, env)) continue;
+      if (sub.format === 'chat-line') {
+        if (env.origin === conn.id) continue; // chat is not echoed to its sender
+        chatLine ??= frameText(renderChatLine(env));
+        if (!conn.pushMessage(chatLine, env.topic, policy)) this.counters.slowConsumerCloses++;
+      } else {
+        frame ??= frameText(env.json);
+        if (!conn.pushMessage(frame, env.topic, policy)) this.counters.slowConsumerCloses++;
+      }
+      this.counters.deliveries++;
+    }
+  }
+
+  private policyFor(topic: string): OverflowPolicy {
+    let policy = this.policyCache.get(topic);
+    if (!policy) {
+      policy = this.config.overflowPolicies.find((r) => matches(r.pattern, topic))?.policy ?? 'disconnect';
+      if (this.policyCache.size > 10_000) this.policyCache.clear();
+      this.policyCache.set(topic, policy);
+    }
+    return policy;
+  }
+
+  private bufferDuringReplay(sub: Subscription, env: Envelope): void {
+    sub.replayBuffer!.push(env);
+    if (sub.replayBuffer!.length > MAX_REPLAY_BUFFER) {
+      this.counters.slowConsumerCloses++;
+      sub.conn.close(CloseCode.policy, 'slow consumer (replay)');
+    }
+  }
+
+  // ---- maxHz ---------------------------------------------------------------------------------
+
+  /** True if `env` may go now; otherwise it is held back as the topic's latest value. */
+  private throttleAdmits(sub: Subscription, env: Envelope): boolean {
+    const now = performance.now();
+    const next = sub.nextSendAt!.get(env.topic) ?? 0;
+    if (now >= next && !sub.heldBack!.has(env.topic)) {
+      sub.nextSendAt!.set(env.topic, now + 1000 / sub.maxHz);
+      return true;
+    }
+    sub.heldBack!.set(env.topic, env);
+    this.throttled.add(sub);
+    this.throttleTimer ??= setInterval(() => this.releaseThrottled(), THROTTLE_TICK_MS);
+    return false;
+  }
+
+  private releaseThrottled(): void {
+    const now = performance.now();
+    for (const sub of this.throttled) {
+      if (sub.conn.closed) {
+        this.throttled.delete(sub);
+        continue;
+      }
+      for (const [topic, env] of sub.heldBack!) {
+        if (now < (sub.nextSendAt!.get(topic) ?? 0)) continue;
+        sub.heldBack!.delete(topic);
+        sub.nextSendAt!.set(topic, now + 1000 / sub.maxHz);
+        sub.conn.pushMessage(frameText(env.json), topic, this.policyFor(topic));
+      }
+      if (sub.heldBack!.size === 0) this.throttled.delete(sub);
+    }
+    if (this.throttled.size === 0 && this.throttleTimer) {
+      clearInterval(this.throttleTimer);
+      this.throttleTimer = null;
+    }
+  }
+
+  // ---- subscriptions -------------------------------------------------------------------------
+
+  /**
+   * Subscribe `conn` to `pattern`. With `snapshot` or `since`, history is sent first and live
+   * messages published meanwhile are buffered, then sent without gap or duplicate. A `since`
+   * that cannot be honoured (other epoch, trimmed) gets a `reset` frame and a fresh snapshot.
+   */
+  async subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
+    const problem = topicError(pattern, true);
+    if (problem) throw new HubRefusal('bad_topic', problem);
+    const maxHz = options.maxHz ?? 0;
+    if (!(typeof maxHz === 'number' && maxHz >= 0 && maxHz <= 1000)) throw new HubRefusal('bad_request', 'maxHz must be a number from 0 to 1000');
+    const existing = conn.subs.get(pattern);
+    if (!existing && conn.subs.size >= this.config.maxSubscriptionsPerConnection) {
+      throw new HubRefusal('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
+    }
+    if (existing) this.dropSubscription(existing);
+    const wantsReplay = (options.snapshot ?? 0) > 0 || options.since !== undefined;
+    const sub: Subscription = {
+      conn,
+      pattern,
+      format: options.format ?? 'json',
+      maxHz,
+      replayBuffer: wantsReplay ? [] : null,
+      nextSendAt: maxHz > 0 ? new Map() : null,
+      heldBack: maxHz > 0 ? new Map() : null,
+    };
+    conn.subs.set(pattern, sub);
+    this.index.add(pattern, sub);
+    await this.broker.subscribe(pattern);
+    options.accepted?.();
+    if (!wantsReplay) return;
+    try {
+      await this.replay(sub, options);
+    } catch (err) {
+      // Replying twice is not allowed; closing makes the client reconnect and resume.
+      this.logError(err, conn);
+      conn.close(1011, 'replay failed');
+    }
+  }
+
+  /** A page of one topic's history. */
+  history(topic: string, query: { since?: number; limit?: number }) {
+    const problem = topicError(topic);
+    if (problem) throw new HubRefusal('bad_topic', problem);
+    return this.broker.history(topic, query);
+  }
+
+  /** Log an unexpected error with the connection it happened on. */
+  logError(err: unknown, conn?: Connection): void {
+    this.log.error({ err, conn: conn?.id, mode: conn?.mode }, 'unexpected error');
+  }
+
+  unsubscribe(conn: Connection, pattern: string): boolean {
+    const sub = conn.subs.get(pattern);
+    if (!sub) return false;
+    conn.subs.delete(pattern);
+    this.dropSubscription(sub);
+    return true;
+  }
+
+  private dropSubscription(sub: Subscription): void {
+    this.index.remove(sub.pattern, sub);
+    this.throttled.delete(sub);
+    this.broker.unsubscribe(sub.pattern).catch((err) => this.log.warn({ err, pattern: sub.pattern }, 'broker unsubscribe failed'));
+  }
+
+  private async replay(sub: Subscription, options: SubscribeOptions): Promise<void> {
+    const { conn } = sub;
+    const sent = new Map<string, number>();
+    const since = options.since;
+    const topics = new Set(isPattern(sub.pattern) ? await this.broker.topics(sub.pattern) : [sub.pattern]);
+    if (since !== undefined && typeof since === 'object') {
+      for (const t of Object.keys(since)) if (matches(sub.pattern, t)) topics.add(t);
+    }
+    const epochOk = options.epoch === undefined || options.epoch === this.epoch;
+    for (const topic of topics) {
+      if (conn.closed) return;
+      const after = typeof since === 'number' ? since : since?.[topic];
+      let page;
+      if (after !== undefined) {
+        page = epochOk ? await this.broker.history(topic, { since: after }) : null;
+        if (!page || page.truncated || after > page.lastSeq) {
+          const reset: ResetFrame = { op: 'reset', topic, epoch: this.epoch, reason: page ? 'trimmed' : 'epoch' };
+          conn.sendJson(reset);
+          page = await this.broker.history(topic, { limit: options.snapshot });
+        }
+      } else {
+        page = await this.broker.history(topic, { limit: options.snapshot ?? 0 });
+      }
+      for (const env of page.messages) {
+        conn.sendText(sub.format === 'chat-line' ? renderChatLine(env) : env.json);
+        sent.set(topic, env.seq);
+      }
+      // Pace big replays by the socket, so they never blow the outbox bound.
+      if (conn.outbox.depth > this.config.outboxLimitBytes / 2) await conn.drained();
+    }
+    const buffered = sub.replayBuffer ?? [];
+    sub.replayBuffer = null;
+    for (const env of buffered) {
+      if (env.seq <= (sent.get(env.topic) ?? 0)) continue; // already part of the replay
+      if (sub.format === 'chat-line') {
+        if (env.origin !== conn.id) conn.pushMessage(frameText(renderChatLine(env)), env.topic, this.policyFor(env.topic));
+      } else {
+        conn.pushMessage(frameText(env.json), env.topic, this.policyFor(env.topic));
+      }
+    }
+  }
+
+  // ---- chat presence -------------------------------------------------------------------------
+
+  /** Give a line-mode connection a guest nick and join it to chat. */
+  joinChat(conn: Connection): string {
+    let nick: string;
+    do nick = `guest-${++this.guestCounter}`;
+    while (this.chatUsers.has(nick));
+    conn.nick = nick;
+    this.chatUsers.set(nick, conn);
+    this.announce(nick, 'joined', 'join');
+    return nick;
+  }
+
+  /** Rename; throws a refusal if the nick is taken or malformed. */
+  renameInChat(conn: Connection, nick: string): void {
+    if (!/^[A-Za-z0-9_-]{1,24}$/.test(nick)) throw new HubRefusal('bad_request', 'nick must be 1-24 characters of A-Z a-z 0-9 _ -');
+    const holder = this.chatUsers.get(nick);
+    if (holder && holder !== conn) throw new HubRefusal('bad_request', `nick '${nick}' is taken`);
+    const old = conn.nick;
+    if (old === nick) return;
+    if (old) this.chatUsers.delete(old);
+    conn.nick = nick;
+    this.chatUsers.set(nick, conn);
+    this.announce(nick, `was ${old}`, 'nick');
+  }
+
+  chatNicks(): string[] {
+    return [...this.chatUsers.keys()].sort();
+  }
+
+  private announce(nick: string, text: string, kind: ChatData['kind']): void {
+    this.broker.publish('chat', JSON.stringify({ nick, text, kind })).catch((err) => this.log.warn({ err }, 'presence publish failed'));
+  }
+
+  // ---- stats ---------------------------------------------------------------------------------
+
+  private countTopic(topic: string): void {
+    let c = this.topicCounts.get(topic);
+    if (!c) {
+      c = { messages: 0, lastSecond: 0, rate: 0 };
+      this.topicCounts.set(topic, c);
+    }
+    c.messages++;
+  }
+
+  private rollRates(): void {
+    for (const c of this.topicCounts.values()) {
+      c.rate = c.messages - c.lastSecond;
+      c.lastSecond = c.messages;
+    }
+  }
+
+  /** Topics seen by this hub, with local subscriber counts and rates. */
+  topics(): TopicInfo[] {
+    const out: TopicInfo[] = [];
+    for (const [topic, c] of this.topicCounts) {
+      out.push({ topic, subscribers: this.index.match(topic).length, messages: c.messages, rate: c.rate });
+    }
+    return out.sort((a, b) => a.topic.localeCompare(b.topic));
+  }
+
+  // ---- liveness and shutdown -----------------------------------------------------------------
+
+  /** One sweep for all sockets: terminate those that missed the last ping, ping the rest. */
+  private heartbeat(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        this.log.info({ conn: conn.id }, 'heartbeat missed, terminating');
+        conn.terminate();
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.ws.ping();
+      } catch {
+        conn.terminate();
+      }
+    }
+  }
+
+  /** Close every connection with 1001 and stop timers. */
+  close(): void {
+    for (const t of this.timers) clearInterval(t);
+    if (this.throttleTimer) clearInterval(this.throttleTimer);
+    this.flusher.flushNow();
+    for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
+  }
+}
+
+function renderChatLine(env: Envelope): string {
+  const data = (JSON.parse(env.json) as { data: ChatData }).data;
+  if (data.kind === 'join' || data.kind === 'leave') return `* ${data.nick} ${data.text}`;
+  if (data.kind === 'nick') return `* ${data.nick} (${data.text})`;
+  return `${data.nick}: ${data.text}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * Line mode: the original chat on `/ws`, for humans with wscat. A line is chat unless it starts
+ * with `/`, which makes it a command. Hub replies start with `* `, errors with `! `.
+ */
+import type { Connection } from './connection.ts';
+import { HubRefusal, type Hub } from './hub.ts';
+import type { Session } from './session.ts';
+
+export interface LineCommand {
+  name: string;
+  arg: string;
+}
+
+/** Split a `/command arg` line; null if the line is chat. */
+export function parseCommand(line: string): LineCommand | null {
+  if (!line.startsWith('/')) return null;
+  const body = line.slice(1).trim();
+  const space = body.search(/\s/);
+  if (space === -1) return { name: body.toLowerCase(), arg: '' };
+  return { name: body.slice(0, space).toLowerCase(), arg: body.slice(space + 1).trim() };
+}
+
+const HELP = [
+  '* commands:',
+  '*   /nick NAME       change your nick',
+  '*   /who             who is in chat',
+  '*   /sub PATTERN     receive topic messages as JSON lines (e.g. /sub ticks.*)',
+  '*   /unsub PATTERN   stop them',
+  '*   /topics          topics with subscribers and rates',
+  '*   /help            this list',
+  '* anything else is a chat line for everyone else in chat',
+].join('\n');
+
+/** Longest chat line accepted, in characters. */
+const MAX_CHAT_LINE = 2000;
+
+export class LineSession implements Session {
+  constructor(
+    private readonly hub: Hub,
+    private readonly conn: Connection,
+  ) {}
+
+  start(): void {
+    const nick = this.hub.joinChat(this.conn);
+    this.reply(`* welcome to tickhub, you are ${nick}. /help lists commands.`);
+    // Recent chat first, then live chat, in that order and without a gap.
+    this.hub
+      .subscribe(this.conn, 'chat', { format: 'chat-line', snapshot: this.hub.config.chatBacklog })
+      .catch((err) => this.hub.logError(err, this.conn));
+  }
+
+  onText(text: string): void {
+    const line = text.replace(/\r?\n$/, '');
+    if (line.trim() === '') return;
+    const command = parseCommand(line);
+    const work = command ? this.run(command) : this.chat(line);
+    work.catch((err: unknown) => {
+      if (err instanceof HubRefusal) this.reply(`! ${err.message}`);
+      else {
+        this.hub.logError(err, this.conn);
+        this.reply('! internal error');
+      }
+    });
+  }
+
+  private async chat(line: string): Promise<void> {
+    if (line.length > MAX_CHAT_LINE) throw new HubRefusal('bad_request', `chat lines are limited to ${MAX_CHAT_LINE} characters`);
+    await this.hub.publish('chat', { text: line }, this.conn);
+  }
+
+  private async run({ name, arg }: LineCommand): Promise<void> {
+    const { hub, conn } = this;
+    switch (name) {
+      case 'nick':
+        if (!arg) throw new HubRefusal('bad_request', 'usage: /nick NAME');
+        hub.renameInChat(conn, arg);
+        return this.reply(`* you are now ${arg}`);
+      case 'who':
+        return this.reply(`* in chat: ${hub.chatNicks().join(', ')}`);
+      case 'sub':
+        if (!arg) throw new HubRefusal('bad_request', 'usage: /sub PATTERN (e.g. /sub ticks.*)');
+        if (arg === 'chat') throw new HubRefusal('bad_request', 'you are in chat already');
+        await hub.subscribe(conn, arg, { accepted: () => this.reply(`* subscribed to ${arg}`) });
+        return;
+      case 'unsub':
+        if (!arg) throw new HubRefusal('bad_request', 'usage: /unsub PATTERN');
+        if (arg === 'chat' || !hub.unsubscribe(conn, arg)) throw new HubRefusal('not_subscribed', `not subscribed to '${arg}'`);
+        return this.reply(`* unsubscribed from ${arg}`);
+      case 'topics': {
+        const topics = hub.topics();
+        if (topics.length === 0) return this.reply('* no topics yet');
+        const rows = topics.map((t) => `*   ${t.topic}  subscribers=${t.subscribers} messages=${t.messages} rate=${t.rate}/s`);
+        return this.reply(['* topics:', ...rows].join('\n'));
+      }
+      case 'help':
+        return this.reply(HELP);
+      default:
+        throw new HubRefusal('unknown_op', `unknown command '/${name.slice(0, 32)}'; /help lists commands`);
+    }
+  }
+
+  private reply(text: string): void {
+    this.conn.sendText(text);
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The hot path's write side. A message is framed once into a Buffer that every subscriber's
+ * outbox shares; outboxes written during an event-loop turn are flushed together at the end of
+ * the turn (or of a short window), each with one corked write, so a burst of messages costs one
+ * syscall per socket instead of one per message.
+ */
+import type { Socket } from 'node:net';
+import type { OverflowPolicy } from '../config.ts';
+
+/** An unmasked, final WebSocket text frame (server to client) holding `text`. */
+export function frameText(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81; // FIN + text opcode
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(0, 2);
+    frame.writeUInt32BE(length, 6);
+  }
+  frame.write(text, headerLength, 'utf8');
+  return frame;
+}
+
+export interface OutboxStats {
+  /** Messages replaced by a newer one of the same topic while the socket was congested. */
+  conflated: number;
+  bytesOut: number;
+  framesOut: number;
+}
+
+export type OverflowAction = 'queued' | 'conflated' | 'overflow';
+
+/**
+ * One connection's pending frames, bounded in bytes (pending here plus unsent in the socket).
+ * Under the limit, frames queue in order. Over it, a `conflate` frame replaces any pending frame
+ * of its topic until the socket drains; a `disconnect` frame reports overflow and the owner
+ * closes the connection.
+ */
+export class Outbox {
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  /** Latest frame per topic held back while congested; written, in first-seen order, on drain. */
+  private held: Map<string, Buffer> | null = null;
+  private scheduled = false;
+  /** Set when the connection closes: nothing may follow the close frame. */
+  private sealed = false;
+  readonly stats: OutboxStats = { conflated: 0, bytesOut: 0, framesOut: 0 };
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly limitBytes: number,
+    private readonly flusher: Flusher,
+  ) {
+    socket.on('drain', () => this.releaseHeld());
+  }
+
+  /** Bytes waiting here or in the socket. */
+  get depth(): number {
+    return this.queuedBytes + this.socket.writableLength + (this.held ? heldBytes(this.held) : 0);
+  }
+
+  /** Queue `frame` for `topic` under `policy`; says what happened. */
+  push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
+    const congested = this.held !== null || this.queuedBytes + this.socket.writableLength + frame.length > this.limitBytes;
+    if (!congested) {
+      this.enqueue(frame);
+      return 'queued';
+    }
+    if (policy === 'disconnect') return 'overflow';
+    this.held ??= new Map();
+    if (this.held.has(topic)) this.stats.conflated++;
+    this.held.set(topic, frame);
+    return 'conflated';
+  }
+
+  /** Queue a frame that must not be dropped (replies, notices); reports overflow past twice the limit. */
+  pushControl(frame: Buffer): OverflowAction {
+    if (this.depth + frame.length > 2 * this.limitBytes) return 'overflow';
+    this.enqueue(frame);
+    return 'queued';
+  }
+
+  /** Write everything queued in one corked batch. Called by the Flusher. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0 || this.sealed || this.socket.destroyed || !this.socket.writable) {
+      this.queue = [];
+      this.queuedBytes = 0;
+      return;
+    }
+    const queue = this.queue;
+    this.queue = [];
+    this.stats.bytesOut += this.queuedBytes;
+    this.stats.framesOut += queue.length;
+    this.queuedBytes = 0;
+    if (queue.length === 1) {
+      this.socket.write(queue[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const frame of queue) this.socket.write(frame);
+    this.socket.uncork();
+  }
+
+  /** Flush what is queued, then accept nothing more. */
+  seal(): void {
+    this.flush();
+    this.sealed = true;
+    this.held = null;
+  }
+
+  private enqueue(frame: Buffer): void {
+    if (this.sealed) return;
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.flusher.schedule(this);
+    }
+  }
+
+  private releaseHeld(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    for (const frame of held.values()) this.enqueue(frame);
+  }
+}
+
+function heldBytes(held: Map<string, Buffer>): number {
+  let n = 0;
+  for (const f of held.values()) n += f.length;
+  return n;
+}
+
+/**
+ * Collects the outboxes written during a turn and flushes them together: after `windowMs`
+ * (a short batching window) or, with 0, at the end of the current turn (setImmediate).
+ */
+export class Flusher {
+  private dirty: Outbox[] = [];
+  private pending = false;
+  private readonly run = () => {
+    this.pending = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const outbox of dirty) {
+      try {
+        outbox.flush();
+      } catch {
+        // A socket that failed mid-write is closed by its own error handler; keep flushing the rest.
+      }
+    }
+  };
+
+  constructor(private readonly windowMs = 0) {
+    if (!(windowMs >= 0)) throw new RangeError(`Flusher: windowMs must be >= 0, got ${windowMs}`);
+  }
+
+  schedule(outbox: Outbox): void {
+    this.dirty.push(outbox);
+    if (this.pending) return;
+    this.pending = true;
+    if (this.windowMs > 0) setTimeout(this.run, this.windowMs);
+    else setImmediate(this.run);
+  }
+
+  /** Flush now (shutdown). */
+  flushNow(): void {
+    if (this.pending) this.run();
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Topic grammar and the subscription index. Topics are dot-separated tokens; patterns add
+ * NATS wildcards (`*` one token, `>` one or more trailing tokens). See docs/protocol.md.
+ */
+
+export const MAX_TOPIC_LENGTH = 128;
+export const MAX_TOPIC_TOKENS = 8;
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+/** `$sys` is allowed as the first token only: it marks the hub's own telemetry. */
+const SYS_PREFIX = '$sys';
+
+/** Why a topic or pattern is invalid, or null when it is valid. */
+export function topicError(topic: unknown, allowWildcards = false): string | null {
+  if (typeof topic !== 'string' || topic.length === 0) return 'topic must be a non-empty string';
+  if (topic.length > MAX_TOPIC_LENGTH) return `topic longer than ${MAX_TOPIC_LENGTH} characters`;
+  const tokens = topic.split('.');
+  if (tokens.length > MAX_TOPIC_TOKENS) return `topic has more than ${MAX_TOPIC_TOKENS} tokens`;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i];
+    if (allowWildcards && token === '*') continue;
+    if (allowWildcards && token === '>') {
+      if (i !== tokens.length - 1) return "'>' must be the last token";
+      continue;
+    }
+    if (i === 0 && token === SYS_PREFIX && tokens.length > 1) continue;
+    if (!TOKEN.test(token)) {
+      return token === '' ? 'empty token in topic' : `invalid token '${token}' (allowed: A-Z a-z 0-9 _ -${allowWildcards ? ', * and >' : ''})`;
+    }
+  }
+  return null;
+}
+
+export const isValidTopic = (topic: unknown): topic is string => topicError(topic, false) === null;
+export const isValidPattern = (pattern: unknown): pattern is string => topicError(pattern, true) === null;
+export const isSysTopic = (topic: string): boolean => topic.startsWith(`${SYS_PREFIX}.`);
+export const isPattern = (pattern: string): boolean => pattern.split('.').some((t) => t === '*' || t === '>');
+
+/** NATS-style match of one concrete topic against one pattern. */
+export function matches(pattern: string, topic: string): boolean {
+  if (pattern === topic) return true;
+  const p = pattern.split('.');
+  const t = topic.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i;
+    if (i >= t.length) return false;
+    if (p[i] !== '*' && p[i] !== t[i]) return false;
+  }
+  return p.length === t.length;
+}
+
+interface TrieNode<T> {
+  children: Map<string, TrieNode<T>>;
+  /** Entries whose pattern ends exactly here. */
+  here: Set<T>;
+  /** Entries whose pattern ends with `>` right below this node. */
+  rest: Set<T>;
+}
+
+const newNode = <T>(): TrieNode<T> => ({ children: new Map(), here: new Set(), rest: new Set() });
+
+/**
+ * Maps patterns to entries and a concrete topic to every entry whose pattern matches it.
+ * Matching walks a token trie, so its cost grows with the topic's depth and the wildcards on its
+ * path, never with the number of subscriptions. Results are cached per topic until the index
+ * changes, which makes the steady state of a fan-out one Map lookup.
+ *
+ * @example
+ * const index = new SubscriptionIndex<string>();
+ * index.add('ticks.*', 'a');
+ * index.match('ticks.AAPL'); // ['a']
+ */
+export class SubscriptionIndex<T> {
+  private readonly root: TrieNode<T> = newNode();
+  private readonly cache = new Map<string, T[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Add `entry` under `pattern` (must be valid). Adding the same entry twice is a no-op. */
+  add(pattern: string, entry: T): void {
+    const set = this.setFor(pattern, true)!;
+    if (set.has(entry)) return;
+    set.add(entry);
+    this.count++;
+    this.cache.clear();
+  }
+
+  /** Remove `entry` from `pattern`; returns whether it was there. Empty branches are pruned. */
+  remove(pattern: string, entry: T): boolean {
+    const tokens = pattern.split('.');
+    const path: TrieNode<T>[] = [this.root];
+    let node = this.root;
+    const last = tokens[tokens.length - 1];
+    const walk = last === '>' ? tokens.slice(0, -1) : tokens;
+    for (const token of walk) {
+      const next = node.children.get(token);
+      if (!next) return false;
+      path.push(next);
+      node = next;
+    }
+    const set = last === '>' ? node.rest : node.here;
+    if (!set.delete(entry)) return false;
+    this.count--;
+    this.cache.clear();
+    for (let i = path.length - 1; i > 0; i--) {
+      const n = path[i];
+      if (n.children.size || n.here.size || n.rest.size) break;
+      path[i - 1].children.delete(walk[i - 1]);
+    }
+    return true;
+  }
+
+  /** Every entry whose pattern matches `topic`, each once per pattern it is under. Do not mutate the result. */
+  match(topic: string): readonly T[] {
+    const cached = this.cache.get(topic);
+    if (cached) return cached;
+    const out: T[] = [];
+    collect(this.root, topic.split('.'), 0, out);
+    if (this.cache.size > 10_000) this.cache.clear(); // topics are open-ended; keep the cache bounded
+    this.cache.set(topic, out);
+    return out;
+  }
+
+  private setFor(pattern: string, create: boolean): Set<T> | undefined {
+    const tokens = pattern.split('.');
+    const last = tokens[tokens.length - 1];
+    const walk = last === '>' ? tokens.slice(0, -1) : tokens;
+    let node = this.root;
+    for (const token of walk) {
+      let next = node.children.get(token);
+      if (!next) {
+        if (!create) return undefined;
+        next = newNode();
+        node.children.set(token, next);
+      }
+      node = next;
+    }
+    return last === '>' ? node.rest : node.here;
+  }
+}
+
+function collect<T>(node: TrieNode<T>, tokens: string[], depth: number, out: T[]): void {
+  if (depth === tokens.length) {
+    for (const e of node.here) out.push(e);
+    return;
+  }
+  for (const e of node.rest) out.push(e); // '>' needs at least one more token, which we have
+  const exact = node.children.get(tokens[depth]);
+  if (exact) collect(exact, tokens, depth + 1, out);
+  const star = node.children.get('*');
+  if (star) collect(star, tokens, depth + 1, out);
+}

@@ -1,0 +1,32 @@
+/** `npm run hub`: read config from the environment, start the hub, stop gracefully on signals. */
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { startHub } from './server.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`tickhub: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const running = await startHub(config, { log });
+  log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    running.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(1), 5000).unref();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error('tickhub: failed to start:', err);
+  process.exit(1);
+});
