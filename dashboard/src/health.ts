@@ -1,0 +1,174 @@
+/**
+ * Connection state and end-to-end health: hub `ts` of each message versus Date.now() when the
+ * frame that shows it is rendered (median of recent samples), message rate, per-feed counts.
+ */
+import type { ClientStatus } from '../../server/protocol/client.ts';
+import type { HubMessage, WelcomeFrame } from '../../server/protocol/wire.ts';
+import { el, setSign, setText } from './dom.ts';
+import { fmtDuration, fmtQty, fmtTime } from './format.ts';
+
+const SAMPLES = 512;
+/** After a (re)connect, messages older than this are a snapshot/resume replay, not live latency. */
+const REPLAY_AGE_MS = 1000;
+const REPLAY_WINDOW_MS = 3000;
+
+export interface HealthElements {
+  status: HTMLElement;
+  statusText: HTMLElement;
+  latency: HTMLElement;
+  rate: HTMLElement;
+  /** `<dl>` of connection facts in the ops panel. */
+  facts: HTMLElement;
+  /** `<tbody>` of per-feed counts. */
+  feeds: HTMLTableSectionElement;
+}
+
+interface FeedStat {
+  count: number;
+  lastCount: number;
+  rate: number;
+  row: HTMLTableRowElement | null;
+}
+
+export class Health {
+  state: ClientStatus = 'connecting';
+  attempt = 0;
+  messages = 0;
+  reconnects = 0;
+  rate = 0;
+  private welcome: WelcomeFrame | null = null;
+  private openedAt: number | null = null;
+  private lastCount = 0;
+  private readonly pendingTs: number[] = [];
+  private readonly samples = new Float64Array(SAMPLES);
+  private sampleCount = 0;
+  private sampleNext = 0;
+  private replayUntil = 0;
+  private readonly feeds = new Map<string, FeedStat>();
+  private readonly factNodes = new Map<string, HTMLElement>();
+
+  constructor(private readonly els: HealthElements) {
+    setInterval(() => this.tick(), 1000);
+    this.renderStatus();
+  }
+
+  setStatus(status: ClientStatus, attempt: number): void {
+    this.state = status;
+    this.attempt = attempt;
+    if (status === 'open') this.openedAt = Date.now();
+    else this.openedAt = null;
+    this.renderStatus();
+  }
+
+  onWelcome(w: WelcomeFrame): void {
+    if (this.welcome) this.reconnects++;
+    this.welcome = w;
+    this.replayUntil = Date.now() + REPLAY_WINDOW_MS;
+    this.renderFacts();
+  }
+
+  /** Every hub message, as it arrives. */
+  onMessage(msg: HubMessage): void {
+    this.messages++;
+    this.pendingTs.push(msg.ts);
+    const family = msg.topic.startsWith('$sys.') ? msg.topic : msg.topic.split('.')[0];
+    let f = this.feeds.get(family);
+    if (!f) {
+      f = { count: 0, lastCount: 0, rate: 0, row: null };
+      this.feeds.set(family, f);
+    }
+    f.count++;
+  }
+
+  /** After a rendered frame: what arrived since the previous frame is now on screen. */
+  frameRendered(now: number): void {
+    const replay = now < this.replayUntil;
+    for (const ts of this.pendingTs) {
+      const age = now - ts;
+      if (replay && age > REPLAY_AGE_MS) continue;
+      this.samples[this.sampleNext] = Math.max(0, age);
+      this.sampleNext = (this.sampleNext + 1) % SAMPLES;
+      if (this.sampleCount < SAMPLES) this.sampleCount++;
+    }
+    this.pendingTs.length = 0;
+  }
+
+  /** Percentile (0..1) of recent latency samples, null without samples. */
+  latency(p: number): number | null {
+    if (this.sampleCount === 0) return null;
+    const sorted = Array.from(this.samples.subarray(0, this.sampleCount)).sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  }
+
+  private tick(): void {
+    this.rate = this.messages - this.lastCount;
+    this.lastCount = this.messages;
+    for (const f of this.feeds.values()) {
+      f.rate = f.count - f.lastCount;
+      f.lastCount = f.count;
+    }
+    // Backgrounded tabs get no frames: keep the buffer bounded.
+    if (this.pendingTs.length > 10_000) this.pendingTs.length = 0;
+    const p50 = this.latency(0.5);
+    setText(this.els.latency, p50 === null ? '—' : p50 < 10 ? `${p50.toFixed(1)} ms` : `${Math.round(p50)} ms`);
+    setSign(this.els.latency, p50 === null ? 'flat' : p50 > 250 ? 'down' : 'flat');
+    setText(this.els.rate, `${fmtQty(this.rate)}/s`);
+    this.renderStatus();
+    this.renderFacts();
+    this.renderFeeds();
+  }
+
+  private renderStatus(): void {
+    const { status, statusText } = this.els;
+    status.dataset.state = this.state;
+    status.dataset.attempt = String(this.attempt);
+    let text: string;
+    if (this.state === 'open') text = 'open';
+    else if (this.state === 'connecting') text = this.attempt > 0 ? `connecting · attempt ${this.attempt}` : 'connecting';
+    else text = this.attempt > 0 ? `closed · retry ${this.attempt}` : 'closed';
+    setText(statusText, text);
+    status.title = this.welcome ? `hub epoch ${this.welcome.epoch} · role ${this.welcome.role}` : 'hub connection';
+  }
+
+  private renderFacts(): void {
+    const p50 = this.latency(0.5);
+    const p95 = this.latency(0.95);
+    const facts: [string, string][] = [
+      ['state', this.state + (this.attempt > 0 && this.state !== 'open' ? ` (attempt ${this.attempt})` : '')],
+      ['up for', this.openedAt ? fmtDuration(Date.now() - this.openedAt) : '—'],
+      ['reconnects', String(this.reconnects)],
+      ['epoch', this.welcome?.epoch ?? '—'],
+      ['role', this.welcome?.role ?? '—'],
+      ['max payload', this.welcome ? `${fmtQty(this.welcome.maxPayload)} B` : '—'],
+      ['latency p50', p50 === null ? '—' : `${p50.toFixed(1)} ms`],
+      ['latency p95', p95 === null ? '—' : `${p95.toFixed(1)} ms`],
+      ['msg rate', `${fmtQty(this.rate)}/s`],
+      ['messages', fmtQty(this.messages)],
+      ['clock (UTC)', fmtTime(Date.now())],
+    ];
+    for (const [k, v] of facts) {
+      let node = this.factNodes.get(k);
+      if (!node) {
+        node = el('dd', {});
+        this.els.facts.append(el('dt', {}, k), node);
+        this.factNodes.set(k, node);
+      }
+      setText(node, v);
+    }
+  }
+
+  private renderFeeds(): void {
+    const names = [...this.feeds.keys()].sort();
+    for (const name of names) {
+      const f = this.feeds.get(name)!;
+      if (!f.row) {
+        f.row = el('tr', {}, el('td', {}, name), el('td', { class: 'num' }), el('td', { class: 'num' }));
+        const idx = names.indexOf(name);
+        const next = names.slice(idx + 1).map((n) => this.feeds.get(n)!.row).find((r) => r);
+        this.els.feeds.insertBefore(f.row, next ?? null);
+      }
+      setText(f.row.cells[1], `${fmtQty(f.rate)}/s`);
+      setText(f.row.cells[2], fmtQty(f.count));
+    }
+  }
+}

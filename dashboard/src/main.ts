@@ -1,0 +1,263 @@
+/**
+ * tickhub dashboard: wires the hub subscriptions to the stores and the panels.
+ * Handlers only update stores and mark panels dirty; panels draw once per animation frame.
+ */
+import { HubClient } from '../../server/protocol/client.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { HubMessage, ResetFrame } from '../../server/protocol/wire.ts';
+import { CandleChart, type TickhubProbe } from './candles.ts';
+import { ChatConsole } from './chat.ts';
+import { byId } from './dom.ts';
+import { FillsBlotter } from './fills.ts';
+import { invalidate, onFrame } from './frame.ts';
+import { Health } from './health.ts';
+import { Legend } from './legend.ts';
+import { Notices } from './notices.ts';
+import { PnlPanel } from './pnl.ts';
+import { MarketStore, symbolOf } from './store.ts';
+import { SysStats } from './sysstats.ts';
+import { Ticker } from './ticker.ts';
+import { isBar, isFill, isPnl, isTick } from './validate.ts';
+
+declare global {
+  interface Window {
+    __tickhub: TickhubProbe;
+  }
+}
+
+const SYMBOL_KEY = 'tickhub.symbol';
+
+const probe: TickhubProbe = { barsDrawn: 0, lastBarTime: null, messages: 0, symbol: null, chartFrames: 0 };
+window.__tickhub = probe;
+
+const store = new MarketStore();
+const notices = new Notices(byId('notices'));
+
+const health = new Health({
+  status: byId('status'),
+  statusText: byId('status-text'),
+  latency: byId('latency'),
+  rate: byId('rate'),
+  facts: byId('ops-facts'),
+  feeds: byId<HTMLTableSectionElement>('ops-feeds'),
+});
+onFrame((now) => health.frameRendered(now));
+
+const legend = new Legend(
+  {
+    symbol: byId('q-symbol'),
+    last: byId('q-last'),
+    change: byId('q-change'),
+    bid: byId('q-bid'),
+    ask: byId('q-ask'),
+    spread: byId('q-spread'),
+    time: byId('q-time'),
+    open: byId('q-open'),
+    high: byId('q-high'),
+    low: byId('q-low'),
+    close: byId('q-close'),
+    volume: byId('q-volume'),
+  },
+  store,
+);
+
+const chart = new CandleChart(
+  byId('chart'),
+  store,
+  probe,
+  (bar) => legend.hover(bar),
+  () => {},
+);
+
+const ticker = new Ticker(byId('ticker'), byId<HTMLSelectElement>('symbol-select'), store, selectSymbol);
+
+const pnl = new PnlPanel(
+  {
+    chart: byId('pnl-chart'),
+    total: byId('pnl-total'),
+    realized: byId('pnl-realized'),
+    unrealized: byId('pnl-unrealized'),
+    positions: byId<HTMLTableSectionElement>('positions-body'),
+    empty: byId('positions-empty'),
+  },
+  store,
+  selectSymbol,
+  (sym) => store.symbols.get(sym)?.decimals ?? 2,
+);
+
+const blotter = new FillsBlotter(byId<HTMLTableSectionElement>('fills-body'), byId('fills-empty'), store, selectSymbol);
+const sysStats = new SysStats(byId('sys-stats-list'), byId('sys-stats-empty'));
+
+function selectSymbol(symbol: string): void {
+  chart.setSymbol(symbol);
+  legend.setSymbol(symbol);
+  ticker.setSelected(symbol);
+  pnl.select(symbol);
+  try {
+    localStorage.setItem(SYMBOL_KEY, symbol);
+  } catch {
+    /* storage disabled */
+  }
+  const url = new URL(location.href);
+  if (url.searchParams.get('symbol') !== symbol) {
+    url.searchParams.set('symbol', symbol);
+    history.replaceState(null, '', url);
+  }
+}
+
+// Start on ?symbol=, else the last one used here, else the first the hub tells us about.
+const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
+if (wanted) selectSymbol(wanted);
+store.onNewSymbol((sym) => {
+  ticker.changed(sym);
+  if (chart.current === null) selectSymbol(sym);
+});
+
+function safeGet(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+const chatConsole = new ChatConsole(
+  {
+    log: byId('chat-log'),
+    input: byId<HTMLInputElement>('chat-input'),
+    nick: byId<HTMLInputElement>('chat-nick'),
+    form: byId<HTMLFormElement>('chat-form'),
+  },
+  (data) => hub.publish('chat', data),
+);
+
+// ---- hub ----------------------------------------------------------------------------------
+
+const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+const hub = new HubClient({
+  url: wsUrl,
+  onStatus: (status, attempt) => {
+    health.setStatus(status, attempt);
+    if (status === 'closed' && attempt === 0) chatConsole.system('disconnected from the hub; reconnecting…', 'error');
+  },
+  onWelcome: (w) => {
+    health.onWelcome(w);
+    if (health.reconnects > 0) chatConsole.system(`reconnected (epoch ${w.epoch})`);
+  },
+});
+
+/** Make sure a frame follows every message so its latency is sampled when it is on screen. */
+const measureFrame = () => {};
+
+function counted(handler: (msg: HubMessage) => void): (msg: HubMessage) => void {
+  return (msg) => {
+    probe.messages++;
+    health.onMessage(msg);
+    invalidate(measureFrame);
+    handler(msg);
+  };
+}
+
+function onResetNotice(extra: (reset: ResetFrame) => void): (reset: ResetFrame) => void {
+  return (reset) => {
+    extra(reset);
+    notices.show(`stream reset: ${reset.topic}`);
+  };
+}
+
+hub.subscribe(
+  'bars.1s.*',
+  counted((msg) => {
+    if (!isBar(msg.data)) return;
+    const raw = msg.data;
+    const bar: Bar = {
+      ...raw,
+      symbol: symbolOf(msg.topic),
+      time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
+      volume: raw.volume ?? 0,
+    };
+    const change = store.applyBar(bar, msg.ts);
+    chart.barChanged(bar.symbol, change);
+    legend.changed(bar.symbol);
+    ticker.changed(bar.symbol);
+  }),
+  {
+    snapshot: 300,
+    onReset: onResetNotice((r) => {
+      const sym = symbolOf(r.topic);
+      store.resetBars(sym);
+      chart.reset(sym);
+      legend.changed(sym);
+      ticker.changed(sym);
+    }),
+  },
+);
+
+hub.subscribe(
+  'ticks.*',
+  counted((msg) => {
+    if (!isTick(msg.data)) return;
+    const tick: Tick = { ...msg.data, symbol: symbolOf(msg.topic) };
+    store.applyTick(tick, msg.ts);
+    ticker.changed(tick.symbol);
+    legend.changed(tick.symbol);
+  }),
+  {
+    snapshot: 1,
+    onReset: onResetNotice((r) => {
+      const sym = symbolOf(r.topic);
+      store.resetTick(sym);
+      ticker.changed(sym);
+      legend.changed(sym);
+    }),
+  },
+);
+
+hub.subscribe(
+  'fills',
+  counted((msg) => {
+    if (!isFill(msg.data)) return;
+    const fill: Fill = msg.data;
+    if (!store.addFill(fill)) return;
+    chart.fillsChanged(fill.symbol);
+    blotter.changed();
+  }),
+  {
+    snapshot: 200,
+    onReset: onResetNotice(() => {
+      store.resetFills();
+      chart.fillsChanged(null);
+      blotter.changed();
+    }),
+  },
+);
+
+hub.subscribe(
+  'pnl',
+  counted((msg) => {
+    if (!isPnl(msg.data)) return;
+    const snap: PnlSnapshot = msg.data;
+    store.applyPnl(snap);
+    pnl.changed();
+  }),
+  {
+    // A curve needs history: the hub keeps what it keeps, at most this many.
+    snapshot: 300,
+    onReset: onResetNotice(() => {
+      store.resetPnl();
+      pnl.reset();
+    }),
+  },
+);
+
+hub.subscribe(
+  'chat',
+  counted((msg) => chatConsole.onMessage(msg)),
+  { snapshot: 50, onReset: onResetNotice(() => chatConsole.reset()) },
+);
+
+hub.subscribe(
+  '$sys.stats',
+  counted((msg) => sysStats.onStats(msg.data)),
+  { snapshot: 1, onReset: () => sysStats.reset() },
+);
