@@ -1,0 +1,103 @@
+/**
+ * A real `ws` client for tests that records every frame and lets a test await the next one
+ * matching a predicate, or the close.
+ */
+import WebSocket from 'ws';
+
+export interface TestSocket {
+  ws: WebSocket;
+  /** Every text frame received so far, in order. */
+  frames: string[];
+  /** Resolves with the first frame (already received or future) after `from` matching `pred`. */
+  next(pred?: (frame: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Parsed JSON variant of `next`. */
+  nextJson<T = Record<string, unknown>>(pred?: (frame: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<T>;
+  send(data: string | object): void;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+export async function openSocket(url: string, protocol?: string, options: WebSocket.ClientOptions = {}): Promise<TestSocket> {
+  const ws = new WebSocket(url, protocol ? [protocol] : [], options);
+  const frames: string[] = [];
+  let cursor = 0;
+  const waiters: Array<() => void> = [];
+  ws.on('message', (data, isBinary) => {
+    frames.push(isBinary ? `<binary ${(data as Buffer).length}>` : String(data));
+    for (const w of waiters.splice(0)) w();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => {
+      resolve({ code, reason: String(reason) });
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  ws.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  const socket: TestSocket = {
+    ws,
+    frames,
+    closed,
+    next(pred = () => true, timeoutMs = 5000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; last frames: ${frames.slice(-5).join(' | ')}`)), timeoutMs);
+        const check = () => {
+          while (cursor < frames.length) {
+            const f = frames[cursor++];
+            if (pred(f)) {
+              clearTimeout(timer);
+              return resolve(f);
+            }
+          }
+          if (ws.readyState === WebSocket.CLOSED) {
+            clearTimeout(timer);
+            return reject(new Error('socket closed while waiting for a frame'));
+          }
+          waiters.push(check);
+        };
+        check();
+      });
+    },
+    async nextJson(pred = () => true, timeoutMs) {
+      const f = await socket.next((text) => {
+        try {
+          return pred(JSON.parse(text));
+        } catch {
+          return false;
+        }
+      }, timeoutMs);
+      return JSON.parse(f);
+    },
+    send(data) {
+      ws.send(typeof data === 'string' ? data : JSON.stringify(data));
+    },
+    close() {
+      ws.close();
+    },
+  };
+  return socket;
+}
+
+/** The HTTP status of a refused upgrade, or 101 if it was accepted. */
+export function upgradeStatus(url: string, protocol?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocol ? [protocol] : []);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.on('error', (err) => {
+      if (!/Unexpected server response/.test(String(err))) reject(err);
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
