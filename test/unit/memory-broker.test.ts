@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryBroker } from '../../server/broker/memory.ts';
+import { Ring } from '../../server/broker/ring.ts';
+import type { Envelope } from '../../server/broker/broker.ts';
+
+describe('Ring', () => {
+  it('keeps the newest `capacity` items in order through growth, shifts and wrap-around', () => {
+    const ring = new Ring<number>(5);
+    const model: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      if (i % 7 === 3) {
+        expect(ring.shift()).toBe(model.shift());
+      } else {
+        ring.push(i);
+        model.push(i);
+        if (model.length > 5) model.shift();
+      }
+      expect(Array.from({ length: ring.length }, (_, k) => ring.at(k))).toEqual(model);
+    }
+  });
+});
+
+describe('MemoryBroker', () => {
+  const make = (maxMessages = 5, maxAgeSeconds = 60, now = () => 1000) =>
+    new MemoryBroker({ retention: [{ pattern: '>', maxMessages, maxAgeSeconds }], now });
+
+  it('#publish assigns per-topic seqs from 1, encodes once and delivers', async () => {
+    const broker = make();
+    const seen: Envelope[] = [];
+    broker.onDeliver((e) => seen.push(e));
+    await broker.publish('a', '{"x":1}');
+    await broker.publish('a', '2');
+    await broker.publish('b', '"s"');
+    expect(seen.map((e) => [e.topic, e.seq])).toEqual([['a', 1], ['a', 2], ['b', 1]]);
+    expect(JSON.parse(seen[0].json)).toEqual({ topic: 'a', seq: 1, ts: 1000, data: { x: 1 } });
+  });
+
+  it('#history pages by since and limit and flags truncation', async () => {
+    const broker = make(5);
+    for (let i = 1; i <= 8; i++) await broker.publish('t', String(i));
+    const seqs = (p: { messages: Envelope[] }) => p.messages.map((m) => m.seq);
+    expect(seqs(await broker.history('t', {}))).toEqual([4, 5, 6, 7, 8]);
+    expect(seqs(await broker.history('t', { limit: 2 }))).toEqual([7, 8]);
+    expect(seqs(await broker.history('t', { since: 5 }))).toEqual([6, 7, 8]);
+    expect(seqs(await broker.history('t', { since: 5, limit: 1 }))).toEqual([6]);
+    expect(await broker.history('t', { since: 3 })).toMatchObject({ truncated: false, lastSeq: 8 });
+    expect(await broker.history('t', { since: 1 })).toMatchObject({ truncated: true });
+    expect(await broker.history('t', { since: 8 })).toMatchObject({ truncated: false, messages: [] });
+    expect(await broker.history('nope', {})).toMatchObject({ messages: [], lastSeq: 0 });
+  });
+
+  it('trims by age', async () => {
+    let now = 0;
+    const broker = make(100, 10, () => now);
+    await broker.publish('t', '1');
+    now = 5_000;
+    await broker.publish('t', '2');
+    now = 12_000;
+    expect((await broker.history('t', {})).messages.map((m) => m.seq)).toEqual([2]);
+  });
+
+  it('has a fresh epoch per instance', () => {
+    expect(make().epoch).not.toBe(make().epoch);
+  });
+});

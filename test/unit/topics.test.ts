@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { SubscriptionIndex, isValidPattern, isValidTopic, matches, topicError } from '../../server/hub/topics.ts';
+
+describe('topics', () => {
+  describe('#topicError', () => {
+    it('accepts dotted tokens of [A-Za-z0-9_-] and $sys telemetry', () => {
+      for (const t of ['chat', 'ticks.AAPL', 'bars.1s.BTC-USD', 'a_b.c-d.9', '$sys.stats']) expect(isValidTopic(t)).toBe(true);
+    });
+    it('rejects empty tokens, bad characters, wildcards in topics, and over-long topics', () => {
+      expect(topicError('')).toMatch(/non-empty/);
+      expect(topicError('a..b')).toMatch(/empty token/);
+      expect(topicError('a.b.')).toMatch(/empty token/);
+      expect(topicError('a b')).toMatch(/invalid token/);
+      expect(topicError('ticks.*')).toMatch(/invalid token/);
+      expect(topicError('a.$sys')).toMatch(/invalid token/);
+      expect(topicError('$sys')).toMatch(/invalid token/);
+      expect(topicError('x'.repeat(129))).toMatch(/longer than 128/);
+      expect(topicError('a.b.c.d.e.f.g.h.i')).toMatch(/more than 8 tokens/);
+      expect(topicError(42)).toMatch(/non-empty string/);
+    });
+    it('accepts wildcards in patterns only where NATS allows them', () => {
+      for (const p of ['*', '>', 'ticks.*', 'bars.>', '*.AAPL', 'a.*.c.>']) expect(isValidPattern(p)).toBe(true);
+      expect(topicError('a.>.b', true)).toMatch(/last token/);
+      expect(topicError('a.b*', true)).toMatch(/invalid token/);
+    });
+  });
+
+  describe('#matches', () => {
+    it.each([
+      ['ticks.*', 'ticks.AAPL', true],
+      ['ticks.*', 'ticks', false],
+      ['ticks.*', 'ticks.a.b', false],
+      ['ticks.>', 'ticks.a.b', true],
+      ['ticks.>', 'ticks', false],
+      ['>', 'anything.at.all', true],
+      ['*.AAPL', 'ticks.AAPL', true],
+      ['*.AAPL', 'ticks.MSFT', false],
+      ['chat', 'chat', true],
+      ['chat', 'chatter', false],
+    ])('%s vs %s -> %s', (pattern, topic, expected) => {
+      expect(matches(pattern, topic)).toBe(expected);
+    });
+  });
+});
+
+describe('SubscriptionIndex', () => {
+  it('#match returns exactly the entries whose patterns match, agreeing with #matches', () => {
+    const patterns = ['ticks.*', 'ticks.AAPL', 'ticks.>', '>', '*.AAPL', 'bars.1s.*', 'bars.>', 'chat', '*', '*.*.*'];
+    const topics = ['ticks.AAPL', 'ticks.MSFT', 'bars.1s.AAPL', 'bars.1m.AAPL', 'chat', 'fills', 'a.b.c.d'];
+    const index = new SubscriptionIndex<string>();
+    for (const p of patterns) index.add(p, p);
+    for (const t of topics) {
+      expect([...index.match(t)].sort()).toEqual(patterns.filter((p) => matches(p, t)).sort());
+    }
+  });
+
+  it('#remove forgets an entry, prunes, and invalidates cached matches', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a.*', 1);
+    index.add('a.*', 2);
+    index.add('a.b', 3);
+    expect([...index.match('a.b')].sort()).toEqual([1, 2, 3]);
+    expect(index.remove('a.*', 1)).toBe(true);
+    expect(index.remove('a.*', 1)).toBe(false);
+    expect(index.remove('x.y', 9)).toBe(false);
+    expect([...index.match('a.b')].sort()).toEqual([2, 3]);
+    index.remove('a.*', 2);
+    index.remove('a.b', 3);
+    expect(index.match('a.b')).toEqual([]);
+    expect(index.size).toBe(0);
+  });
+
+  it('adding the same entry twice is a no-op', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('x.>', 'e');
+    index.add('x.>', 'e');
+    expect(index.size).toBe(1);
+    expect(index.match('x.y')).toEqual(['e']);
+  });
+
+  it('does not scan unrelated subscriptions: 100k exact topics, match visits one branch', () => {
+    const index = new SubscriptionIndex<number>();
+    for (let i = 0; i < 100_000; i++) index.add(`sym.S${i}`, i);
+    index.add('sym.*', -1);
+    expect([...index.match('sym.S4242')].sort((a, b) => a - b)).toEqual([-1, 4242]);
+  });
+});
