@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything `npm test` needs beyond npm packages: Chromium for the browser tests.
+# Found on PATH, or installed with apt-get when running as root; otherwise a loud failure.
+set -euo pipefail
+
+find_chromium() {
+  for c in "${CHROMIUM_PATH:-}" chromium chromium-browser google-chrome; do
+    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && { command -v "$c"; return 0; }
+  done
+  return 1
+}
+
+if ! find_chromium >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "test-setup: Chromium not found; installing Debian's chromium with apt-get" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test-setup: ERROR: the browser tests need Chromium and none is on PATH." >&2
+    echo "  Install it (Debian: sudo apt-get install chromium) or set CHROMIUM_PATH." >&2
+    exit 1
+  fi
+fi
+echo "test-setup: chromium at $(find_chromium)" >&2
