@@ -62,7 +62,6 @@ function marker(fill: Fill): SeriesMarker<Time> {
     position: buy ? 'belowBar' : 'aboveBar',
     shape: buy ? 'arrowUp' : 'arrowDown',
     color: buy ? colors.up : colors.down,
-    text: `${buy ? 'B' : 'S'} ${fill.qty}`,
     id: String(fill.id),
   };
 }
@@ -75,6 +74,8 @@ export class CandleChart {
   private symbol: string | null = null;
   private needsFull = true;
   private fitOnFull = true;
+  /** The user scrolled or zoomed since the symbol was selected: leave the view alone. */
+  private userMoved = false;
   private markersDirty = true;
   private barsDirty = false;
   private appliedDecimals = -1;
@@ -95,6 +96,7 @@ export class CandleChart {
       ...baseChartOptions(),
       rightPriceScale: { borderColor: colors.border, scaleMargins: { top: 0.08, bottom: 0.24 } },
     });
+    this.chart.timeScale().applyOptions({ maxBarSpacing: 18, barSpacing: 7 });
     this.candles = this.chart.addSeries(CandlestickSeries, {
       upColor: colors.up,
       downColor: colors.down,
@@ -114,6 +116,12 @@ export class CandleChart {
     this.chart.priceScale('volume').applyOptions({ scaleMargins: { top: 0.8, bottom: 0 }, visible: false });
     this.markers = createSeriesMarkers(this.candles, [], { autoScale: true });
     this.chart.subscribeCrosshairMove((p) => this.hover(p));
+    const moved = () => {
+      this.userMoved = true;
+    };
+    container.addEventListener('wheel', moved, { passive: true });
+    container.addEventListener('pointerdown', moved);
+    container.addEventListener('touchstart', moved, { passive: true });
   }
 
   get current(): string | null {
@@ -125,6 +133,7 @@ export class CandleChart {
     this.symbol = symbol;
     this.needsFull = true;
     this.fitOnFull = true;
+    this.userMoved = false;
     this.markersDirty = true;
     this.probe.symbol = symbol;
     invalidate(this.render);
@@ -135,6 +144,14 @@ export class CandleChart {
     if (symbol !== this.symbol) return;
     if (change === 'history') this.needsFull = true;
     this.barsDirty = true;
+    invalidate(this.render);
+  }
+
+  /** Older bars of `symbol` were added from history. */
+  backfilled(symbol: string): void {
+    if (symbol !== this.symbol) return;
+    this.needsFull = true;
+    if (!this.userMoved) this.fitOnFull = true;
     invalidate(this.render);
   }
 
@@ -187,7 +204,7 @@ export class CandleChart {
       this.markersDirty = true;
       if (this.fitOnFull && bars.length) {
         this.fitOnFull = false;
-        this.chart.timeScale().setVisibleLogicalRange({ from: bars.length - VISIBLE_BARS, to: bars.length + 6 });
+        this.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, bars.length - VISIBLE_BARS), to: bars.length + 6 });
       }
     }
     const last = bars[bars.length - 1];

@@ -50,7 +50,6 @@ export function fmtQty(v: number | null | undefined): string {
   const a = Math.abs(v);
   if (a >= 1e9) return `${(v / 1e9).toFixed(2)}B`;
   if (a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (a >= 1e4) return `${(v / 1e3).toFixed(1)}K`;
   return grouped(Number.isInteger(v) ? 0 : Math.min(decimalsUsed(v), 4)).format(v);
 }
 
@@ -90,4 +89,11 @@ export function fmtDuration(ms: number): string {
 export function signClass(v: number | null | undefined): 'up' | 'down' | 'flat' {
   if (v === null || v === undefined || !Number.isFinite(v) || v === 0) return 'flat';
   return v > 0 ? 'up' : 'down';
+}
+
+/** 65536 -> 64 KiB. */
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${+(n / 1024 / 1024).toFixed(1)} MiB`;
 }

@@ -5,12 +5,12 @@
 import type { ClientStatus } from '../../server/protocol/client.ts';
 import type { HubMessage, WelcomeFrame } from '../../server/protocol/wire.ts';
 import { el, setSign, setText } from './dom.ts';
-import { fmtDuration, fmtQty, fmtTime } from './format.ts';
+import { fmtBytes, fmtDuration, fmtQty, fmtTime } from './format.ts';
 
 const SAMPLES = 512;
 /** After a (re)connect, messages older than this are a snapshot/resume replay, not live latency. */
-const REPLAY_AGE_MS = 1000;
-const REPLAY_WINDOW_MS = 3000;
+const REPLAY_AGE_MS = 250;
+const REPLAY_WINDOW_MS = 5000;
 
 export interface HealthElements {
   status: HTMLElement;
@@ -139,7 +139,7 @@ export class Health {
       ['reconnects', String(this.reconnects)],
       ['epoch', this.welcome?.epoch ?? '—'],
       ['role', this.welcome?.role ?? '—'],
-      ['max payload', this.welcome ? `${fmtQty(this.welcome.maxPayload)} B` : '—'],
+      ['max payload', this.welcome ? fmtBytes(this.welcome.maxPayload) : '—'],
       ['latency p50', p50 === null ? '—' : `${p50.toFixed(1)} ms`],
       ['latency p95', p95 === null ? '—' : `${p95.toFixed(1)} ms`],
       ['msg rate', `${fmtQty(this.rate)}/s`],

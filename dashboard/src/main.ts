@@ -6,6 +6,7 @@ import { HubClient } from '../../server/protocol/client.ts';
 import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
 import type { HubMessage, ResetFrame } from '../../server/protocol/wire.ts';
 import { CandleChart, type TickhubProbe } from './candles.ts';
+import { Backfill } from './backfill.ts';
 import { ChatConsole } from './chat.ts';
 import { byId } from './dom.ts';
 import { FillsBlotter } from './fills.ts';
@@ -90,6 +91,7 @@ const sysStats = new SysStats(byId('sys-stats-list'), byId('sys-stats-empty'));
 
 function selectSymbol(symbol: string): void {
   chart.setSymbol(symbol);
+  backfill.request(symbol);
   legend.setSymbol(symbol);
   ticker.setSelected(symbol);
   pnl.select(symbol);
@@ -104,14 +106,6 @@ function selectSymbol(symbol: string): void {
     history.replaceState(null, '', url);
   }
 }
-
-// Start on ?symbol=, else the last one used here, else the first the hub tells us about.
-const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
-if (wanted) selectSymbol(wanted);
-store.onNewSymbol((sym) => {
-  ticker.changed(sym);
-  if (chart.current === null) selectSymbol(sym);
-});
 
 function safeGet(key: string): string | null {
   try {
@@ -146,6 +140,21 @@ const hub = new HubClient({
   },
 });
 
+const backfill = new Backfill(hub, store, (sym) => {
+  chart.backfilled(sym);
+  ticker.changed(sym);
+  legend.changed(sym);
+});
+
+// Start on ?symbol=, else the last one used here, else the first the hub tells us about.
+const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
+if (wanted) selectSymbol(wanted);
+store.onNewSymbol((sym) => {
+  ticker.changed(sym);
+  if (chart.current === null) selectSymbol(sym);
+});
+
+
 /** Make sure a frame follows every message so its latency is sampled when it is on screen. */
 const measureFrame = () => {};
 
@@ -176,7 +185,8 @@ hub.subscribe(
       time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
       volume: raw.volume ?? 0,
     };
-    const change = store.applyBar(bar, msg.ts);
+    const change = store.applyBar(bar, msg.ts, msg.seq);
+    if (bar.symbol === chart.current) backfill.request(bar.symbol);
     chart.barChanged(bar.symbol, change);
     legend.changed(bar.symbol);
     ticker.changed(bar.symbol);

@@ -30,6 +30,10 @@ export interface SymbolState {
   fills: Fill[];
   /** Hub time (ms) of the last message for this symbol. */
   lastTs: number;
+  /** Lowest seq of `bars.1s.<symbol>` received since the last reset (where a backfill continues). */
+  barsFirstSeq: number | null;
+  /** Bumped when the bars are reset, so an in-flight backfill knows its answer is stale. */
+  barsGen: number;
 }
 
 export interface PnlPoint {
@@ -60,7 +64,18 @@ export class MarketStore {
   get(symbol: string): SymbolState {
     let st = this.symbols.get(symbol);
     if (!st) {
-      st = { symbol, bars: [], tick: null, prevLast: null, firstLast: null, decimals: 2, fills: [], lastTs: 0 };
+      st = {
+        symbol,
+        bars: [],
+        tick: null,
+        prevLast: null,
+        firstLast: null,
+        decimals: 2,
+        fills: [],
+        lastTs: 0,
+        barsFirstSeq: null,
+        barsGen: 0,
+      };
       this.symbols.set(symbol, st);
       for (const fn of this.newSymbolListeners) fn(symbol);
     }
@@ -72,9 +87,10 @@ export class MarketStore {
     return [...this.symbols.keys()].sort();
   }
 
-  applyBar(bar: Bar, ts: number): BarChange {
+  applyBar(bar: Bar, ts: number, seq: number): BarChange {
     const st = this.get(bar.symbol);
     st.lastTs = Math.max(st.lastTs, ts);
+    if (st.barsFirstSeq === null || seq < st.barsFirstSeq) st.barsFirstSeq = seq;
     this.noteDecimals(st, bar.close);
     const bars = st.bars;
     const last = bars[bars.length - 1];
@@ -98,6 +114,20 @@ export class MarketStore {
     if (bars[lo].time === bar.time) bars[lo] = bar;
     else bars.splice(lo, 0, bar);
     return 'history';
+  }
+
+  /**
+   * Older bars from a history page (each the final state of its second): only seconds before the
+   * oldest bar held are taken, since later messages of the same second are already applied.
+   */
+  prependBars(symbol: string, older: Bar[]): number {
+    const st = this.get(symbol);
+    const oldest = st.bars.length ? st.bars[0].time : Infinity;
+    const room = MAX_BARS - st.bars.length;
+    if (room <= 0) return 0;
+    const take = older.filter((b) => b.time < oldest).sort((a, b) => a.time - b.time).slice(-room);
+    if (take.length) st.bars = take.concat(st.bars);
+    return take.length;
   }
 
   applyTick(tick: Tick, ts: number): SymbolState {
@@ -144,7 +174,11 @@ export class MarketStore {
 
   resetBars(symbol: string): void {
     const st = this.symbols.get(symbol);
-    if (st) st.bars = [];
+    if (st) {
+      st.bars = [];
+      st.barsFirstSeq = null;
+      st.barsGen++;
+    }
   }
 
   resetTick(symbol: string): void {
