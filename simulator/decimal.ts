@@ -15,15 +15,19 @@ export function decimalsOf(step: number): number {
 }
 
 /**
- * Round to `decimals` places, half away from zero, without float artefacts (1.005 -> 1.01,
- * -2.675 -> -2.68) and never returning -0 (which `toEqual(0)` and some UIs treat differently).
+ * Round to `decimals` places, half away from zero, the way a person would round the decimal value:
+ * 1.005 -> 1.01 and 1 - 1.005 (= -0.00499999999999989 in binary) -> -0.01. Never returns -0
+ * (which `toEqual(0)` and some UIs treat differently).
  */
 export function roundTo(value: number, decimals: number): number {
   if (!Number.isFinite(value)) return value;
-  const factor = 10 ** decimals;
-  // The (1 + EPSILON) nudge absorbs the representation error of values like 1.005 (= 1.00499999...).
-  const rounded = (Math.sign(value) * Math.round(Math.abs(value) * factor * (1 + Number.EPSILON))) / factor;
-  return rounded === 0 ? 0 : Number(rounded.toFixed(decimals));
+  // 1. Drop binary noise: 12 significant digits is far finer than any price, size or cent here.
+  const clean = Number(Math.abs(value).toPrecision(12));
+  // 2. Shift the decimal point in the string, not by multiplying (1.005 * 100 = 100.49999999999999).
+  const [mantissa, exponent] = clean.toExponential().split('e');
+  const shifted = Math.round(Number(`${mantissa}e${Number(exponent) + decimals}`));
+  const rounded = Number(`${shifted}e${-decimals}`);
+  return rounded === 0 ? 0 : Math.sign(value) * rounded;
 }
 
 /** Money as displayed: rounded to cents. */

@@ -17,9 +17,9 @@ export interface StrategyParams {
 }
 
 export const DEFAULT_STRATEGY: Readonly<StrategyParams> = Object.freeze({
-  window: 40,
-  entryZ: 1.5,
-  cooldownTicks: 10,
+  window: 50,
+  entryZ: 2,
+  cooldownTicks: 25,
   maxOrders: 3,
 });
 
