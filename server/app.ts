@@ -62,6 +62,8 @@ export function createApp(hub: Hub, log: Logger): Hono<Env> {
 
   app.get('/api/topics', (c) => c.json({ topics: hub.topics() }));
 
+  app.get('/api/stats', (c) => c.json(hub.stats()));
+
   app.get('/api/history/:topic{.+}', async (c) => {
     const topic = c.req.param('topic');
     const since = optionalInt(c.req.query('since'));

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
 import type { Envelope } from '../broker/broker.ts';
-import { Flusher, Outbox, frameText } from './outbox.ts';
+import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap';
 export type Role = 'anonymous' | 'publisher';
@@ -63,16 +63,16 @@ export class Connection {
     this.outbox = new Outbox(socket, outboxLimitBytes, flusher);
   }
 
-  /** Queue a framed message under its topic's overflow policy; false when the connection was closed for it. */
-  pushMessage(frame: Buffer, topic: string, policy: OverflowPolicy): boolean {
-    if (this.closed) return false;
+  /**
+   * Queue a framed message under its topic's overflow policy. Returns what happened; on
+   * 'overflow' the connection has just been closed 1008 as a slow consumer.
+   */
+  pushMessage(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction | 'closed' {
+    if (this.closed) return 'closed';
     const action = this.outbox.push(frame, topic, policy);
-    if (action === 'overflow') {
-      this.close(CloseCode.policy, 'slow consumer');
-      return false;
-    }
-    if (action === 'conflated') this.dropped++;
-    return true;
+    if (action === 'overflow') this.close(CloseCode.policy, 'slow consumer');
+    else if (action === 'conflated') this.dropped++;
+    return action;
   }
 
   /** Queue a text frame that must not be dropped (replies, notices, replay). */

@@ -155,10 +155,10 @@ export class Hub {
       if (sub.format === 'chat-line') {
         if (env.origin === conn.id) continue; // chat is not echoed to its sender
         chatLine ??= frameText(renderChatLine(env));
-        if (!conn.pushMessage(chatLine, env.topic, policy)) this.counters.slowConsumerCloses++;
+        if (conn.pushMessage(chatLine, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
       } else {
         frame ??= frameText(env.json);
-        if (!conn.pushMessage(frame, env.topic, policy)) this.counters.slowConsumerCloses++;
+        if (conn.pushMessage(frame, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
       }
       this.counters.deliveries++;
     }
@@ -378,6 +378,13 @@ export class Hub {
       c.rate = c.messages - c.lastSecond;
       c.lastSecond = c.messages;
     }
+  }
+
+  /** Hub-wide counters; `conflated` includes connections still open. */
+  stats(): HubCounters & { connections: number; subscriptions: number; epoch: string } {
+    let conflated = this.counters.conflated;
+    for (const conn of this.connections) conflated += conn.outbox.stats.conflated;
+    return { ...this.counters, conflated, connections: this.connections.size, subscriptions: this.index.size, epoch: this.epoch };
   }
 
   /** Topics seen by this hub, with local subscriber counts and rates. */
