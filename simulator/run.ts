@@ -8,6 +8,7 @@ import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike
 import { HubError } from '../server/protocol/wire.ts';
 import { DEFAULT_HUB_URL, DEFAULT_RATE, DEFAULT_SEED } from './args.ts';
 import { createSimulator, type FeedPayload, type Simulator } from './simulator.ts';
+import type { StrategyParams } from './strategy.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -28,6 +29,8 @@ export interface RunSimulatorOptions {
   symbols?: readonly string[];
   /** Market time per wall time. Default 1. */
   speed?: number;
+  /** Strategy tuning (window, entryZ, cooldownTicks, maxOrders). */
+  strategy?: Partial<StrategyParams>;
   /** Default: console, prefixed `[simulator]`. A pino logger fits. */
   logger?: Logger;
   /** WebSocket factory. Default: the `ws` package. */
@@ -159,6 +162,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     ticksPerSecond: opts.rate ?? DEFAULT_RATE,
     symbols: opts.symbols,
     speed: opts.speed,
+    strategy: opts.strategy,
     publish,
   });
   const perSecond = Math.round(simulator.symbols.length * (opts.rate ?? DEFAULT_RATE) * 2 + 1);
