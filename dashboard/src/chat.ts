@@ -146,7 +146,10 @@ export class ChatConsole {
     nick.style.color = `hsl(${nickHue(data.nick)} 70% 68%)`;
     let line: HTMLElement;
     if (data.kind) {
-      line = el('div', { class: `chat-line presence`, 'data-kind': data.kind }, time, el('span', { class: 'text' }, data.text || `${data.nick} ${data.kind === 'join' ? 'joined' : data.kind === 'leave' ? 'left' : 'changed nick'}`));
+      // Presence: the hub sends the subject as `nick` and the rest as `text` ("joined", "was guest-3").
+      const text = data.text || (data.kind === 'join' ? 'joined' : data.kind === 'leave' ? 'left' : 'changed nick');
+      nick.classList.add('subject');
+      line = el('div', { class: 'chat-line presence', 'data-kind': data.kind }, time, el('span', { class: 'text' }, nick, ` ${text}`));
     } else {
       line = el('div', { class: 'chat-line' }, time, nick, el('span', { class: 'text' }, data.text));
       if (data.nick === this.nick) line.classList.add('mine');

@@ -134,7 +134,8 @@ export class Health {
     const p50 = this.latency(0.5);
     const p95 = this.latency(0.95);
     const facts: [string, string][] = [
-      ['state', this.state + (this.attempt > 0 && this.state !== 'open' ? ` (attempt ${this.attempt})` : '')],
+      ['state', this.state],
+      ['attempt', this.state === 'open' ? '—' : String(this.attempt)],
       ['up for', this.openedAt ? fmtDuration(Date.now() - this.openedAt) : '—'],
       ['reconnects', String(this.reconnects)],
       ['epoch', this.welcome?.epoch ?? '—'],

@@ -10,6 +10,7 @@ import { Backfill } from './backfill.ts';
 import { ChatConsole } from './chat.ts';
 import { byId } from './dom.ts';
 import { FillsBlotter } from './fills.ts';
+import { fmtTime } from './format.ts';
 import { invalidate, onFrame } from './frame.ts';
 import { Health } from './health.ts';
 import { Legend } from './legend.ts';
@@ -106,6 +107,13 @@ function selectSymbol(symbol: string): void {
     history.replaceState(null, '', url);
   }
 }
+
+const clock = byId('clock');
+const tickClock = () => {
+  clock.textContent = `${fmtTime(Date.now())} UTC`;
+};
+tickClock();
+setInterval(tickClock, 1000);
 
 function safeGet(key: string): string | null {
   try {

@@ -14,8 +14,8 @@ export class Notices {
   }
 
   show(text: string, level: 'warn' | 'info' | 'error' = 'warn'): void {
-    const close = el('button', { class: 'notice-close', type: 'button', 'aria-label': 'Dismiss' }, '×');
-    const node = el('div', { class: `notice ${level}`, 'data-testid': 'notice', role: 'status' }, el('span', {}, text), close);
+    const close = el('button', { class: 'notice-close', type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss' });
+    const node = el('div', { class: `notice ${level}`, 'data-testid': 'notice', role: 'status' }, el('span', { class: 'notice-text' }, text), close);
     close.addEventListener('click', () => node.remove());
     this.root.insertBefore(node, this.root.firstChild);
     setTimeout(() => node.remove(), TTL_MS);

@@ -1,5 +1,5 @@
 /** P&L curve (total, baseline at zero), totals and the positions table. */
-import { BaselineSeries, LineStyle, createChart, type IChartApi, type ISeriesApi, type Time, type UTCTimestamp } from 'lightweight-charts';
+import { BaselineSeries, LineStyle, type AutoscaleInfo, createChart, type IChartApi, type ISeriesApi, type Time, type UTCTimestamp } from 'lightweight-charts';
 import type { PositionPnl } from '../../server/protocol/feeds.ts';
 import { el, setSign, setText } from './dom.ts';
 import { fmtMoney, fmtPrice, fmtQty, signClass } from './format.ts';
@@ -48,6 +48,13 @@ export class PnlPanel {
       bottomFillColor2: 'rgba(239, 68, 68, 0.28)',
       lineWidth: 2,
       priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+      // Keep zero in view: P&L is read against it.
+      autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
+        const info = original();
+        if (!info?.priceRange) return info;
+        const { minValue, maxValue } = info.priceRange;
+        return { ...info, priceRange: { minValue: Math.min(minValue, 0), maxValue: Math.max(maxValue, 0) } };
+      },
     });
     this.series.createPriceLine({
       price: 0,

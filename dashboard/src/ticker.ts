@@ -99,8 +99,8 @@ export class Ticker {
         const up = q.last > item.shown;
         setSign(item.last, up ? 'up' : 'down');
         item.last.animate(
-          [{ backgroundColor: up ? 'rgba(34,197,94,0.35)' : 'rgba(239,68,68,0.35)' }, { backgroundColor: 'transparent' }],
-          { duration: 500, easing: 'ease-out' },
+          [{ backgroundColor: up ? 'rgba(34,197,94,0.22)' : 'rgba(239,68,68,0.22)' }, { backgroundColor: 'transparent' }],
+          { duration: 350, easing: 'ease-out' },
         );
       }
       item.shown = q.last;
