@@ -67,7 +67,8 @@ export function createApp(hub: Hub, log: Logger): Hono<Env> {
   app.get('/api/history/:topic{.+}', async (c) => {
     const topic = c.req.param('topic');
     const since = optionalInt(c.req.query('since'));
-    const limit = optionalInt(c.req.query('limit')) ?? 100;
+    const limitParam = optionalInt(c.req.query('limit'));
+    const limit = limitParam === undefined ? 100 : limitParam;
     if (since === null || limit === null || limit > 10_000) return apiError(c, 'bad_request', "'since' and 'limit' must be non-negative integers (limit <= 10000)");
     try {
       const page = await hub.history(topic, { since, limit });

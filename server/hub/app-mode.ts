@@ -40,8 +40,10 @@ export class AppSession implements Session {
         return { role: conn.role };
       case 'sub': {
         // The ok must precede any replayed message, so it is sent the moment the sub is accepted.
-        const accepted = () => conn.sendJson({ op: 'ok', id: req.id, epoch: hub.epoch });
-        await hub.subscribe(conn, req.topic, { snapshot: req.snapshot, since: req.since, epoch: req.epoch, maxHz: req.maxHz, accepted });
+        // `ts` is when the subscription took effect: a resume passes it back as `sinceTs`.
+        const accepted = (ts: number) => conn.sendJson({ op: 'ok', id: req.id, epoch: hub.epoch, ts });
+        const { snapshot, since, sinceTs, epoch, maxHz } = req;
+        await hub.subscribe(conn, req.topic, { snapshot, since, sinceTs, epoch, maxHz, accepted });
         return null;
       }
       case 'unsub':

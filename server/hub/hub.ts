@@ -23,11 +23,13 @@ export class HubRefusal extends Error {
 export interface SubscribeOptions {
   snapshot?: number;
   since?: SinceSpec;
+  /** Replay topics matching the pattern that `since` does not list, from this hub time (ms). */
+  sinceTs?: number;
   epoch?: string;
   maxHz?: number;
   format?: RenderFormat;
-  /** Called once the subscription is in place, before any replayed message is queued. */
-  accepted?: () => void;
+  /** Called once the subscription is in place, before any replayed message is queued, with the hub time it took effect. */
+  accepted?: (ts: number) => void;
 }
 
 export interface TopicInfo {
@@ -236,7 +238,7 @@ export class Hub {
       throw new HubRefusal('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
     }
     if (existing) this.dropSubscription(existing);
-    const wantsReplay = (options.snapshot ?? 0) > 0 || options.since !== undefined;
+    const wantsReplay = (options.snapshot ?? 0) > 0 || options.since !== undefined || options.sinceTs !== undefined;
     const sub: Subscription = {
       conn,
       pattern,
@@ -248,8 +250,9 @@ export class Hub {
     };
     conn.subs.set(pattern, sub);
     this.index.add(pattern, sub);
+    const acceptedAt = Date.now();
     await this.broker.subscribe(pattern);
-    options.accepted?.();
+    options.accepted?.(acceptedAt);
     if (!wantsReplay) return;
     try {
       await this.replay(sub, options);
@@ -302,10 +305,11 @@ export class Hub {
       if (after !== undefined) {
         page = epochOk ? await this.broker.history(topic, { since: after }) : null;
         if (!page || page.truncated || after > page.lastSeq) {
-          const reset: ResetFrame = { op: 'reset', topic, epoch: this.epoch, reason: page ? 'trimmed' : 'epoch' };
-          conn.sendJson(reset);
+          this.sendReset(conn, topic, page ? 'trimmed' : 'epoch');
           page = await this.broker.history(topic, { limit: options.snapshot });
         }
+      } else if (options.sinceTs !== undefined && epochOk) {
+        page = await this.historySinceTs(conn, topic, options.sinceTs);
       } else {
         page = await this.broker.history(topic, { limit: options.snapshot ?? 0 });
       }
@@ -326,6 +330,23 @@ export class Hub {
         conn.pushMessage(frameText(env.json), env.topic, this.policyFor(env.topic));
       }
     }
+  }
+
+  /**
+   * Messages of a topic the client never saw, published at or after `sinceTs`. If the oldest
+   * retained message is newer than that and is not the topic's first, some may have been
+   * trimmed: say so.
+   */
+  private async historySinceTs(conn: Connection, topic: string, sinceTs: number) {
+    const page = await this.broker.history(topic, {});
+    const oldest = page.messages[0];
+    if (oldest && oldest.seq > 1 && oldest.ts > sinceTs) this.sendReset(conn, topic, 'trimmed');
+    return { ...page, messages: page.messages.filter((m) => m.ts >= sinceTs) };
+  }
+
+  private sendReset(conn: Connection, topic: string, reason: ResetFrame['reason']): void {
+    const reset: ResetFrame = { op: 'reset', topic, epoch: this.epoch, reason };
+    conn.sendJson(reset);
   }
 
   // ---- chat presence -------------------------------------------------------------------------

@@ -60,6 +60,8 @@ interface Subscription {
   options: SubscribeOptions;
   /** Last seq seen per concrete topic: what a resume asks for. */
   lastSeq: Map<string, number>;
+  /** Hub time the subscription first took effect: a resume replays unseen topics from here. */
+  sinceTs?: number;
 }
 
 interface Pending {
@@ -198,12 +200,21 @@ export class HubClient {
   /** (Re)subscribe; after a reconnect, resume from the last seen seq of each topic. */
   private sendSub(sub: Subscription, newEpoch?: string): void {
     const { snapshot, maxHz } = sub.options;
-    const resume = sub.lastSeq.size > 0;
+    const resume = sub.sinceTs !== undefined;
     const req: DistributiveOmit<ClientRequest, 'id'> = resume
-      ? { op: 'sub', topic: sub.pattern, since: Object.fromEntries(sub.lastSeq), epoch: this.epoch ?? undefined, maxHz }
+      ? { op: 'sub', topic: sub.pattern, since: Object.fromEntries(sub.lastSeq), sinceTs: sub.sinceTs, epoch: this.epoch ?? undefined, snapshot, maxHz }
       : { op: 'sub', topic: sub.pattern, snapshot, maxHz };
-    if (newEpoch !== undefined) sub.lastSeq.clear(); // the hub will answer with reset frames
-    this.request(req).catch(() => {}); // errors surface via status; the next reconnect retries
+    if (newEpoch !== undefined) {
+      // Another epoch: the hub answers with reset frames and a fresh snapshot; start over.
+      sub.lastSeq.clear();
+      sub.sinceTs = undefined;
+    }
+    this.request(req).then(
+      (ok) => {
+        if (this.subs.get(sub.pattern) === sub) sub.sinceTs ??= ok.ts as number;
+      },
+      () => {}, // a lost connection retries on reconnect
+    );
   }
 
   private onMessage(msg: HubMessage): void {

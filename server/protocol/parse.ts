@@ -31,9 +31,10 @@ export function parseRequest(text: string): ParseResult {
       if (typeof r.topic !== 'string') return fail('bad_request', "sub needs a 'topic' string", id);
       if (r.snapshot !== undefined && !isNonNegInt(r.snapshot)) return fail('bad_request', "'snapshot' must be a non-negative integer", id);
       if (r.since !== undefined && !isSince(r.since)) return fail('bad_request', "'since' must be a seq or an object of topic to seq", id);
+      if (r.sinceTs !== undefined && !isNonNegInt(r.sinceTs)) return fail('bad_request', "'sinceTs' must be a Unix time in milliseconds", id);
       if (r.epoch !== undefined && typeof r.epoch !== 'string') return fail('bad_request', "'epoch' must be a string", id);
       if (r.maxHz !== undefined && !(typeof r.maxHz === 'number' && r.maxHz >= 0 && r.maxHz <= 1000)) return fail('bad_request', "'maxHz' must be a number from 0 to 1000", id);
-      return { ok: true, request: { op: 'sub', id, topic: r.topic, snapshot: r.snapshot as number | undefined, since: r.since as ClientRequestSince, epoch: r.epoch as string | undefined, maxHz: r.maxHz as number | undefined } };
+      return { ok: true, request: { op: 'sub', id, topic: r.topic, snapshot: r.snapshot as number | undefined, since: r.since as ClientRequestSince, sinceTs: r.sinceTs as number | undefined, epoch: r.epoch as string | undefined, maxHz: r.maxHz as number | undefined } };
     }
     case 'unsub':
       if (typeof r.topic !== 'string') return fail('bad_request', "unsub needs a 'topic' string", id);

@@ -20,7 +20,7 @@ export type RequestId = number | string;
 export type SinceSpec = number | Record<string, number>;
 
 export type ClientRequest =
-  | { op: 'sub'; id: RequestId; topic: string; snapshot?: number; since?: SinceSpec; epoch?: string; maxHz?: number }
+  | { op: 'sub'; id: RequestId; topic: string; snapshot?: number; since?: SinceSpec; sinceTs?: number; epoch?: string; maxHz?: number }
   | { op: 'unsub'; id: RequestId; topic: string }
   | { op: 'pub'; id: RequestId; topic: string; data: unknown }
   | { op: 'history'; id: RequestId; topic: string; since?: number; limit?: number }
