@@ -143,10 +143,10 @@ export function createApp(hub: Hub, log: Logger): Hono<Env> {
     let conn: Connection | undefined;
     let session: Session | undefined;
     let bucket: TokenBucket | undefined;
+    let bucketRole: Role | undefined;
     return {
       onOpen(_evt, ws) {
         conn = hub.attach(ws.raw as unknown as WebSocket, mode, role, remote);
-        bucket = new TokenBucket(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitStrikes);
         session = createSession(conn);
         log.info({ conn: conn.id, mode, role, remote }, 'connection open');
         session.start();
@@ -155,9 +155,17 @@ export function createApp(hub: Hub, log: Logger): Hono<Env> {
         if (!conn || !session || conn.closed) return;
         conn.alive = true;
         conn.framesIn++;
+        if (bucketRole !== conn.role) {
+          // The role can change (auth op), and with it the allowance.
+          bucketRole = conn.role;
+          bucket = conn.role === 'publisher'
+            ? new TokenBucket(config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond, config.rateLimitStrikes)
+            : new TokenBucket(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitStrikes);
+        }
         const verdict = bucket!.take();
         if (verdict !== 'ok') {
-          conn.sendJson({ op: 'error', code: 'rate_limited', message: `more than ${config.rateLimitPerSecond} frames/s (RATE_LIMIT)` });
+          const [limit, name] = conn.role === 'publisher' ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
+          conn.sendJson({ op: 'error', code: 'rate_limited', message: `more than ${limit} frames/s (${name})` });
           if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
           return;
         }

@@ -36,6 +36,8 @@ export interface HubConfig {
   /** Frames a connection may send per second (token bucket refill) and its burst. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** The same for connections holding the publish key (producers are trusted, but not unbounded). */
+  publisherRateLimitPerSecond: number;
   /** Frames over the rate a connection may send (each answered with an error) before it is closed 1008. */
   rateLimitStrikes: number;
   /** Interval of the heartbeat sweep; a peer that misses one pong is terminated. */
@@ -108,6 +110,7 @@ const envSchema = z.object({
   RATE_LIMIT: int(1, 10_000_000).default(200),
   RATE_BURST: int(1, 10_000_000).default(400),
   RATE_STRIKES: int(1, 1_000_000).default(20),
+  PUBLISHER_RATE_LIMIT: int(1, 100_000_000).default(100_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15_000),
   HISTORY: retentionList.default(defaultRetention),
   CHAT_BACKLOG: int(0, 1_000).default(20),
@@ -146,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerSecond: e.RATE_LIMIT,
     rateLimitBurst: e.RATE_BURST,
     rateLimitStrikes: e.RATE_STRIKES,
+    publisherRateLimitPerSecond: e.PUBLISHER_RATE_LIMIT,
     heartbeatMs: e.HEARTBEAT_MS,
     retention: e.HISTORY,
     chatBacklog: e.CHAT_BACKLOG,
