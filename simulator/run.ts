@@ -35,7 +35,7 @@ export interface RunSimulatorOptions {
   logger?: Logger;
   /** WebSocket factory. Default: the `ws` package. */
   connect?: WebSocketFactory;
-  /** HubClient reconnect backoff. */
+  /** HubClient reconnect backoff; the ceiling defaults to 3 s so a restarted hub gets data soon. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Publishes awaiting the hub's reply beyond which new ones are dropped (slow hub). Default 1000. */
@@ -85,7 +85,9 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   const stats: PublishStats = { sent: 0, acked: 0, dropped: 0, refused: {} };
   const inFlight = new Set<Promise<void>>();
   /** Current outage: set while the hub is unreachable, with what it has cost so far. */
-  let outage: { since: number; dropped: number } | null = null;
+  let outage: { since: number; dropped: number; cause: string } | null = null;
+  /** Why the last connection attempt failed, as far as the socket says (e.g. a 401 for a bad key). */
+  let lastError = '';
   let everConnected = false;
   let stopping = false;
   let slowLogged = false;
@@ -107,25 +109,46 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
         log.info(`connected to hub at ${where}`);
       }
       outage = null;
+      lastError = '';
       everConnected = true;
       slowLogged = false;
       refusalsLogged.clear();
-    } else if (status === 'closed' && !outage) {
-      outage = { since: Date.now(), dropped: 0 };
-      log.warn(
-        everConnected
-          ? `disconnected from hub at ${where}; reconnecting with backoff, dropping messages until it is back`
-          : `hub at ${where} is not reachable; retrying with backoff, dropping messages until it is up`,
-      );
+    } else if (status === 'closed') {
+      const cause = explain(lastError);
+      if (!outage) {
+        outage = { since: Date.now(), dropped: 0, cause };
+        log.warn(
+          everConnected
+            ? `disconnected from hub at ${where}${cause}; reconnecting with backoff, dropping messages until it is back`
+            : `hub at ${where} is not reachable${cause}; retrying with backoff, dropping messages until it is up`,
+        );
+      } else if (cause !== outage.cause) {
+        // Same outage, new reason (e.g. the hub came back but refuses the key): worth one more
+        // line, unless all we knew before was "the connection dropped".
+        if (outage.cause !== '') log.warn(`hub at ${where} still unavailable${cause}`);
+        outage.cause = cause;
+      }
     }
+  };
+
+  const baseConnect = opts.connect ?? wsConnect;
+  const connect: WebSocketFactory = (url, protocol) => {
+    const socket = baseConnect(url, protocol);
+    // HubClient owns `onerror`; a second listener (ws and browsers both have addEventListener) learns why.
+    const target = socket as unknown as { addEventListener?: (type: string, fn: (ev: unknown) => void) => void };
+    target.addEventListener?.('error', (ev) => {
+      const e = ev as { message?: unknown; error?: { message?: unknown } };
+      lastError = String(e.message ?? e.error?.message ?? 'connection error');
+    });
+    return socket;
   };
 
   const client = new HubClient({
     url: hubUrl,
     token: key,
-    connect: opts.connect ?? wsConnect,
+    connect,
     minBackoffMs: opts.minBackoffMs,
-    maxBackoffMs: opts.maxBackoffMs,
+    maxBackoffMs: opts.maxBackoffMs ?? 3000,
     onStatus,
   });
 
@@ -193,6 +216,13 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
       return stopped;
     },
   };
+}
+
+/** A parenthesised reason for a log line, with a hint when the hub turned the key down. */
+function explain(error: string): string {
+  if (!error) return '';
+  const hint = /\b(401|403)\b/.test(error) ? ' - the hub refused the publish key; check HUB_PUBLISH_KEY / --key' : '';
+  return ` (${error}${hint})`;
 }
 
 /** The URL without query string or credentials, for logs. */

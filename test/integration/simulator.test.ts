@@ -4,8 +4,11 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { testConfig } from '../../server/config.ts';
 import type { Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { HubMessage } from '../../server/protocol/wire.ts';
+import { startHub, type RunningHub } from '../../server/server.ts';
 import { runSimulator, type Logger, type RunningSimulator } from '../../simulator/main.ts';
 
 interface FakeHub {
@@ -16,8 +19,14 @@ interface FakeHub {
   close(): Promise<void>;
 }
 
-async function startFakeHub(port = 0, refuse?: string): Promise<FakeHub> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols: (protocols) => (protocols.has('hub.v1') ? 'hub.v1' : false) });
+async function startFakeHub(port = 0, refuse?: string, requireToken?: string): Promise<FakeHub> {
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port,
+    handleProtocols: (protocols) => (protocols.has('hub.v1') ? 'hub.v1' : false),
+    // Like the real hub: a wrong token is turned down at the upgrade with a 401.
+    verifyClient: (info, done) => done(!requireToken || new URL(info.req.url ?? '/', 'http://x').searchParams.get('token') === requireToken, 401),
+  });
   await new Promise<void>((resolve, reject) => wss.once('listening', resolve).once('error', reject));
   const hub: FakeHub = {
     port: (wss.address() as AddressInfo).port,
@@ -160,6 +169,24 @@ describe('runSimulator', () => {
     expect(errors[0]).toMatch(/forbidden.*HUB_PUBLISH_KEY/);
   });
 
+  it('says why it cannot connect, and says it again only when the reason changes', async () => {
+    const port = await freePort();
+    const log = captureLogger();
+    running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
+    await waitFor('the first warning', () => log.lines.length >= 2);
+    await new Promise((r) => setTimeout(r, 300)); // several more failed attempts
+    expect(log.lines.filter((l) => l.startsWith('warn '))).toEqual([expect.stringMatching(/not reachable \(connect ECONNREFUSED/)]);
+
+    const hub = await startFakeHub(port, undefined, 'right-key');
+    hubs.push(hub);
+    await waitFor('the key warning', () => log.lines.some((l) => /still unavailable/.test(l)));
+    await new Promise((r) => setTimeout(r, 300));
+    const warnings = log.lines.filter((l) => l.startsWith('warn '));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatch(/still unavailable \(Unexpected server response: 401 - the hub refused the publish key; check HUB_PUBLISH_KEY/);
+    expect(hub.received).toEqual([]);
+  });
+
   it('stops promptly even when the hub never came up', async () => {
     const port = await freePort();
     running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
@@ -168,5 +195,48 @@ describe('runSimulator', () => {
     await running.stop();
     expect(Date.now() - started).toBeLessThan(500);
     expect(running.simulator.running).toBe(false);
+  });
+});
+
+describe('runSimulator with the real hub', () => {
+  const KEY = 'simulator-e2e-key';
+  let hub: RunningHub | null = null;
+  let running: RunningSimulator | null = null;
+
+  afterEach(async () => {
+    await running?.stop();
+    running = null;
+    await hub?.close();
+    hub = null;
+  });
+
+  it('feeds a tap with every topic, in order, within the default rate limit', async () => {
+    hub = await startHub(testConfig({ publishKey: KEY }));
+    const tap = new WebSocket(`${hub.wsUrl}/ticks.*,bars.>,fills,pnl`);
+    const got: HubMessage[] = [];
+    tap.on('message', (raw) => got.push(JSON.parse(String(raw)) as HubMessage));
+    await new Promise((resolve, reject) => tap.once('open', resolve).once('error', reject));
+
+    const log = captureLogger();
+    // Default symbols and rate: what `npm start` runs.
+    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log });
+    await waitFor('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
+    tap.close();
+
+    const topics = new Set(got.map((m) => m.topic));
+    for (const sym of ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD']) {
+      expect(topics).toContain(`ticks.${sym}`);
+      expect(topics).toContain(`bars.1s.${sym}`);
+    }
+    expect(topics).toContain('pnl');
+    // Per-topic seqs arrive without gaps: nothing was refused or dropped on the way.
+    const bySeq = new Map<string, number[]>();
+    for (const m of got) bySeq.set(m.topic, [...(bySeq.get(m.topic) ?? []), m.seq]);
+    for (const [topic, seqs] of bySeq) expect(seqs, topic).toEqual(seqs.map((_, i) => seqs[0] + i));
+    const tick = got.find((m) => m.topic === 'ticks.EURUSD')!.data as Tick;
+    expect(tick).toMatchObject({ symbol: 'EURUSD' });
+    expect(tick.ask).toBeGreaterThan(tick.bid);
+    expect(running.stats().refused).toEqual({});
+    expect(log.lines.filter((l) => !l.startsWith('info '))).toEqual([]);
   });
 });
