@@ -143,14 +143,6 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     return socket;
   };
 
-  const client = new HubClient({
-    url: hubUrl,
-    token: key,
-    connect,
-    minBackoffMs: opts.minBackoffMs,
-    maxBackoffMs: opts.maxBackoffMs ?? 3000,
-    onStatus,
-  });
 
   const onRefused = (err: unknown): void => {
     const code = err instanceof HubError ? err.code : 'internal';
@@ -187,6 +179,15 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     speed: opts.speed,
     strategy: opts.strategy,
     publish,
+  });
+  // Connect only once the options are known to be valid, so a bad symbol leaks no socket.
+  const client = new HubClient({
+    url: hubUrl,
+    token: key,
+    connect,
+    minBackoffMs: opts.minBackoffMs,
+    maxBackoffMs: opts.maxBackoffMs ?? 3000,
+    onStatus,
   });
   const perSecond = Math.round(simulator.symbols.length * (opts.rate ?? DEFAULT_RATE) * 2 + 1);
   log.info(

@@ -187,6 +187,15 @@ describe('runSimulator', () => {
     expect(hub.received).toEqual([]);
   });
 
+  it('throws on bad options without opening a connection', async () => {
+    const hub = await startFakeHub();
+    hubs.push(hub);
+    expect(() => runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, symbols: ['NOPE'], logger: captureLogger() })).toThrow(/unknown symbol "NOPE"/);
+    expect(() => runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, rate: 0, logger: captureLogger() })).toThrow(/ticksPerSecond/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hub.upgrades).toEqual([]);
+  });
+
   it('stops promptly even when the hub never came up', async () => {
     const port = await freePort();
     running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
