@@ -22,6 +22,8 @@ import { TokenBucket } from './hub/rate-limit.ts';
 import type { Session } from './hub/session.ts';
 import { TapSession } from './hub/tap-mode.ts';
 import { topicError } from './hub/topics.ts';
+import type { Telemetry } from './hub/telemetry.ts';
+import { createMetrics } from './metrics.ts';
 
 type Env = { Bindings: { incoming: IncomingMessage } };
 
@@ -46,9 +48,10 @@ const apiError = (c: Context, code: string, message: string) => c.json({ error: 
  * const app = createApp(hub, log);
  * serve({ fetch: app.fetch, websocket: { server: wss } });
  */
-export function createApp(hub: Hub, log: Logger): Hono<Env> {
+export function createApp(hub: Hub, log: Logger, telemetry: Telemetry): Hono<Env> {
   const { config } = hub;
   const app = new Hono<Env>();
+  const metrics = createMetrics(hub, telemetry);
   const isPublishKey = (token: string | undefined): boolean => !!token && !!config.publishKey && safeEqual(token, config.publishKey);
 
   app.onError((err, c) => {
@@ -63,6 +66,8 @@ export function createApp(hub: Hub, log: Logger): Hono<Env> {
   app.get('/api/topics', (c) => c.json({ topics: hub.topics() }));
 
   app.get('/api/stats', (c) => c.json(hub.stats()));
+
+  app.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
 
   app.get('/api/history/:topic{.+}', async (c) => {
     const topic = c.req.param('topic');

@@ -12,6 +12,7 @@ import { APP_SUBPROTOCOL } from './protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import { Hub } from './hub/hub.ts';
+import { Telemetry } from './hub/telemetry.ts';
 import { createLogger } from './log.ts';
 
 export interface RunningHub {
@@ -40,7 +41,9 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const log = options.log ?? createLogger(config.logLevel);
   const broker = options.broker ?? new MemoryBroker({ retention: config.retention });
   const hub = new Hub(config, broker, log);
-  const app = createApp(hub, log);
+  const telemetry = new Telemetry(hub);
+  telemetry.start();
+  const app = createApp(hub, log, telemetry);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
@@ -63,6 +66,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        telemetry.stop();
         hub.close(); // server.close() leaves open WebSockets alone
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         await Promise.race([closed, delay(2000)]);

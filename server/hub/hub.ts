@@ -41,10 +41,21 @@ export interface TopicInfo {
 }
 
 export interface HubCounters {
+  /** Messages published through this hub node. */
   messagesIn: number;
+  /** Messages queued to subscribers (one per subscriber per message). */
   deliveries: number;
+  /** Messages replaced by a newer one of their topic for a congested consumer. */
   conflated: number;
   slowConsumerCloses: number;
+  bytesOut: number;
+}
+
+interface TopicCounter {
+  messages: number;
+  deliveries: number;
+  lastSecond: number;
+  rate: number;
 }
 
 /** Live messages a subscription may buffer while its replay is being sent. */
@@ -54,11 +65,12 @@ const THROTTLE_TICK_MS = 5;
 
 export class Hub {
   readonly connections = new Set<Connection>();
-  readonly counters: HubCounters = { messagesIn: 0, deliveries: 0, conflated: 0, slowConsumerCloses: 0 };
+  /** Totals; conflated and bytesOut here cover closed connections only (see stats()). */
+  readonly counters: HubCounters = { messagesIn: 0, deliveries: 0, conflated: 0, slowConsumerCloses: 0, bytesOut: 0 };
   private readonly index = new SubscriptionIndex<Subscription>();
   private readonly flusher: Flusher;
   private readonly policyCache = new Map<string, OverflowPolicy>();
-  private readonly topicCounts = new Map<string, { messages: number; lastSecond: number; rate: number }>();
+  private readonly topicCounts = new Map<string, TopicCounter>();
   private readonly chatUsers = new Map<string, Connection>();
   private readonly throttled = new Set<Subscription>();
   private throttleTimer: ReturnType<typeof setInterval> | null = null;
@@ -95,6 +107,7 @@ export class Hub {
     if (!this.connections.delete(conn)) return;
     conn.closed = true;
     this.counters.conflated += conn.outbox.stats.conflated;
+    this.counters.bytesOut += conn.outbox.stats.bytesOut;
     for (const sub of conn.subs.values()) this.dropSubscription(sub);
     conn.subs.clear();
     if (conn.nick && this.chatUsers.get(conn.nick) === conn) {
@@ -137,9 +150,10 @@ export class Hub {
   // ---- fan-out -------------------------------------------------------------------------------
 
   private deliver(env: Envelope): void {
-    this.countTopic(env.topic);
+    const counter = this.countTopic(env.topic);
     const subs = this.index.match(env.topic);
     if (subs.length === 0) return;
+    const deliveriesBefore = this.counters.deliveries;
     const stamp = ++this.stamp;
     const policy = this.policyFor(env.topic);
     let frame: Buffer | undefined;
@@ -164,6 +178,7 @@ export class Hub {
       }
       this.counters.deliveries++;
     }
+    counter.deliveries += this.counters.deliveries - deliveriesBefore;
   }
 
   private policyFor(topic: string): OverflowPolicy {
@@ -385,13 +400,19 @@ export class Hub {
 
   // ---- stats ---------------------------------------------------------------------------------
 
-  private countTopic(topic: string): void {
+  private countTopic(topic: string): TopicCounter {
     let c = this.topicCounts.get(topic);
     if (!c) {
-      c = { messages: 0, lastSecond: 0, rate: 0 };
+      c = { messages: 0, deliveries: 0, lastSecond: 0, rate: 0 };
       this.topicCounts.set(topic, c);
     }
     c.messages++;
+    return c;
+  }
+
+  /** Raw per-topic counters, for metrics. */
+  topicCounters(): ReadonlyMap<string, Readonly<TopicCounter>> {
+    return this.topicCounts;
   }
 
   private rollRates(): void {
@@ -401,11 +422,19 @@ export class Hub {
     }
   }
 
-  /** Hub-wide counters; `conflated` includes connections still open. */
+  /** Hub-wide totals, open connections included. */
   stats(): HubCounters & { connections: number; subscriptions: number; epoch: string } {
-    let conflated = this.counters.conflated;
-    for (const conn of this.connections) conflated += conn.outbox.stats.conflated;
-    return { ...this.counters, conflated, connections: this.connections.size, subscriptions: this.index.size, epoch: this.epoch };
+    let { conflated, bytesOut } = this.counters;
+    for (const conn of this.connections) {
+      conflated += conn.outbox.stats.conflated;
+      bytesOut += conn.outbox.stats.bytesOut;
+    }
+    return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.index.size, epoch: this.epoch };
+  }
+
+  /** Publish the hub's own telemetry (clients may not publish to `$sys`). */
+  publishSys(topic: string, data: unknown): Promise<Envelope> {
+    return this.broker.publish(topic, JSON.stringify(data));
   }
 
   /** Topics seen by this hub, with local subscriber counts and rates. */

@@ -1,0 +1,96 @@
+/**
+ * The hub's own telemetry: once a second a `$sys.stats` message with connections, rates, drops,
+ * the slowest consumers and event-loop lag, so `wscat -c 'ws://host/ws/$sys.stats'` and the
+ * dashboard's ops panel see the hub live.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Hub } from './hub.ts';
+
+export interface SysStats {
+  ts: number;
+  uptimeSeconds: number;
+  connections: { total: number; line: number; app: number; tap: number };
+  subscriptions: number;
+  /** Messages per second published through this node / queued to subscribers. */
+  rateIn: number;
+  rateOut: number;
+  messagesIn: number;
+  deliveries: number;
+  bytesOut: number;
+  conflated: number;
+  slowConsumerCloses: number;
+  /** Event-loop delay over the last interval, ms. */
+  eventLoopLagMs: { p50: number; p99: number; max: number };
+  memory: { rssBytes: number; heapUsedBytes: number };
+  /** Connections with the most unsent bytes. */
+  slowest: { id: string; mode: string; remote: string; outboxBytes: number; dropped: number }[];
+}
+
+export class Telemetry {
+  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private last = { messagesIn: 0, deliveries: 0, at: performance.now() };
+  latest: SysStats | null = null;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  start(): void {
+    this.lag.enable();
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.lag.disable();
+  }
+
+  /** Compute a snapshot now (also used by /metrics for the lag gauges). */
+  snapshot(): SysStats {
+    const stats = this.hub.stats();
+    const now = performance.now();
+    const seconds = Math.max(0.001, (now - this.last.at) / 1000);
+    const connections = { total: 0, line: 0, app: 0, tap: 0 };
+    const slowest: SysStats['slowest'] = [];
+    for (const conn of this.hub.connections) {
+      connections.total++;
+      connections[conn.mode]++;
+      const depth = conn.outbox.depth;
+      if (depth > 0 || conn.dropped > 0) slowest.push({ id: conn.id, mode: conn.mode, remote: conn.remote, outboxBytes: depth, dropped: conn.dropped });
+    }
+    slowest.sort((a, b) => b.outboxBytes - a.outboxBytes || b.dropped - a.dropped);
+    const memory = process.memoryUsage();
+    const snap: SysStats = {
+      ts: Date.now(),
+      uptimeSeconds: Math.round(process.uptime()),
+      connections,
+      subscriptions: stats.subscriptions,
+      rateIn: Math.round((stats.messagesIn - this.last.messagesIn) / seconds),
+      rateOut: Math.round((stats.deliveries - this.last.deliveries) / seconds),
+      messagesIn: stats.messagesIn,
+      deliveries: stats.deliveries,
+      bytesOut: stats.bytesOut,
+      conflated: stats.conflated,
+      slowConsumerCloses: stats.slowConsumerCloses,
+      eventLoopLagMs: { p50: lagMs(this.lag.percentile(50)), p99: lagMs(this.lag.percentile(99)), max: lagMs(this.lag.max) },
+      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
+      slowest: slowest.slice(0, 5),
+    };
+    this.last = { messagesIn: stats.messagesIn, deliveries: stats.deliveries, at: now };
+    this.lag.reset();
+    this.latest = snap;
+    return snap;
+  }
+
+  private tick(): void {
+    const snap = this.snapshot();
+    this.hub.publishSys('$sys.stats', snap).catch(() => {}); // a broker outage is reported elsewhere
+  }
+}
+
+const LAG_RESOLUTION_MS = 10;
+/** The histogram measures the sampling timer's period; the lag is what exceeds it. */
+const lagMs = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e6 - LAG_RESOLUTION_MS) * 100) / 100) : 0);

@@ -1,0 +1,95 @@
+/**
+ * `GET /metrics` in Prometheus text format. Values are read from the hub at scrape time, so the
+ * hot path pays nothing for metrics. One registry per hub, so tests can run several hubs.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Hub } from './hub/hub.ts';
+import type { Telemetry } from './hub/telemetry.ts';
+
+/** Topic prefix used as a label: the first token, so label cardinality stays small. */
+const prefixOf = (topic: string) => topic.split('.', 1)[0];
+
+export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tickhub_process_' });
+
+  new Gauge({
+    name: 'tickhub_connections',
+    help: 'Open WebSocket connections by mode',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      const counts = { line: 0, app: 0, tap: 0 };
+      for (const c of hub.connections) counts[c.mode]++;
+      for (const [mode, n] of Object.entries(counts)) this.set({ mode }, n);
+    },
+  });
+  new Gauge({
+    name: 'tickhub_subscriptions',
+    help: 'Active subscriptions (patterns) on this node',
+    registers: [registry],
+    collect() {
+      this.set(hub.stats().subscriptions);
+    },
+  });
+  const perPrefix = (name: string, help: string, pick: (c: { messages: number; deliveries: number }) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['prefix'],
+      registers: [registry],
+      collect() {
+        const sums = new Map<string, number>();
+        for (const [topic, c] of hub.topicCounters()) sums.set(prefixOf(topic), (sums.get(prefixOf(topic)) ?? 0) + pick(c));
+        this.reset();
+        for (const [prefix, n] of sums) this.inc({ prefix }, n);
+      },
+    });
+  perPrefix('tickhub_messages_total', 'Messages delivered to this node by the broker, by topic prefix', (c) => c.messages);
+  perPrefix('tickhub_deliveries_total', 'Messages queued to subscribers, by topic prefix', (c) => c.deliveries);
+  const total = (name: string, help: string, pick: (s: ReturnType<Hub['stats']>) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(hub.stats()));
+      },
+    });
+  total('tickhub_published_total', 'Messages published through this node', (s) => s.messagesIn);
+  total('tickhub_bytes_out_total', 'Bytes written to subscribers', (s) => s.bytesOut);
+  total('tickhub_conflated_total', 'Messages replaced by a newer one for a congested consumer', (s) => s.conflated);
+  total('tickhub_slow_consumer_closes_total', 'Connections closed 1008 as slow consumers', (s) => s.slowConsumerCloses);
+  new Gauge({
+    name: 'tickhub_outbox_bytes',
+    help: 'Unsent bytes across all connections (sum) and the largest single outbox (max)',
+    labelNames: ['stat'],
+    registers: [registry],
+    collect() {
+      let sum = 0;
+      let max = 0;
+      for (const c of hub.connections) {
+        const d = c.outbox.depth;
+        sum += d;
+        max = Math.max(max, d);
+      }
+      this.set({ stat: 'sum' }, sum);
+      this.set({ stat: 'max' }, max);
+    },
+  });
+  new Gauge({
+    name: 'tickhub_event_loop_lag_seconds',
+    help: 'Event-loop delay over the last telemetry interval',
+    labelNames: ['quantile'],
+    registers: [registry],
+    collect() {
+      const lag = telemetry.latest?.eventLoopLagMs;
+      if (!lag) return;
+      this.set({ quantile: '0.5' }, lag.p50 / 1000);
+      this.set({ quantile: '0.99' }, lag.p99 / 1000);
+      this.set({ quantile: '1' }, lag.max / 1000);
+    },
+  });
+  return registry;
+}
