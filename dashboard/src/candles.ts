@@ -90,7 +90,6 @@ export class CandleChart {
     private readonly store: MarketStore,
     private readonly probe: TickhubProbe,
     private readonly onHover: (bar: Bar | null) => void,
-    private readonly onApplied: () => void,
   ) {
     this.chart = createChart(container, {
       ...baseChartOptions(),
@@ -217,7 +216,6 @@ export class CandleChart {
       this.probe.chartFrames++;
     }
     this.probe.lastBarTime = newLast;
-    this.onApplied();
   }
 
   private applyMarkers(): void {

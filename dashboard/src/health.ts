@@ -5,7 +5,7 @@
 import type { ClientStatus } from '../../server/protocol/client.ts';
 import type { HubMessage, WelcomeFrame } from '../../server/protocol/wire.ts';
 import { el, setSign, setText } from './dom.ts';
-import { fmtBytes, fmtDuration, fmtQty, fmtTime } from './format.ts';
+import { fmtBytes, fmtDuration, fmtQty } from './format.ts';
 
 const SAMPLES = 512;
 /** After a (re)connect, messages older than this are a snapshot/resume replay, not live latency. */
@@ -145,7 +145,6 @@ export class Health {
       ['latency p95', p95 === null ? '—' : `${p95.toFixed(1)} ms`],
       ['msg rate', `${fmtQty(this.rate)}/s`],
       ['messages', fmtQty(this.messages)],
-      ['clock (UTC)', fmtTime(Date.now())],
     ];
     for (const [k, v] of facts) {
       let node = this.factNodes.get(k);

@@ -68,7 +68,6 @@ const chart = new CandleChart(
   store,
   probe,
   (bar) => legend.hover(bar),
-  () => {},
 );
 
 const ticker = new Ticker(byId('ticker'), byId<HTMLSelectElement>('symbol-select'), store, selectSymbol);
