@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { isValidPattern } from './hub/topics.ts';
+import { ROLES, type ApiKey, type Role } from './auth.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
 
@@ -26,6 +27,15 @@ export interface HubConfig {
   host: string;
   /** Secret that lets a client publish to any topic; null means nobody but the hub can. */
   publishKey: string | null;
+  /** Static API keys for scripts, each with a role and publish patterns. */
+  apiKeys: ApiKey[];
+  /** HS256 secret for JWTs; null disables JWTs. */
+  jwtSecret: string | null;
+  /** What callers without credentials may do; 'none' refuses them. */
+  anonymousRole: Role | 'none';
+  /** Origins browsers may open WebSockets from, besides the hub's own; `*` allows any. */
+  allowedOrigins: string[];
+  maxConnectionsPerIp: number;
   /** Largest WebSocket frame or HTTP body accepted, in bytes. */
   maxPayload: number;
   /** Bytes a connection may have buffered and unsent before its overflow policy acts. */
@@ -99,10 +109,32 @@ const policyList = z.string().transform((text, ctx): PolicyRule[] => {
   return [...rules, ...defaultPolicies];
 });
 
+/** `key:role[:pattern+pattern...]` entries separated by commas. */
+const apiKeyList = z.string().transform((text, ctx): ApiKey[] => {
+  const keys: ApiKey[] = [];
+  for (const [i, part] of text.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+    const [key, role, patterns = ''] = part.split(':');
+    const publish = patterns ? patterns.split('+') : [];
+    if (!key || key.length < 16 || !(ROLES as readonly string[]).includes(role) || !publish.every(isValidPattern)) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key:role[:pattern+pattern] with a key of 16+ characters and role one of ${ROLES.join(', ')}` });
+      return z.NEVER;
+    }
+    keys.push({ key, role: role as Role, publish, name: `API_KEYS[${i + 1}]` });
+  }
+  return keys;
+});
+
+const DEFAULT_DEV_ORIGINS = 'http://localhost:5173,http://127.0.0.1:5173';
+
 const envSchema = z.object({
   PORT: int(0, 65_535).default(5000),
   HOST: z.string().min(1).default('127.0.0.1'),
   HUB_PUBLISH_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  API_KEYS: apiKeyList.default([]),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ANONYMOUS_ROLE: z.enum(['none', 'viewer', 'operator']).default('operator'),
+  ALLOWED_ORIGINS: z.string().default(DEFAULT_DEV_ORIGINS),
+  MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(500),
   MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
   OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   OVERFLOW_POLICIES: policyList.default(defaultPolicies),
@@ -142,6 +174,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     publishKey: e.HUB_PUBLISH_KEY ?? null,
+    apiKeys: e.API_KEYS,
+    jwtSecret: e.JWT_SECRET ?? null,
+    anonymousRole: e.ANONYMOUS_ROLE,
+    allowedOrigins: e.ALLOWED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+    maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     maxPayload: e.MAX_PAYLOAD,
     outboxLimitBytes: e.OUTBOX_LIMIT_BYTES,
     overflowPolicies: e.OVERFLOW_POLICIES,

@@ -3,6 +3,7 @@
  */
 import type { ClientRequest, ErrorReply, RequestId } from '../protocol/wire.ts';
 import { parseRequest } from '../protocol/parse.ts';
+import type { Authenticator } from '../auth.ts';
 import type { Connection } from './connection.ts';
 import { HubRefusal, type Hub } from './hub.ts';
 import type { Session } from './session.ts';
@@ -11,11 +12,11 @@ export class AppSession implements Session {
   constructor(
     private readonly hub: Hub,
     private readonly conn: Connection,
-    private readonly checkToken: (token: string) => boolean,
+    private readonly auth: Authenticator,
   ) {}
 
   start(): void {
-    this.conn.sendJson({ op: 'welcome', v: 1, epoch: this.hub.epoch, role: this.conn.role, maxPayload: this.hub.config.maxPayload });
+    this.conn.sendJson({ op: 'welcome', v: 1, epoch: this.hub.epoch, role: this.conn.principal.role, maxPayload: this.hub.config.maxPayload });
   }
 
   onText(text: string): void {
@@ -34,10 +35,12 @@ export class AppSession implements Session {
     switch (req.op) {
       case 'ping':
         return { ts: Date.now() };
-      case 'auth':
-        if (!this.checkToken(req.token)) throw new HubRefusal('unauthorized', 'invalid token');
-        conn.role = 'publisher';
-        return { role: conn.role };
+      case 'auth': {
+        const result = await this.auth.authenticate(req.token);
+        if (!result.ok) throw new HubRefusal('unauthorized', result.reason);
+        conn.principal = result.principal;
+        return { role: conn.principal.role };
+      }
       case 'sub': {
         // The ok must precede any replayed message, so it is sent the moment the sub is accepted.
         // `ts` is when the subscription took effect: a resume passes it back as `sinceTs`.
@@ -50,7 +53,7 @@ export class AppSession implements Session {
         if (!hub.unsubscribe(conn, req.topic)) throw new HubRefusal('not_subscribed', `not subscribed to '${req.topic}'`);
         return {};
       case 'pub': {
-        const env = await hub.publish(hub.checkPublish(req.topic, conn.role === 'publisher'), req.data, conn);
+        const env = await hub.publish(hub.checkPublish(req.topic, conn.principal), req.data, conn);
         return { seq: env.seq, ts: env.ts };
       }
       case 'history': {

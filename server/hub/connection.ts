@@ -5,11 +5,11 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
+import type { Principal } from '../auth.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap';
-export type Role = 'anonymous' | 'publisher';
 
 /** How a subscription renders messages: the wire JSON, or `nick: text` chat lines for line mode. */
 export type RenderFormat = 'json' | 'chat-line';
@@ -54,7 +54,8 @@ export class Connection {
   constructor(
     readonly ws: WebSocket,
     readonly mode: ConnectionMode,
-    public role: Role,
+    /** Who is on the other end; the `auth` op may change it. */
+    public principal: Principal,
     readonly remote: string,
     outboxLimitBytes: number,
     flusher: Flusher,

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
+import { canPublish, type Principal } from '../auth.ts';
 import type { Broker, Envelope } from '../broker/broker.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
@@ -73,6 +74,8 @@ export class Hub {
   private readonly topicCounts = new Map<string, TopicCounter>();
   private readonly chatUsers = new Map<string, Connection>();
   private readonly throttled = new Set<Subscription>();
+  /** Open connections per remote address, for MAX_CONNECTIONS_PER_IP. */
+  private readonly perIp = new Map<string, number>();
   private throttleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private stamp = 0;
@@ -95,9 +98,10 @@ export class Hub {
   }
 
   /** Create and register a connection for an upgraded socket. */
-  attach(ws: Connection['ws'], mode: Connection['mode'], role: Connection['role'], remote: string): Connection {
-    const conn = new Connection(ws, mode, role, remote, this.config.outboxLimitBytes, this.flusher);
+  attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, remote: string): Connection {
+    const conn = new Connection(ws, mode, principal, remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
+    this.perIp.set(remote, (this.perIp.get(remote) ?? 0) + 1);
     ws.on('pong', () => (conn.alive = true));
     return conn;
   }
@@ -105,6 +109,9 @@ export class Hub {
   /** Forget a closed connection: its subscriptions and its chat presence. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
+    const left = (this.perIp.get(conn.remote) ?? 1) - 1;
+    if (left > 0) this.perIp.set(conn.remote, left);
+    else this.perIp.delete(conn.remote);
     conn.closed = true;
     this.counters.conflated += conn.outbox.stats.conflated;
     this.counters.bytesOut += conn.outbox.stats.bytesOut;
@@ -118,13 +125,22 @@ export class Hub {
 
   // ---- publishing ----------------------------------------------------------------------------
 
-  /** Check that `topic` may be published by a caller who does or does not hold the publish key. */
-  checkPublish(topic: unknown, canPublishAnything: boolean): string {
+  connectionsFrom(remote: string): number {
+    return this.perIp.get(remote) ?? 0;
+  }
+
+  /** Check that `principal` may publish to `topic`; returns the topic. */
+  checkPublish(topic: unknown, principal: Principal): string {
     const problem = topicError(topic);
     if (problem !== null || typeof topic !== 'string') throw new HubRefusal('bad_topic', problem ?? 'bad topic');
     if (isSysTopic(topic)) throw new HubRefusal('forbidden', '$sys topics are published by the hub only');
-    if (topic !== 'chat' && !canPublishAnything) {
-      throw new HubRefusal('forbidden', `publishing to '${topic}' needs the publish key (?token= or the auth op)`);
+    if (!canPublish(principal, topic)) {
+      throw new HubRefusal(
+        'forbidden',
+        topic === 'chat'
+          ? `role ${principal.role} may not chat (operator or above)`
+          : `role ${principal.role} may not publish to '${topic}' (needs a publisher credential covering it: ?token=, the auth op, or Bearer)`,
+      );
     }
     return topic;
   }

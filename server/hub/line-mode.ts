@@ -65,7 +65,7 @@ export class LineSession implements Session {
 
   private async chat(line: string): Promise<void> {
     if (line.length > MAX_CHAT_LINE) throw new HubRefusal('bad_request', `chat lines are limited to ${MAX_CHAT_LINE} characters`);
-    await this.hub.publish('chat', { text: line }, this.conn);
+    await this.hub.publish(this.hub.checkPublish('chat', this.conn.principal), { text: line }, this.conn);
   }
 
   private async run({ name, arg }: LineCommand): Promise<void> {

@@ -144,7 +144,7 @@ describe('app mode', () => {
   it('greets, and answers sub, pub, unsub and ping with their ids', async () => {
     const pub = await app(`?token=${KEY}`);
     const sub = await app();
-    expect(await sub.nextJson()).toMatchObject({ op: 'welcome', v: 1, role: 'anonymous' });
+    expect(await sub.nextJson()).toMatchObject({ op: 'welcome', v: 1, role: 'operator' });
     sub.send({ op: 'sub', id: 'a', topic: 'orders.*' });
     expect(await sub.nextJson((f) => f.id === 'a')).toMatchObject({ op: 'ok', id: 'a' });
     pub.send({ op: 'pub', id: 7, topic: 'orders.eu', data: { qty: 3 } });

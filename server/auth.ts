@@ -1,0 +1,88 @@
+/**
+ * Who a caller is and what they may do. Credentials are HS256 JWTs (alg pinned) or static API
+ * keys from config; callers without credentials get the configured anonymous role.
+ * docs/security.md has the table of roles and rights.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { verify } from 'hono/jwt';
+import type { HubConfig } from './config.ts';
+import { isValidPattern, matches } from './hub/topics.ts';
+
+/** Ordered: each role has every right of the roles before it. */
+export const ROLES = ['viewer', 'operator', 'publisher', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  role: Role;
+  /** Patterns this principal may publish to (publishers); admins may publish anywhere. */
+  publish: string[];
+  /** Who it is, for logs: a JWT `sub`, an API key's name, or `anonymous`. */
+  subject: string;
+}
+
+export interface ApiKey {
+  key: string;
+  role: Role;
+  publish: string[];
+  name: string;
+}
+
+const rank = (role: Role) => ROLES.indexOf(role);
+export const hasRole = (p: Principal, role: Role): boolean => rank(p.role) >= rank(role);
+
+export const canSubscribe = (_p: Principal): boolean => true;
+export const canChat = (p: Principal): boolean => hasRole(p, 'operator');
+export function canPublish(p: Principal, topic: string): boolean {
+  if (topic === 'chat') return canChat(p);
+  if (hasRole(p, 'admin')) return true;
+  return hasRole(p, 'publisher') && p.publish.some((pattern) => matches(pattern, topic));
+}
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+/**
+ * @example
+ * const auth = createAuthenticator(config);
+ * const result = await auth.authenticate(token); // token undefined = anonymous
+ */
+export function createAuthenticator(config: HubConfig) {
+  const keys: ApiKey[] = [...config.apiKeys];
+  if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
+
+  async function authenticate(token: string | undefined): Promise<AuthResult> {
+    if (token === undefined || token === '') {
+      if (config.anonymousRole === 'none') return { ok: false, reason: 'credentials required (?token=, cookie tickhub_token or Authorization: Bearer)' };
+      return { ok: true, principal: { role: config.anonymousRole, publish: [], subject: 'anonymous' } };
+    }
+    for (const k of keys) {
+      if (safeEqual(token, k.key)) return { ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } };
+    }
+    if (config.jwtSecret && token.split('.').length === 3) return verifyJwt(token, config.jwtSecret);
+    return { ok: false, reason: 'invalid token' };
+  }
+
+  return { authenticate };
+}
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;
+
+/** JWT claims: `role` (one of ROLES), optional `publish` (array of patterns), `sub`, `exp`. */
+async function verifyJwt(token: string, secret: string): Promise<AuthResult> {
+  let claims: Record<string, unknown>;
+  try {
+    claims = (await verify(token, secret, 'HS256')) as Record<string, unknown>;
+  } catch (err) {
+    return { ok: false, reason: `invalid token: ${(err as Error).name}` };
+  }
+  const role = claims.role;
+  if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return { ok: false, reason: `invalid token: claim 'role' must be one of ${ROLES.join(', ')}` };
+  const publish = claims.publish ?? [];
+  if (!Array.isArray(publish) || !publish.every(isValidPattern)) return { ok: false, reason: "invalid token: claim 'publish' must be an array of topic patterns" };
+  return { ok: true, principal: { role: role as Role, publish: publish as string[], subject: typeof claims.sub === 'string' ? claims.sub : 'jwt' } };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,117 @@
+/** The HTTP API: publish, topics, history, stats, health, metrics, and admin connection control. */
+import { Hono, type Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { bodyLimit } from 'hono/body-limit';
+import type { Registry } from 'prom-client';
+import { hasRole, type Authenticator, type Principal } from '../auth.ts';
+import { HubRefusal, type Hub } from '../hub/hub.ts';
+import { CloseCode } from '../hub/connection.ts';
+import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
+
+type AuthedEnv = Env & { Variables: { principal: Principal } };
+
+export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry): Hono<AuthedEnv> {
+  const { config } = hub;
+  const api = new Hono<AuthedEnv>();
+
+  const refusal = (c: Parameters<typeof apiError>[0], err: unknown) => {
+    if (err instanceof HubRefusal) return apiError(c, err.code, err.message);
+    throw err;
+  };
+
+  // Open to load balancers whatever ANONYMOUS_ROLE says.
+  api.get('/healthz', (c) =>
+    c.json({ status: 'ok', epoch: hub.epoch, connections: hub.connections.size, uptimeSeconds: Math.round(process.uptime()) }),
+  );
+
+  // Every other route knows its caller; bad credentials are refused even where anonymous would do.
+  const identify = createMiddleware<AuthedEnv>(async (c, next) => {
+    const result = await auth.authenticate(tokenOf(c));
+    if (!result.ok) return apiError(c, 'unauthorized', result.reason);
+    c.set('principal', result.principal);
+    await next();
+  });
+  api.use('/api/*', identify);
+  api.use('/metrics', identify);
+  api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
+  api.get('/api/topics', (c) => c.json({ topics: hub.topics() }));
+  api.get('/api/stats', (c) => c.json(hub.stats()));
+
+  api.get('/api/history/:topic{.+}', async (c) => {
+    const since = optionalInt(c.req.query('since'));
+    const limitParam = optionalInt(c.req.query('limit'));
+    const limit = limitParam === undefined ? 100 : limitParam;
+    if (since === null || limit === null || limit > 10_000) return apiError(c, 'bad_request', "'since' and 'limit' must be non-negative integers (limit <= 10000)");
+    const topic = c.req.param('topic');
+    try {
+      const page = await hub.history(topic, { since, limit });
+      return c.json({ topic, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, messages: page.messages.map((e) => JSON.parse(e.json)) });
+    } catch (err) {
+      return refusal(c, err);
+    }
+  });
+
+  api.post(
+    '/api/publish/:topic{.+}',
+    bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) }),
+    async (c) => {
+      const principal = c.get('principal');
+      let topic: string;
+      try {
+        topic = hub.checkPublish(c.req.param('topic'), principal);
+      } catch (err) {
+        if (err instanceof HubRefusal && err.code === 'forbidden' && principal.subject === 'anonymous') {
+          return apiError(c, 'unauthorized', `${err.message}; send Authorization: Bearer <key>`);
+        }
+        return refusal(c, err);
+      }
+      let data: unknown;
+      try {
+        data = JSON.parse(await c.req.text());
+      } catch (err) {
+        return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
+      }
+      try {
+        const env = await hub.publish(topic, data);
+        return c.json({ topic, seq: env.seq, ts: env.ts });
+      } catch (err) {
+        return refusal(c, err);
+      }
+    },
+  );
+
+  // ---- admin ----
+  const notAdmin = (c: Context<AuthedEnv>) =>
+    hasRole(c.get('principal'), 'admin') ? null : apiError(c, 'forbidden', 'admin role required');
+  api.get('/api/connections', (c) => {
+    const refused = notAdmin(c);
+    if (refused) return refused;
+    const now = Date.now();
+    const connections = [...hub.connections].map((conn) => ({
+      id: conn.id,
+      mode: conn.mode,
+      role: conn.principal.role,
+      subject: conn.principal.subject,
+      remote: conn.remote,
+      nick: conn.nick,
+      subscriptions: [...conn.subs.keys()],
+      outboxBytes: conn.outbox.depth,
+      framesIn: conn.framesIn,
+      framesOut: conn.outbox.stats.framesOut,
+      bytesOut: conn.outbox.stats.bytesOut,
+      dropped: conn.dropped,
+      connectedSeconds: Math.round((now - conn.openedAt) / 1000),
+    }));
+    return c.json({ connections });
+  });
+  api.delete('/api/connections/:id', (c) => {
+    const refused = notAdmin(c);
+    if (refused) return refused;
+    const conn = [...hub.connections].find((x) => x.id === c.req.param('id'));
+    if (!conn) return apiError(c, 'not_found', `no connection '${c.req.param('id')}'`);
+    conn.close(CloseCode.policy, 'disconnected by an admin');
+    return c.json({ closed: conn.id });
+  });
+
+  return api;
+}

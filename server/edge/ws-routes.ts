@@ -1,0 +1,152 @@
+/**
+ * WebSocket routes: `/ws` (line or app mode) and `/ws/<patterns>` (taps). Everything that can
+ * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked here, before any
+ * WebSocket exists, so refusals are plain HTTP statuses.
+ */
+import { upgradeWebSocket, type WebSocketLike } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import type { WSEvents } from 'hono/ws';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Authenticator, Principal } from '../auth.ts';
+import { hasRole } from '../auth.ts';
+import { AppSession } from '../hub/app-mode.ts';
+import { CloseCode, type Connection, type ConnectionMode } from '../hub/connection.ts';
+import type { Hub, SubscribeOptions } from '../hub/hub.ts';
+import { LineSession } from '../hub/line-mode.ts';
+import { TokenBucket } from '../hub/rate-limit.ts';
+import type { Session } from '../hub/session.ts';
+import { TapSession } from '../hub/tap-mode.ts';
+import { topicError } from '../hub/topics.ts';
+import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
+import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+
+export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono<Env> {
+  const { config } = hub;
+  const routes = new Hono<Env>();
+
+  /** Checks shared by every upgrade; returns the caller or the refusal to send. */
+  async function admit(c: Context<Env>, what: string): Promise<Principal | Response> {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      return c.text(`this is a WebSocket endpoint: wscat -c ws://${c.req.header('host') ?? 'host'}${what}\n`, 426);
+    }
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !originAllowed(origin, c.req.header('host'), config.allowedOrigins)) {
+      return apiError(c, 'forbidden', `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
+    }
+    const remote = remoteOf(c);
+    if (hub.connectionsFrom(remote) >= config.maxConnectionsPerIp) {
+      return apiError(c, 'too_many_connections', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
+    }
+    const result = await auth.authenticate(tokenOf(c));
+    if (!result.ok) return apiError(c, 'unauthorized', result.reason);
+    return result.principal;
+  }
+
+  routes.get('/ws', async (c): Promise<Response> => {
+    const admitted = await admit(c, '/ws');
+    if (admitted instanceof Response) return admitted;
+    const offered = (c.req.header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim());
+    const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
+    return upgradeWebSocket(
+      c,
+      socketEvents(c, mode, admitted, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn))),
+    );
+  });
+
+  routes.get('/ws/:patterns{.+}', async (c): Promise<Response> => {
+    const patterns = c.req.param('patterns').split(',').map((p) => p.trim()).filter(Boolean);
+    for (const p of patterns) {
+      const problem = topicError(p, true);
+      if (problem) return apiError(c, 'bad_topic', `${p}: ${problem}`);
+    }
+    if (patterns.length > config.maxSubscriptionsPerConnection) {
+      return apiError(c, 'too_many_subscriptions', `at most ${config.maxSubscriptionsPerConnection} patterns (MAX_SUBSCRIPTIONS)`);
+    }
+    const options = tapOptions(c);
+    if (typeof options === 'string') return apiError(c, 'bad_request', options);
+    const admitted = await admit(c, `/ws/${patterns.join(',')}`);
+    if (admitted instanceof Response) return admitted;
+    return upgradeWebSocket(c, socketEvents(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
+  });
+
+  /** Wire a socket's lifecycle to the hub: register, rate-limit, dispatch, clean up. */
+  function socketEvents(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session): WSEvents<WebSocketLike> {
+    const remote = remoteOf(c);
+    let conn: Connection | undefined;
+    let session: Session | undefined;
+    let bucket: TokenBucket | undefined;
+    let bucketFor: Principal | undefined;
+    return {
+      onOpen(_evt, ws) {
+        conn = hub.attach(ws.raw as unknown as WebSocket, mode, principal, remote);
+        session = createSession(conn);
+        log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
+        session.start();
+      },
+      onMessage(evt) {
+        if (!conn || !session || conn.closed) return;
+        conn.alive = true;
+        conn.framesIn++;
+        if (bucketFor !== conn.principal) {
+          // The principal can change (auth op), and with it the allowance.
+          bucketFor = conn.principal;
+          bucket = hasRole(conn.principal, 'publisher')
+            ? new TokenBucket(config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond, config.rateLimitStrikes)
+            : new TokenBucket(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitStrikes);
+        }
+        const verdict = bucket!.take();
+        if (verdict !== 'ok') {
+          const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
+          conn.sendJson({ op: 'error', code: 'rate_limited', message: `more than ${limit} frames/s (${name})` });
+          if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
+          return;
+        }
+        if (typeof evt.data !== 'string') {
+          conn.sendJson({ op: 'error', code: 'binary_unsupported', message: 'binary frames are not supported; send JSON or text lines as text frames' });
+          return;
+        }
+        session.onText(evt.data);
+      },
+      onClose(evt) {
+        if (!conn) return;
+        hub.detach(conn);
+        log.info(
+          { conn: conn.id, mode, code: evt.code, reason: evt.reason, framesIn: conn.framesIn, framesOut: conn.outbox.stats.framesOut, dropped: conn.dropped },
+          'connection closed',
+        );
+      },
+      onError(evt) {
+        log.debug({ conn: conn?.id, err: (evt as ErrorEvent).error }, 'socket error');
+      },
+    };
+  }
+
+  return routes;
+}
+
+/**
+ * Browsers always send Origin; scripts and wscat usually don't (they are judged by credentials).
+ * Same-origin (Origin's host equals the Host header) is always allowed.
+ */
+export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
+  if (allowed.includes('*')) return true;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (host && parsed.host === host) return true;
+  return allowed.includes(parsed.origin);
+}
+
+function tapOptions(c: Context): SubscribeOptions | string {
+  const snapshot = optionalInt(c.req.query('snapshot'));
+  const since = optionalInt(c.req.query('since'));
+  const maxHz = c.req.query('maxHz') === undefined ? undefined : Number(c.req.query('maxHz'));
+  if (snapshot === null) return "'snapshot' must be a non-negative integer";
+  if (since === null) return "'since' must be a non-negative integer";
+  if (maxHz !== undefined && !(maxHz >= 0 && maxHz <= 1000)) return "'maxHz' must be a number from 0 to 1000";
+  return { snapshot, since, maxHz, epoch: c.req.query('epoch') };
+}
