@@ -66,7 +66,7 @@ export const defaultRetention: RetentionRule[] = [
   { pattern: 'ticks.>', maxMessages: 1_000, maxAgeSeconds: 120 },
   { pattern: 'chat', maxMessages: 500, maxAgeSeconds: 86_400 },
   { pattern: 'fills', maxMessages: 2_000, maxAgeSeconds: 86_400 },
-  { pattern: 'pnl', maxMessages: 200, maxAgeSeconds: 3_600 },
+  { pattern: 'pnl', maxMessages: 5_000, maxAgeSeconds: 3_600 },
   { pattern: '$sys.>', maxMessages: 60, maxAgeSeconds: 60 },
   { pattern: '>', maxMessages: 1_000, maxAgeSeconds: 600 },
 ];
