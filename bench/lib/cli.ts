@@ -1,0 +1,83 @@
+/** Command-line options of `npm run bench` (see bench/README.md). */
+import { ALL_SERVERS, type ServerName } from './targets.ts';
+
+export type Phase = 'sweep' | 'latency' | 'idle';
+
+export interface BenchOptions {
+  quick: boolean;
+  servers: ServerName[];
+  phases: Phase[];
+  /** Subscribers for the sweep. */
+  subscribers: number;
+  /** Publish rates (msg/s) to sweep, ascending; the sweep stops at the first rate not sustained. */
+  rates: number[];
+  /** Bisection rounds between the last sustained and the first failed rate. */
+  refine: number;
+  stepMs: number;
+  /** Latency test: subscribers, rate, duration and trials (median reported). */
+  latSubscribers: number;
+  latRate: number;
+  latMs: number;
+  latTrials: number;
+  /** Idle-connection memory test size. */
+  idleConnections: number;
+  /** Load-generator processes for the sweep. */
+  loadgens: number;
+  p99LimitMs: number;
+  keepUpRatio: number;
+  sampleTarget: number;
+}
+
+const FULL_RATES = [200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12500, 15000, 20000, 25000, 30000, 40000];
+const QUICK_RATES = [200, 1000, 2000, 3000, 5000, 8000, 12500, 20000, 30000, 40000];
+
+/** Parses `--key=value` / `--flag` arguments. */
+export function parseArgs(argv: readonly string[]): BenchOptions {
+  const args = new Map<string, string>();
+  for (const a of argv) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unknown argument ${a}`);
+    args.set(m[1], m[2] ?? 'true');
+  }
+  const quick = args.get('quick') === 'true';
+  const num = (key: string, full: number, q: number): number => {
+    const v = args.get(key);
+    if (v === undefined) return quick ? q : full;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${key} needs a number`);
+    return n;
+  };
+  const list = (key: string): string[] | undefined => args.get(key)?.split(',').map((s) => s.trim()).filter(Boolean);
+
+  const servers = (list('servers') ?? [...ALL_SERVERS]) as ServerName[];
+  for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s} (have ${ALL_SERVERS.join(', ')})`);
+  const phases = (list('phases') ?? ['sweep', 'latency', 'idle']) as Phase[];
+  for (const p of phases) if (!['sweep', 'latency', 'idle'].includes(p)) throw new Error(`unknown phase ${p}`);
+  const rates = list('rates')?.map(Number) ?? (quick ? QUICK_RATES : FULL_RATES);
+  if (rates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
+
+  const known = new Set([
+    'quick', 'servers', 'phases', 'subs', 'rates', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples',
+  ]);
+  for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
+
+  return {
+    quick,
+    servers: ALL_SERVERS.filter((s) => servers.includes(s)),
+    phases,
+    subscribers: num('subs', 1000, 1000),
+    rates: [...rates].sort((a, b) => a - b),
+    refine: num('refine', 2, 1),
+    stepMs: num('step-ms', 3000, 2000),
+    latSubscribers: num('lat-subs', 10, 10),
+    latRate: num('lat-rate', 100, 100),
+    latMs: num('lat-ms', 5000, 3000),
+    latTrials: num('lat-trials', 3, 2),
+    idleConnections: num('idle', 10000, 10000),
+    loadgens: num('loadgens', 1, 1),
+    p99LimitMs: num('p99-limit', 100, 100),
+    keepUpRatio: num('keep-up', 0.95, 0.95),
+    sampleTarget: num('samples', 200_000, 100_000),
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The runner's handle on one or more load-generator processes. Subscribers are split evenly
+ * across processes; process 0 also publishes. A step is: arm all, publish, drain all, merge.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawnNode, stopChild } from './child.ts';
+import type { Command, DrainResult, Reply } from './ipc.ts';
+import type { PublisherTarget, PublishResult } from './publisher.ts';
+import type { SubscriberTarget } from './subscriber.ts';
+
+class LoadgenProcess {
+  private readonly pending: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
+
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (msg: Reply) => this.pending.shift()?.resolve(msg));
+    child.on('exit', (code, signal) => {
+      for (const p of this.pending.splice(0)) p.reject(new Error(`load generator exited (${code ?? signal})`));
+    });
+  }
+
+  /** Sends one command and resolves with its reply; rejects on `{type:'error'}`. */
+  call<T extends Reply['type']>(cmd: Command, expect: T): Promise<Extract<Reply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({
+        resolve: (r) => {
+          if (r.type === expect) resolve(r as Extract<Reply, { type: T }>);
+          else reject(new Error(r.type === 'error' ? r.message : `unexpected reply ${r.type}`));
+        },
+        reject,
+      });
+      this.child.send(cmd);
+    });
+  }
+}
+
+/** What one step returns before server-side numbers are added. */
+export interface PoolStepResult {
+  publish: PublishResult;
+  drains: DrainResult[];
+  pubReplies: { acks: number; errors: number; firstError: string | null } | null;
+}
+
+/** Connection outcome across processes. */
+export interface PoolConnectResult {
+  opened: number;
+  failed: number;
+  firstError: string | null;
+  ms: number;
+}
+
+export class LoadgenPool {
+  private constructor(private readonly procs: LoadgenProcess[]) {}
+
+  /** Starts `n` load-generator processes. */
+  static start(n: number, root: string): LoadgenPool {
+    const procs: LoadgenProcess[] = [];
+    for (let i = 0; i < n; i++) {
+      procs.push(new LoadgenProcess(spawnNode({ entry: 'bench/loadgen.ts', cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+    }
+    return new LoadgenPool(procs);
+  }
+
+  get size(): number {
+    return this.procs.length;
+  }
+
+  get pids(): number[] {
+    return this.procs.map((p) => p.child.pid ?? -1);
+  }
+
+  /** Opens `subscribers` connections split over the processes, then the publisher (process 0). */
+  async connect(sub: SubscriberTarget, pub: PublisherTarget, subscribers: number, concurrency = 100): Promise<PoolConnectResult> {
+    const n = this.procs.length;
+    let first = 0;
+    const calls = this.procs.map((p, i) => {
+      const count = Math.floor(subscribers / n) + (i < subscribers % n ? 1 : 0);
+      const cmd: Command = { type: 'connect', sub, count, firstIndex: first, concurrency, pub: i === 0 ? pub : null };
+      first += count;
+      return p.call(cmd, 'connected');
+    });
+    const replies = await Promise.all(calls);
+    return {
+      opened: replies.reduce((a, r) => a + r.opened, 0),
+      failed: replies.reduce((a, r) => a + r.failed, 0),
+      firstError: replies.find((r) => r.firstError)?.firstError ?? null,
+      ms: Math.max(...replies.map((r) => r.ms)),
+    };
+  }
+
+  /** One measurement: publish `rate` msg/s for `durationMs`, then wait for delivery to finish. */
+  async step(rate: number, durationMs: number, sampleEvery: number, idleMs: number, maxDrainMs: number): Promise<PoolStepResult> {
+    await Promise.all(this.procs.map((p) => p.call({ type: 'arm', sampleEvery }, 'armed')));
+    const { result: publish } = await this.procs[0].call({ type: 'publish', rate, durationMs }, 'published');
+    const drained = await Promise.all(
+      this.procs.map((p) => p.call({ type: 'drain', expected: publish.sent, idleMs, maxMs: maxDrainMs }, 'drained')),
+    );
+    return { publish, drains: drained.map((d) => d.result), pubReplies: drained[0].pubReplies };
+  }
+
+  /** Closes every subscriber and the publisher. */
+  async disconnect(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.call({ type: 'disconnect' }, 'disconnected')));
+  }
+
+  /** Ends the processes. */
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((p) => stopChild(p.child)));
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Message bodies. Every server delivers the same ~150-byte frame shape,
+ * `{"topic":"bench.topic","seq":N,"ts":T,"data":{"s":N,"t":SENT_MS,"p":"..."}}`: tickhub builds the
+ * envelope itself from `data`; the peers relay what the publisher sends, so the publisher sends the
+ * envelope. `t` is the publisher's send time (see clock.ts) that subscribers subtract from.
+ */
+
+export const BENCH_TOPIC = 'bench.topic';
+
+/** Padding that makes a delivered frame ~150 bytes on the wire (4-byte header + ~146 payload). */
+const PAD = 'x'.repeat(42);
+
+/** The `data` object as JSON text. */
+export function dataJson(seq: number, sentMs: number): string {
+  return `{"s":${seq},"t":${sentMs.toFixed(3)},"p":"${PAD}"}`;
+}
+
+/** What the peers (ceiling, naive, socket.io) receive from the publisher and deliver verbatim. */
+export function envelopeJson(seq: number, sentMs: number): string {
+  return `{"topic":"${BENCH_TOPIC}","seq":${seq},"ts":${Math.floor(sentMs)},"data":${dataJson(seq, sentMs)}}`;
+}
+
+/** A tickhub app-mode publish request. */
+export function hubPublishJson(seq: number, sentMs: number): string {
+  return `{"op":"pub","id":${seq},"topic":"${BENCH_TOPIC}","data":${dataJson(seq, sentMs)}}`;
+}
+
+/** A Socket.IO EVENT packet (engine.io MESSAGE `4` + socket.io EVENT `2`) asking the server to broadcast. */
+export function socketIoPublishPacket(seq: number, sentMs: number): string {
+  return `42["p",${envelopeJson(seq, sentMs)}]`;
+}
+
+const T_KEY = Buffer.from('"t":');
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/**
+ * Finds `"t":<number>` inside buf[start, end) and returns the number, or NaN.
+ * Hand-rolled so sampling costs no string allocation.
+ */
+export function parseSentMs(buf: Buffer, start: number, end: number): number {
+  const at = buf.indexOf(T_KEY, start);
+  if (at < 0 || at >= end) return NaN;
+  let i = at + T_KEY.length;
+  let int = 0;
+  let c = buf[i];
+  while (i < end && c >= ZERO && c <= NINE) {
+    int = int * 10 + (c - ZERO);
+    c = buf[++i];
+  }
+  if (c !== DOT) return int;
+  let frac = 0;
+  let scale = 1;
+  c = buf[++i];
+  while (i < end && c >= ZERO && c <= NINE) {
+    frac = frac * 10 + (c - ZERO);
+    scale *= 10;
+    c = buf[++i];
+  }
+  return int + frac / scale;
+}

@@ -1,0 +1,231 @@
+/**
+ * The three measurements run against each server, each on a freshly started server process:
+ * a publish-rate sweep at many subscribers, a low-rate latency test, and an idle-connection
+ * memory test.
+ */
+import { sleep } from './clock.ts';
+import type { BenchOptions } from './cli.ts';
+import type { LoadgenPool, PoolConnectResult } from './loadgen-pool.ts';
+import { measureStep, type StepResult, type StepSpec } from './measure.ts';
+import { memory } from './procstat.ts';
+import { ServerProcess } from './server-proc.ts';
+import { median } from './stats.ts';
+import type { ServerDef } from './targets.ts';
+
+/** Where a phase runs. */
+export interface PhaseContext {
+  def: ServerDef;
+  opts: BenchOptions;
+  pool: LoadgenPool;
+  root: string;
+  logFile: string;
+  log: (line: string) => void;
+}
+
+export interface SweepResult {
+  subscribers: number;
+  connect: PoolConnectResult;
+  steps: StepResult[];
+  /** Highest rate (msg/s) with a sustained step, and its measured deliveries/s. */
+  maxSustainedRate: number | null;
+  maxSustainedDeliveriesPerSec: number | null;
+  /** True if even the highest rate tried was sustained (the server did not saturate). */
+  unsaturated: boolean;
+  serverPeakRss: number;
+  error?: string;
+}
+
+export interface LatencyResult {
+  subscribers: number;
+  rate: number;
+  trials: StepResult[];
+  /** Medians over trials (ms). */
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  error?: string;
+}
+
+export interface IdleResult {
+  connections: number;
+  opened: number;
+  failed: number;
+  firstError: string | null;
+  connectMs: number;
+  rssBefore: number;
+  rssAfter: number;
+  bytesPerConnection: number;
+  /** One message published after measuring: how many of the idle connections received it. */
+  aliveReceived: number;
+  error?: string;
+}
+
+function stepSpec(opts: BenchOptions, rate: number, durationMs: number): StepSpec {
+  return { rate, durationMs, sampleTarget: opts.sampleTarget, p99LimitMs: opts.p99LimitMs, keepUpRatio: opts.keepUpRatio };
+}
+
+function describe(s: StepResult): string {
+  const mark = s.sustained ? 'ok  ' : 'FAIL';
+  const lg = s.loadgenCores.map((c) => `${(c * 100).toFixed(0)}%`).join('/');
+  return (
+    `${mark} ${String(s.rate).padStart(6)} msg/s  delivered ${(s.deliveredPerSec / 1e6).toFixed(3)} M/s  ` +
+    `cpu ${(s.serverCores * 100).toFixed(0)}%  ${(s.deliveriesPerCpuSec / 1e6).toFixed(2)} M/cpu-s  ` +
+    `p50 ${s.latency.p50.toFixed(2)} p99 ${s.latency.p99.toFixed(2)} max ${s.latency.max.toFixed(1)} ms  ` +
+    `lost ${s.lost}  rss ${(s.serverPeakRss / 2 ** 20).toFixed(0)} MB  loadgen ${lg}${s.loadgenBound ? ' (BOUND)' : ''}` +
+    (s.failReasons.length ? `  [${s.failReasons.join('; ')}]` : '')
+  );
+}
+
+async function withServer<T>(ctx: PhaseContext, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+  const server = await ServerProcess.start(ctx.def, ctx.root, ctx.logFile);
+  try {
+    return await fn(server);
+  } finally {
+    await ctx.pool.disconnect().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+async function connectOrThrow(ctx: PhaseContext, server: ServerProcess, n: number, concurrency = 100): Promise<PoolConnectResult> {
+  const c = await ctx.pool.connect(ctx.def.sub(server.port), ctx.def.pub(server.port), n, concurrency);
+  if (c.failed > 0) throw new Error(`${c.failed} of ${n} connections failed: ${c.firstError}`);
+  return c;
+}
+
+/**
+ * Sweeps the publish rate upwards until a step is not sustained (retried once on a fresh set of
+ * connections to rule out a hiccup), then bisects between the last good and first bad rate.
+ */
+export async function runSweep(ctx: PhaseContext): Promise<SweepResult> {
+  const { opts, log } = ctx;
+  const n = opts.subscribers;
+  return withServer(ctx, async (server) => {
+    const steps: StepResult[] = [];
+    let connect = await connectOrThrow(ctx, server, n);
+    log(`  ${n} subscribers connected in ${connect.ms.toFixed(0)} ms`);
+    const reconnect = async (): Promise<void> => {
+      await ctx.pool.disconnect();
+      await sleep(500);
+      connect = await connectOrThrow(ctx, server, n);
+    };
+    // Warm-up (JIT, buffers), not recorded.
+    await measureStep(server, ctx.pool, n, stepSpec(opts, Math.min(200, opts.rates[0]), 1000));
+
+    const attempt = async (rate: number): Promise<StepResult> => {
+      let s = await measureStep(server, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
+      steps.push(s);
+      log(`  ${describe(s)}`);
+      if (!s.sustained && server.alive) {
+        await reconnect();
+        s = await measureStep(server, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
+        steps.push(s);
+        log(`  ${describe(s)} (retry)`);
+        if (!s.sustained) await reconnect();
+      }
+      await sleep(300);
+      return s;
+    };
+
+    let good: StepResult | null = null;
+    let badRate: number | null = null;
+    for (const rate of opts.rates) {
+      const s = await attempt(rate);
+      if (!server.alive) break;
+      if (s.sustained) good = s;
+      else {
+        badRate = rate;
+        break;
+      }
+    }
+    if (badRate !== null && server.alive) {
+      let lo = good?.rate ?? 0;
+      let hi = badRate;
+      for (let i = 0; i < opts.refine && hi - lo > Math.max(50, lo * 0.05); i++) {
+        const mid = Math.round((lo > 0 ? Math.sqrt(lo * hi) : hi / 2) / 50) * 50;
+        if (mid <= lo || mid >= hi) break;
+        const s = await attempt(mid);
+        if (s.sustained) {
+          lo = mid;
+          if (!good || mid > good.rate) good = s;
+        } else hi = mid;
+      }
+    }
+    return {
+      subscribers: n,
+      connect,
+      steps,
+      maxSustainedRate: good?.rate ?? null,
+      maxSustainedDeliveriesPerSec: good?.deliveredPerSec ?? null,
+      unsaturated: badRate === null && server.alive,
+      serverPeakRss: memory(server.pid).hwm,
+      ...(server.alive ? {} : { error: `server ${server.exitInfo} during the sweep; see ${ctx.logFile}` }),
+    };
+  });
+}
+
+/** Few subscribers at a low rate: the latency floor. Median over trials. */
+export async function runLatency(ctx: PhaseContext): Promise<LatencyResult> {
+  const { opts, log } = ctx;
+  return withServer(ctx, async (server) => {
+    await connectOrThrow(ctx, server, opts.latSubscribers);
+    await measureStep(server, ctx.pool, opts.latSubscribers, stepSpec(opts, opts.latRate, 1000));
+    const trials: StepResult[] = [];
+    for (let i = 0; i < opts.latTrials; i++) {
+      const s = await measureStep(server, ctx.pool, opts.latSubscribers, stepSpec(opts, opts.latRate, opts.latMs));
+      trials.push(s);
+      log(`  ${describe(s)}`);
+    }
+    return {
+      subscribers: opts.latSubscribers,
+      rate: opts.latRate,
+      trials,
+      p50: median(trials.map((t) => t.latency.p50)),
+      p99: median(trials.map((t) => t.latency.p99)),
+      max: median(trials.map((t) => t.latency.max)),
+      lost: trials.reduce((a, t) => a + t.lost, 0),
+    };
+  });
+}
+
+function averageRss(pid: number, samples: number, everyMs: number): Promise<number> {
+  return (async () => {
+    let sum = 0;
+    for (let i = 0; i < samples; i++) {
+      sum += memory(pid).rss;
+      await sleep(everyMs);
+    }
+    return sum / samples;
+  })();
+}
+
+/** Opens many idle subscribers and reports the server's RSS growth per connection. */
+export async function runIdle(ctx: PhaseContext): Promise<IdleResult> {
+  const { opts, log } = ctx;
+  const n = opts.idleConnections;
+  return withServer(ctx, async (server) => {
+    await sleep(1500);
+    const rssBefore = await averageRss(server.pid, 5, 100);
+    const c = await ctx.pool.connect(ctx.def.sub(server.port), ctx.def.pub(server.port), n, 250);
+    log(`  ${c.opened} connections opened in ${c.ms.toFixed(0)} ms${c.failed ? `, ${c.failed} failed: ${c.firstError}` : ''}`);
+    await sleep(3000);
+    const rssAfter = await averageRss(server.pid, 5, 100);
+    const alive = await measureStep(server, ctx.pool, n, stepSpec(opts, 10, 100));
+    const result: IdleResult = {
+      connections: n,
+      opened: c.opened,
+      failed: c.failed,
+      firstError: c.firstError,
+      connectMs: c.ms,
+      rssBefore,
+      rssAfter,
+      bytesPerConnection: (rssAfter - rssBefore) / Math.max(1, c.opened),
+      aliveReceived: alive.received,
+    };
+    log(
+      `  RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MB: ` +
+        `${(result.bytesPerConnection / 1024).toFixed(2)} KB/connection; alive check ${alive.received}/${c.opened * alive.sent}`,
+    );
+    return result;
+  });
+}

@@ -1,0 +1,50 @@
+/** A server under test running in its own process, with its output going to a log file. */
+import { openSync, closeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { spawnNode, stopChild } from './child.ts';
+import { freePort, waitForPort } from './ports.ts';
+import { HOST, type ServerDef } from './targets.ts';
+
+export class ServerProcess {
+  private constructor(
+    readonly def: ServerDef,
+    readonly port: number,
+    private readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {}
+
+  /** Starts `def` on a free port and resolves once it accepts TCP connections. */
+  static async start(def: ServerDef, root: string, logFile: string): Promise<ServerProcess> {
+    const port = await freePort();
+    const fd = openSync(logFile, 'a');
+    const child = spawnNode({ entry: def.entry, env: def.env(port), cwd: root, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const proc = new ServerProcess(def, port, child, logFile);
+    try {
+      await waitForPort(HOST, port, 30_000, () => proc.alive);
+    } catch (err) {
+      await stopChild(child);
+      throw new Error(`${def.name} did not start (${(err as Error).message}); see ${logFile}`);
+    }
+    return proc;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Exit description if the process died, else null. */
+  get exitInfo(): string | null {
+    if (this.alive) return null;
+    return `exited with ${this.child.exitCode ?? this.child.signalCode}`;
+  }
+
+  /** Terminates the server. */
+  stop(): Promise<void> {
+    return stopChild(this.child);
+  }
+}

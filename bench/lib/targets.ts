@@ -1,0 +1,74 @@
+/**
+ * The servers under test: how to start each one and how the load generator talks to it.
+ * All four deliver the same frame shape (see payload.ts) for topic `bench.topic`.
+ */
+import { existsSync } from 'node:fs';
+import { BENCH_TOPIC } from './payload.ts';
+import type { PublisherTarget } from './publisher.ts';
+import type { SubscriberTarget } from './subscriber.ts';
+
+export type ServerName = 'ceiling' | 'naive' | 'socketio' | 'tickhub';
+
+/** Ceiling first: every other server is reported relative to it. */
+export const ALL_SERVERS: readonly ServerName[] = ['ceiling', 'tickhub', 'naive', 'socketio'];
+
+export const HOST = '127.0.0.1';
+const PUBLISH_KEY = 'bench-publish-key';
+
+export interface ServerDef {
+  name: ServerName;
+  /** Entry file, relative to the repository root. */
+  entry: string;
+  env(port: number): Record<string, string>;
+  sub(port: number): SubscriberTarget;
+  pub(port: number): PublisherTarget;
+}
+
+/**
+ * tickhub limits for benchmarking (names from server/config.ts): a generous per-client outbox so
+ * a briefly slow reader is not dropped, publish rate limits effectively off, logs quiet.
+ */
+const TICKHUB_ENV: Record<string, string> = {
+  HUB_PUBLISH_KEY: PUBLISH_KEY,
+  LOG_LEVEL: 'warn',
+};
+
+const DEFS: Record<ServerName, ServerDef> = {
+  ceiling: peer('ceiling'),
+  naive: peer('naive'),
+  socketio: {
+    name: 'socketio',
+    entry: 'bench/peers/socketio.ts',
+    env: (port) => ({ PORT: String(port), HOST }),
+    sub: (port) => ({ host: HOST, port, path: '/socket.io/?EIO=4&transport=websocket', dialect: 'engineio' }),
+    pub: (port) => ({ url: `ws://${HOST}:${port}/socket.io/?EIO=4&transport=websocket&role=pub`, format: 'socketio' }),
+  },
+  tickhub: {
+    name: 'tickhub',
+    entry: 'server/main.ts',
+    env: (port) => ({ ...TICKHUB_ENV, PORT: String(port), HOST }),
+    sub: (port) => ({ host: HOST, port, path: `/ws/${BENCH_TOPIC}`, dialect: 'ws' }),
+    pub: (port) => ({ url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: 'hub' }),
+  },
+};
+
+function peer(name: 'ceiling' | 'naive'): ServerDef {
+  return {
+    name,
+    entry: `bench/peers/${name}.ts`,
+    env: (port) => ({ PORT: String(port), HOST }),
+    sub: (port) => ({ host: HOST, port, path: '/sub', dialect: 'ws' }),
+    pub: (port) => ({ url: `ws://${HOST}:${port}/pub`, format: 'envelope' }),
+  };
+}
+
+/** The definition of `name`. */
+export function serverDef(name: ServerName): ServerDef {
+  return DEFS[name];
+}
+
+/** Why `name` cannot run here, or null if it can (tickhub needs server/main.ts). */
+export function unavailableReason(name: ServerName, root: string): string | null {
+  const entry = `${root}/${DEFS[name].entry}`;
+  return existsSync(entry) ? null : `${DEFS[name].entry} does not exist yet`;
+}
