@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { testConfig } from '../../server/config.ts';
+import { startHub } from '../../server/server.ts';
+import { openSocket, sleep } from '../support/ws-client.ts';
+
+describe('graceful shutdown', () => {
+  it('under load, every message acknowledged to a publisher reaches the subscribers before 1001', async () => {
+    const key = 'shutdown-key';
+    const running = await startHub(testConfig({ publishKey: key }));
+    const subs = await Promise.all([1, 2, 3].map(() => openSocket(`${running.wsUrl}/sd.*`)));
+    const publisher = await openSocket(`${running.wsUrl}?token=${key}`, 'hub.v1');
+    await publisher.nextJson((f) => f.op === 'welcome');
+    let id = 0;
+    let stop = false;
+    const pumping = (async () => {
+      while (!stop && publisher.ws.readyState === publisher.ws.OPEN) {
+        for (let i = 0; i < 50; i++) publisher.send({ op: 'pub', id: ++id, topic: 'sd.t', data: { id } });
+        await sleep(1);
+      }
+    })();
+    await sleep(300);
+    await running.close();
+    stop = true;
+    await pumping;
+    const closes = await Promise.all([publisher, ...subs].map((s) => s.closed));
+    expect(closes.every((c) => c.code === 1001)).toBe(true);
+    const acked = publisher.frames.map((f) => JSON.parse(f)).filter((f) => f.op === 'ok').map((f) => f.seq as number);
+    expect(acked.length).toBeGreaterThan(100);
+    for (const sub of subs) {
+      const got = sub.frames.map((f) => JSON.parse(f).seq as number);
+      expect(got.slice(0, acked.length)).toEqual(acked); // in order, nothing acknowledged is missing
+    }
+  });
+});
