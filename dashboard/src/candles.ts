@@ -36,6 +36,8 @@ export interface TickhubProbe {
   symbol: string | null;
   /** Animation frames that applied chart updates. */
   chartFrames: number;
+  /** Bar times (UTC seconds) of the selected symbol's chart data, ascending. */
+  barTimes(): number[];
 }
 
 /** More pending bars than this and a full setData is cheaper than many updates. */

@@ -29,7 +29,14 @@ declare global {
 
 const SYMBOL_KEY = 'tickhub.symbol';
 
-const probe: TickhubProbe = { barsDrawn: 0, lastBarTime: null, messages: 0, symbol: null, chartFrames: 0 };
+const probe: TickhubProbe = {
+  barsDrawn: 0,
+  lastBarTime: null,
+  messages: 0,
+  symbol: null,
+  chartFrames: 0,
+  barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.bars.map((b) => b.time) ?? [])),
+};
 window.__tickhub = probe;
 
 const store = new MarketStore();
