@@ -66,13 +66,13 @@ const probe = <K extends keyof Probe>(key: K) =>
 const barTimes = () => page.evaluate(() => (window as unknown as { __tickhub: Probe }).__tickhub.barTimes());
 
 /** Poll `fn` until it returns a truthy value; the last value/error is in the timeout message. */
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       last = await fn();
-      if (last) return last as T;
+      if (last) return last as NonNullable<T>;
     } catch (err) {
       last = err;
     }
