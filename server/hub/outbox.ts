@@ -65,9 +65,12 @@ export class Outbox {
     return this.queuedBytes + this.socket.writableLength + (this.held ? heldBytes(this.held) : 0);
   }
 
-  /** Queue `frame` for `topic` under `policy`; says what happened. */
+  /**
+   * Queue `frame` for `topic` under `policy`; says what happened. Congested means the peer is not
+   * reading (the socket holds more than the limit) or this turn alone queued more than the limit.
+   */
   push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
-    const congested = this.held !== null || this.queuedBytes + this.socket.writableLength + frame.length > this.limitBytes;
+    const congested = this.held !== null || this.socket.writableLength + frame.length > this.limitBytes || this.queuedBytes > this.limitBytes;
     if (!congested) {
       this.enqueue(frame);
       return 'queued';
@@ -79,9 +82,13 @@ export class Outbox {
     return 'conflated';
   }
 
-  /** Queue a frame that must not be dropped (replies, notices); reports overflow past twice the limit. */
+  /**
+   * Queue a frame that must not be dropped (replies, notices, replays). Overflow only when the
+   * peer has stopped reading: more than twice the limit stuck in the socket. A burst of replies
+   * queued in one turn (a pipelining publisher's acks) is fine.
+   */
   pushControl(frame: Buffer): OverflowAction {
-    if (this.depth + frame.length > 2 * this.limitBytes) return 'overflow';
+    if (this.socket.writableLength > 2 * this.limitBytes) return 'overflow';
     this.enqueue(frame);
     return 'queued';
   }
