@@ -11,6 +11,8 @@ export interface BenchOptions {
   subscribers: number;
   /** Publish rates (msg/s) to sweep, ascending; the sweep stops at the first rate not sustained. */
   rates: number[];
+  /** Re-runs of a failed sweep step (on a restarted server) before calling it saturated. */
+  retries: number;
   /** Bisection rounds between the last sustained and the first failed rate. */
   refine: number;
   stepMs: number;
@@ -28,8 +30,9 @@ export interface BenchOptions {
   sampleTarget: number;
 }
 
-const FULL_RATES = [200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000, 12500, 15000, 20000, 25000, 30000, 40000];
-const QUICK_RATES = [200, 1000, 2000, 3000, 5000, 8000, 12500, 20000, 30000, 40000];
+/** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
+const FULL_RATES = [25, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2400, 2800, 3200, 4000, 5000, 6400, 8000, 10000, 12800, 16000];
+const QUICK_RATES = [25, 50, 100, 200, 400, 800, 1600, 2400, 3200, 4800, 6400, 9600, 12800];
 
 /** Parses `--key=value` / `--flag` arguments. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -57,7 +60,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   if (rates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
 
   const known = new Set([
-    'quick', 'servers', 'phases', 'subs', 'rates', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
+    'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
     'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
@@ -68,6 +71,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     phases,
     subscribers: num('subs', 1000, 1000),
     rates: [...rates].sort((a, b) => a - b),
+    retries: num('retries', 1, 0),
     refine: num('refine', 2, 1),
     stepMs: num('step-ms', 3000, 2000),
     latSubscribers: num('lat-subs', 10, 10),

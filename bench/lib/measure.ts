@@ -72,7 +72,7 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
   rss.start();
   const cpu0 = safeCpu(server.pid);
   const wall0 = performance.now();
-  const idleMs = 1000;
+  const idleMs = 2000;
   const maxDrainMs = Math.max(5000, spec.durationMs * 2);
   const raw = await pool.step(spec.rate, spec.durationMs, sampleEvery, idleMs, maxDrainMs);
   const lastAt = Math.max(...raw.drains.map((d) => d.lastAt));
@@ -103,7 +103,7 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
 
   const failReasons: string[] = [];
   if (!server.alive) failReasons.push(`server ${server.exitInfo}`);
-  if (lost > 0) failReasons.push(endedBy === 'timeout' ? `backlog: ${lost} undelivered after drain timeout` : `lost ${lost}`);
+  if (lost > 0) failReasons.push(endedBy === 'timeout' ? `backlog: ${lost} undelivered after drain timeout` : `lost ${lost} (nothing arrived for ${idleMs / 1000} s)`);
   if (closed > 0) failReasons.push(`${closed} subscribers closed ${JSON.stringify(closeCodes)}`);
   if (achievedRate < spec.rate * 0.95) failReasons.push(`publisher reached only ${achievedRate.toFixed(0)} msg/s`);
   if (deliveredPerSec < offeredDeliveriesPerSec * spec.keepUpRatio)

@@ -94,55 +94,72 @@ async function connectOrThrow(ctx: PhaseContext, server: ServerProcess, n: numbe
 }
 
 /**
- * Sweeps the publish rate upwards until a step is not sustained (retried once on a fresh set of
- * connections to rule out a hiccup), then bisects between the last good and first bad rate.
+ * Sweeps the publish rate upwards until a step is not sustained (retried once to rule out a
+ * hiccup), then bisects between the last good and first bad rate. After a failed step the server
+ * is restarted: an overloaded server still holds unread publishes and unsent frames that would
+ * otherwise leak into the next step.
  */
 export async function runSweep(ctx: PhaseContext): Promise<SweepResult> {
   const { opts, log } = ctx;
   const n = opts.subscribers;
-  return withServer(ctx, async (server) => {
-    const steps: StepResult[] = [];
-    let connect = await connectOrThrow(ctx, server, n);
-    log(`  ${n} subscribers connected in ${connect.ms.toFixed(0)} ms`);
-    const reconnect = async (): Promise<void> => {
-      await ctx.pool.disconnect();
-      await sleep(500);
-      connect = await connectOrThrow(ctx, server, n);
-    };
-    // Warm-up (JIT, buffers), not recorded.
-    await measureStep(server, ctx.pool, n, stepSpec(opts, Math.min(200, opts.rates[0]), 1000));
+  const steps: StepResult[] = [];
+  let peakRss = 0;
+  let server: ServerProcess | null = null;
+  let connect: PoolConnectResult | null = null;
+  let died: string | null = null;
 
-    const attempt = async (rate: number): Promise<StepResult> => {
-      let s = await measureStep(server, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
-      steps.push(s);
-      log(`  ${describe(s)}`);
-      if (!s.sustained && server.alive) {
-        await reconnect();
-        s = await measureStep(server, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
+  const stopServer = async (): Promise<void> => {
+    if (!server) return;
+    await ctx.pool.disconnect().catch(() => undefined);
+    if (server.alive) peakRss = Math.max(peakRss, memory(server.pid).hwm);
+    else died ??= `server ${server.exitInfo} during the sweep; see ${ctx.logFile}`;
+    await server.stop();
+    server = null;
+  };
+  const startServer = async (): Promise<ServerProcess> => {
+    await stopServer();
+    const s = await ServerProcess.start(ctx.def, ctx.root, ctx.logFile);
+    server = s;
+    connect = await connectOrThrow(ctx, s, n);
+    log(`  (server pid ${s.pid}) ${n} subscribers connected in ${connect.ms.toFixed(0)} ms`);
+    // Warm-up (JIT, buffers, subscriptions settling), not recorded.
+    await measureStep(s, ctx.pool, n, stepSpec(opts, opts.rates[0], 1000));
+    return s;
+  };
+  const attempt = async (rate: number): Promise<StepResult> => {
+    let srv = server ?? (await startServer());
+    let s = await measureStep(srv, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
+    steps.push(s);
+    log(`  ${describe(s)}`);
+    if (!s.sustained) {
+      srv = await startServer();
+      if (opts.retries > 0) {
+        s = await measureStep(srv, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
         steps.push(s);
         log(`  ${describe(s)} (retry)`);
-        if (!s.sustained) await reconnect();
+        if (!s.sustained) await startServer();
       }
-      await sleep(300);
-      return s;
-    };
+    }
+    await sleep(300);
+    return s;
+  };
 
+  try {
     let good: StepResult | null = null;
     let badRate: number | null = null;
     for (const rate of opts.rates) {
       const s = await attempt(rate);
-      if (!server.alive) break;
       if (s.sustained) good = s;
       else {
         badRate = rate;
         break;
       }
     }
-    if (badRate !== null && server.alive) {
+    if (badRate !== null) {
       let lo = good?.rate ?? 0;
       let hi = badRate;
-      for (let i = 0; i < opts.refine && hi - lo > Math.max(50, lo * 0.05); i++) {
-        const mid = Math.round((lo > 0 ? Math.sqrt(lo * hi) : hi / 2) / 50) * 50;
+      for (let i = 0; i < opts.refine && hi - lo > Math.max(10, lo * 0.05); i++) {
+        const mid = roundRate(lo > 0 ? Math.sqrt(lo * hi) : hi / 2);
         if (mid <= lo || mid >= hi) break;
         const s = await attempt(mid);
         if (s.sustained) {
@@ -151,17 +168,26 @@ export async function runSweep(ctx: PhaseContext): Promise<SweepResult> {
         } else hi = mid;
       }
     }
+    await stopServer();
     return {
       subscribers: n,
-      connect,
+      connect: connect!,
       steps,
       maxSustainedRate: good?.rate ?? null,
       maxSustainedDeliveriesPerSec: good?.deliveredPerSec ?? null,
-      unsaturated: badRate === null && server.alive,
-      serverPeakRss: memory(server.pid).hwm,
-      ...(server.alive ? {} : { error: `server ${server.exitInfo} during the sweep; see ${ctx.logFile}` }),
+      unsaturated: badRate === null,
+      serverPeakRss: peakRss,
+      ...(died ? { error: died } : {}),
     };
-  });
+  } finally {
+    await stopServer();
+  }
+}
+
+/** Rounds a bisection midpoint to 2 significant digits (e.g. 2263 -> 2300). */
+function roundRate(x: number): number {
+  const unit = 10 ** Math.max(0, Math.floor(Math.log10(x)) - 1);
+  return Math.round(x / unit) * unit;
 }
 
 /** Few subscribers at a low rate: the latency floor. Median over trials. */
