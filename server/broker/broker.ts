@@ -7,7 +7,11 @@
  *   start at 1 and increase by exactly 1.
  * - Live delivery to the handler is at-most-once and in seq order per topic; anything missed
  *   live is recoverable from `history` by seq, as long as it is retained and the epoch holds.
- * - `epoch` changes whenever history may have been lost (e.g. the memory broker restarting).
+ * - `epoch` changes whenever history may have been lost (e.g. the memory broker restarting, or
+ *   Redis restarting without persistence). A broker that notices this while running says so
+ *   through `onLost`, as it does when it finds a gap it cannot fill from history.
+ * - `publish` rejects (with BrokerUnavailableError when the backend is unreachable) rather than
+ *   lose a message silently.
  */
 
 /** A message as the broker hands it to the hub: already encoded, once. */
@@ -40,11 +44,47 @@ export interface HistoryQuery {
 
 export type DeliveryHandler = (envelope: Envelope) => void;
 
+/**
+ * Live delivery could not be kept gap-free: `topics` null means everything (a new epoch);
+ * otherwise only those topics lost messages (trimmed before they could be recovered).
+ */
+export interface LostNotice {
+  topics: string[] | null;
+  reason: 'epoch' | 'trimmed';
+}
+
+/** The backend (e.g. Redis) is unreachable: the operation did not happen (or its outcome is unknown). */
+export class BrokerUnavailableError extends Error {
+  override name = 'BrokerUnavailableError';
+}
+
+/**
+ * Chat presence shared by every node: who holds which nick. Entries of a node that stops
+ * heartbeating expire, and are reported through `onExpired` (once, by one node).
+ */
+export interface Presence {
+  /** Take `nick` for connection `connId` of this node; false if another connection holds it. */
+  claim(nick: string, connId: string): Promise<boolean>;
+  /** Give `nick` back if `connId` of this node still holds it. */
+  release(nick: string, connId: string): Promise<void>;
+  /** Every nick held anywhere, sorted. */
+  list(): Promise<string[]>;
+  /** Nicks whose node died; the hub announces them as left. */
+  onExpired(handler: (nicks: string[]) => void): void;
+}
+
 export interface Broker {
-  /** Identifies the current history; see the guarantees above. */
+  /** Identifies the current history; see the guarantees above. May change while running. */
   readonly epoch: string;
+  /** `degraded` while the backend is unreachable (publishes fail, live delivery paused). */
+  readonly status: 'ok' | 'degraded';
+  readonly presence: Presence;
   /** Where live messages go; set once by the hub before the first publish. */
   onDeliver(handler: DeliveryHandler): void;
+  /** Called when live delivery lost messages it cannot recover (see LostNotice). */
+  onLost(handler: (notice: LostNotice) => void): void;
+  /** The clock `ts` is taken from, in Unix ms (the local clock unless the broker has a shared one). */
+  now(): number;
   /** Assign the next seq, store in history, deliver live. `dataJson` is the JSON text of `data`. */
   publish(topic: string, dataJson: string, origin?: string): Promise<Envelope>;
   /** Declare local interest in a pattern (the Redis broker subscribes upstream; memory ignores it). */

@@ -5,11 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import type { RetentionRule } from '../config.ts';
 import { matches } from '../hub/topics.ts';
-import { encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery } from './broker.ts';
+import { encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
 import { Ring } from './ring.ts';
 
 interface Stream {
   lastSeq: number;
+  /** False when the retention rule keeps no messages (the ring still needs a capacity of 1). */
+  keeps: boolean;
   ring: Ring<Envelope>;
   maxAgeMs: number;
 }
@@ -29,16 +31,25 @@ export interface MemoryBrokerOptions {
  */
 export class MemoryBroker implements Broker {
   readonly epoch = randomBytes(6).toString('base64url');
+  readonly status = 'ok' as const;
+  readonly presence: Presence = new MemoryPresence();
   private readonly streams = new Map<string, Stream>();
   private deliver: DeliveryHandler = () => {};
-  private readonly now: () => number;
+  private readonly clock: () => number;
 
   constructor(private readonly options: MemoryBrokerOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.now ?? Date.now;
   }
 
   onDeliver(handler: DeliveryHandler): void {
     this.deliver = handler;
+  }
+
+  /** One process never loses messages while running. */
+  onLost(_handler: (notice: LostNotice) => void): void {}
+
+  now(): number {
+    return this.clock();
   }
 
   publish(topic: string, dataJson: string, origin?: string): Promise<Envelope> {
@@ -49,9 +60,9 @@ export class MemoryBroker implements Broker {
   publishNow(topic: string, dataJson: string, origin?: string): Envelope {
     const stream = this.stream(topic);
     const seq = ++stream.lastSeq;
-    const ts = this.now();
+    const ts = this.clock();
     const envelope: Envelope = { topic, seq, ts, json: encodeMessage(topic, seq, ts, dataJson), origin };
-    if (stream.ring.capacity > 0) {
+    if (stream.keeps) {
       stream.ring.push(envelope);
       this.trimByAge(stream, ts);
     }
@@ -70,7 +81,7 @@ export class MemoryBroker implements Broker {
   historyNow(topic: string, { since, limit }: HistoryQuery): HistoryPage {
     const stream = this.streams.get(topic);
     if (!stream) return { epoch: this.epoch, messages: [], lastSeq: 0, truncated: false };
-    this.trimByAge(stream, this.now());
+    this.trimByAge(stream, this.clock());
     const { ring } = stream;
     const firstSeq = ring.length ? ring.at(0).seq : stream.lastSeq + 1;
     let start = 0;
@@ -103,7 +114,7 @@ export class MemoryBroker implements Broker {
     if (!stream) {
       const rule = this.options.retention.find((r) => matches(r.pattern, topic));
       const capacity = rule?.maxMessages ?? 0;
-      stream = { lastSeq: 0, ring: new Ring(Math.max(1, capacity)), maxAgeMs: (rule?.maxAgeSeconds ?? 0) * 1000 };
+      stream = { lastSeq: 0, keeps: capacity > 0, ring: new Ring(Math.max(1, capacity)), maxAgeMs: (rule?.maxAgeSeconds ?? 0) * 1000 };
       if (capacity === 0) stream.maxAgeMs = 0;
       this.streams.set(topic, stream);
     }
@@ -114,4 +125,26 @@ export class MemoryBroker implements Broker {
     const oldest = now - stream.maxAgeMs;
     while (stream.ring.length > 0 && stream.ring.at(0).ts < oldest) stream.ring.shift();
   }
+}
+
+/** Presence inside one process: nick -> connection id. Nothing expires; connections leave. */
+export class MemoryPresence implements Presence {
+  private readonly holders = new Map<string, string>();
+
+  async claim(nick: string, connId: string): Promise<boolean> {
+    const holder = this.holders.get(nick);
+    if (holder !== undefined && holder !== connId) return false;
+    this.holders.set(nick, connId);
+    return true;
+  }
+
+  async release(nick: string, connId: string): Promise<void> {
+    if (this.holders.get(nick) === connId) this.holders.delete(nick);
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.holders.keys()].sort();
+  }
+
+  onExpired(): void {}
 }

@@ -1,0 +1,203 @@
+/**
+ * The Lua scripts of the Redis broker. Each runs atomically in Redis, so a seq, the stream entry
+ * and the pub/sub message it belongs to can never be split by another publisher.
+ *
+ * Keys (prefix `th:` by default):
+ *   <p>epoch          string   the current epoch (SET NX by the first node)
+ *   <p>seq            hash     topic -> last seq (also the registry of topics)
+ *   <p>s:<topic>      stream   history, entry id `<seq>-0`, fields j (wire JSON), t (ts)
+ *   <p>m:<topic>      channel  live messages: `<epoch> <seq> <ts> <origin> <json>`
+ *   <p>t:<node>       channel  a node's own liveness tick: `<ts>`
+ *   <p>node:<node>    string   a node's heartbeat, expires after the node TTL
+ *   <p>nicks          hash     nick -> `<node> <connection>`
+ */
+import { createHash } from 'node:crypto';
+
+export interface Script {
+  source: string;
+  sha: string;
+}
+
+const define = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+
+/** Redis TIME in Unix ms. */
+const NOW = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/** Drop entries older than maxAge ms (ts field), a bounded batch at a time. */
+const TRIM_AGE = `
+local function trim_age(key, now, max_age)
+  local cutoff = now - max_age
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+  if #first == 0 or tonumber(first[1][2][4]) >= cutoff then return end
+  local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 512)
+  local minid = nil
+  for i = 1, #batch do
+    if tonumber(batch[i][2][4]) >= cutoff then minid = batch[i][1]; break end
+  end
+  if not minid then
+    minid = string.format('%d-0', tonumber(string.match(batch[#batch][1], '^(%d+)')) + 1)
+  end
+  redis.call('XTRIM', key, 'MINID', minid)
+end
+`;
+
+/**
+ * KEYS: epoch, seq hash, stream, channel
+ * ARGV: topic, data JSON, max messages, max age ms, origin (`node/conn` or `-`), expected epoch,
+ *       a fresh epoch candidate (never the current epoch: a missing key means data was lost)
+ * Returns {1, seq, ts} or, when the epoch is not the expected one, {0, epoch} and does nothing.
+ */
+export const PUBLISH = define(`${NOW}${TRIM_AGE}
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[7], 'NX')
+  epoch = redis.call('GET', KEYS[1])
+end
+if epoch ~= ARGV[6] then return {0, epoch} end
+local seq = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local ts = now_ms()
+local s = string.format('%d', seq)
+local t = string.format('%d', ts)
+local json = '{"topic":"' .. ARGV[1] .. '","seq":' .. s .. ',"ts":' .. t .. ',"data":' .. ARGV[2] .. '}'
+local max_n = tonumber(ARGV[3])
+if max_n > 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', max_n, s .. '-0', 'j', json, 't', t)
+  trim_age(KEYS[3], ts, tonumber(ARGV[4]))
+end
+redis.call('PUBLISH', KEYS[4], epoch .. ' ' .. s .. ' ' .. t .. ' ' .. ARGV[5] .. ' ' .. json)
+return {1, seq, ts}
+`);
+
+/**
+ * KEYS: seq hash, stream
+ * ARGV: topic, since ('' = none), limit ('' = none), max age ms
+ * Returns {lastSeq, firstRetainedSeq, seq1, ts1, json1, seq2, ...}, oldest first.
+ */
+export const HISTORY = define(`${NOW}${TRIM_AGE}
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if redis.call('EXISTS', KEYS[2]) == 1 then trim_age(KEYS[2], now_ms(), tonumber(ARGV[4])) end
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local first_seq = last + 1
+if #first > 0 then first_seq = tonumber(string.match(first[1][1], '^(%d+)')) end
+local r = {}
+local since, limit = ARGV[2], ARGV[3]
+if limit == '0' then
+  r = {}
+elseif since ~= '' then
+  local start = string.format('%d-0', tonumber(since) + 1)
+  if limit ~= '' then r = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', limit)
+  else r = redis.call('XRANGE', KEYS[2], start, '+') end
+elseif limit ~= '' then
+  local rev = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', limit)
+  for i = #rev, 1, -1 do r[#r + 1] = rev[i] end
+else
+  r = redis.call('XRANGE', KEYS[2], '-', '+')
+end
+local out = {last, first_seq}
+for i = 1, #r do
+  out[#out + 1] = tonumber(string.match(r[i][1], '^(%d+)'))
+  out[#out + 1] = tonumber(r[i][2][4])
+  out[#out + 1] = r[i][2][2]
+end
+return out
+`);
+
+/**
+ * KEYS: epoch
+ * ARGV: candidate, mode ('ensure' = SET NX; 'rotate' = replace if still ARGV[3]), expected
+ * Returns the epoch now in force.
+ */
+export const EPOCH = define(`
+if ARGV[2] == 'rotate' then
+  if redis.call('GET', KEYS[1]) == ARGV[3] then redis.call('SET', KEYS[1], ARGV[1]) end
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'NX')
+end
+return redis.call('GET', KEYS[1])
+`);
+
+/**
+ * The per-node heartbeat: refresh this node's key, reap nicks of nodes whose key expired,
+ * check the epoch, and tick this node's own channel (proof, on the subscriber connection, that
+ * everything published before the returned time has been received).
+ * KEYS: node key, nicks hash, epoch, tick channel
+ * ARGV: ttl ms, node key prefix, a fresh epoch candidate
+ * Returns {now, epoch, reaped nick...}.
+ */
+export const HEARTBEAT = define(`${NOW}
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+local epoch = redis.call('GET', KEYS[3])
+local all = redis.call('HGETALL', KEYS[2])
+local alive = {}
+local out = {0, epoch}
+for i = 1, #all, 2 do
+  local node = string.match(all[i + 1], '^(%S+)')
+  local ok = alive[node]
+  if ok == nil then
+    ok = redis.call('EXISTS', ARGV[2] .. node) == 1
+    alive[node] = ok
+  end
+  if not ok then
+    redis.call('HDEL', KEYS[2], all[i])
+    out[#out + 1] = all[i]
+  end
+end
+local now = now_ms()
+out[1] = now
+redis.call('PUBLISH', KEYS[4], string.format('%d', now))
+return out
+`);
+
+/**
+ * KEYS: nicks hash
+ * ARGV: nick, holder (`<node> <conn>`), node key prefix
+ * Returns 1 if the nick is now the holder's, 0 if a live connection holds it.
+ */
+export const CLAIM = define(`
+local h = redis.call('HGET', KEYS[1], ARGV[1])
+if h and h ~= ARGV[2] then
+  local node = string.match(h, '^(%S+)')
+  if redis.call('EXISTS', ARGV[3] .. node) == 1 then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
+
+/** KEYS: nicks hash; ARGV: nick, holder. */
+export const RELEASE = define(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+`);
+
+/** KEYS: nicks hash; ARGV: node key prefix. Nicks whose node is alive. */
+export const LIST_NICKS = define(`
+local all = redis.call('HGETALL', KEYS[1])
+local alive = {}
+local out = {}
+for i = 1, #all, 2 do
+  local node = string.match(all[i + 1], '^(%S+)')
+  local ok = alive[node]
+  if ok == nil then
+    ok = redis.call('EXISTS', ARGV[1] .. node) == 1
+    alive[node] = ok
+  end
+  if ok then out[#out + 1] = all[i] end
+end
+return out
+`);
+
+/** KEYS: node key, nicks hash; ARGV: node id. A node leaving for good. */
+export const LEAVE = define(`
+redis.call('DEL', KEYS[1])
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  if string.match(all[i + 1], '^(%S+)') == ARGV[1] then redis.call('HDEL', KEYS[2], all[i]) end
+end
+return 1
+`);
