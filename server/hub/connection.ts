@@ -33,6 +33,8 @@ export const CloseCode = {
   invalidData: 1007,
   policy: 1008,
   tooBig: 1009,
+  /** The broker lost messages (e.g. Redis restarted): reconnect and resume. */
+  serviceRestart: 1012,
 } as const;
 
 let nextConnectionId = 1;

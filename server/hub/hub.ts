@@ -2,10 +2,11 @@
  * The core: who is subscribed to what, and fan-out. A message from the broker is framed once and
  * the same Buffer is queued to every matching connection; nothing per subscriber but the append.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
-import type { Broker, Envelope } from '../broker/broker.ts';
+import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
 import { Flusher, frameText } from './outbox.ts';
@@ -72,6 +73,7 @@ export class Hub {
   private readonly flusher: Flusher;
   private readonly policyCache = new Map<string, OverflowPolicy>();
   private readonly topicCounts = new Map<string, TopicCounter>();
+  /** This node's chat members (nick -> connection); the cluster-wide registry is broker.presence. */
   private readonly chatUsers = new Map<string, Connection>();
   private readonly throttled = new Set<Subscription>();
   /** Open connections per remote address, for MAX_CONNECTIONS_PER_IP. */
@@ -89,6 +91,10 @@ export class Hub {
   ) {
     this.flusher = new Flusher(flushWindowMs);
     broker.onDeliver((env) => this.deliver(env));
+    broker.onLost((notice) => this.onBrokerLost(notice));
+    broker.presence.onExpired((nicks) => {
+      for (const nick of nicks) this.announce(nick, 'left', 'leave');
+    });
     this.timers.push(setInterval(() => this.heartbeat(), config.heartbeatMs).unref());
     this.timers.push(setInterval(() => this.rollRates(), 1000).unref());
   }
@@ -118,8 +124,30 @@ export class Hub {
     for (const sub of conn.subs.values()) this.dropSubscription(sub);
     conn.subs.clear();
     if (conn.nick && this.chatUsers.get(conn.nick) === conn) {
-      this.chatUsers.delete(conn.nick);
-      this.announce(conn.nick, 'left', 'leave');
+      const nick = conn.nick;
+      this.chatUsers.delete(nick);
+      this.broker.presence.release(nick, conn.id).then(
+        () => this.announce(nick, 'left', 'leave'),
+        (err) => this.log.warn({ err, nick }, 'presence release failed'),
+      );
+    }
+  }
+
+  /** `ok`, or `degraded` while the broker's backend is unreachable. */
+  get brokerStatus(): 'ok' | 'degraded' {
+    return this.broker.status;
+  }
+
+  /**
+   * The broker lost messages it cannot replay live (a new epoch, or a gap already trimmed).
+   * Affected connections are closed with 1012: clients reconnect (to any node) and resume, and
+   * the resume either fills the gap from history or answers with an explicit `reset`.
+   */
+  private onBrokerLost({ topics, reason }: LostNotice): void {
+    this.log.warn({ topics, reason, epoch: this.epoch }, 'broker lost messages; closing affected connections so they resume');
+    for (const conn of this.connections) {
+      const affected = topics === null || [...conn.subs.keys()].some((p) => topics.some((t) => matches(p, t)));
+      if (affected) conn.close(CloseCode.serviceRestart, reason === 'epoch' ? 'history lost (new epoch); resume' : 'messages lost; resume');
     }
   }
 
@@ -151,7 +179,12 @@ export class Hub {
     const json = JSON.stringify(data);
     if (json === undefined) throw new HubRefusal('bad_request', 'data must be JSON');
     this.counters.messagesIn++;
-    return this.broker.publish(topic, json, origin?.id);
+    try {
+      return await this.broker.publish(topic, json, origin?.id);
+    } catch (err) {
+      if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; not published, retry');
+      throw err;
+    }
   }
 
   /** Chat data is `{nick, text}`; connections with a nick speak under it. */
@@ -281,7 +314,7 @@ export class Hub {
     };
     conn.subs.set(pattern, sub);
     this.index.add(pattern, sub);
-    const acceptedAt = Date.now();
+    const acceptedAt = this.broker.now(); // the clock message ts come from (Redis time with Redis)
     await this.broker.subscribe(pattern);
     options.accepted?.(acceptedAt);
     if (!wantsReplay) return;
@@ -382,32 +415,54 @@ export class Hub {
 
   // ---- chat presence -------------------------------------------------------------------------
 
-  /** Give a line-mode connection a guest nick and join it to chat. */
-  joinChat(conn: Connection): string {
+  /** Give a line-mode connection a guest nick, unique across the cluster, and join it to chat. */
+  async joinChat(conn: Connection): Promise<string> {
     let nick: string;
-    do nick = `guest-${++this.guestCounter}`;
-    while (this.chatUsers.has(nick));
+    let attempts = 0;
+    do nick = ++attempts > 50 ? `guest-${randomBytes(3).toString('hex')}` : `guest-${++this.guestCounter}`;
+    while (this.chatUsers.has(nick) || !(await this.claimNick(nick, conn)));
+    if (conn.closed) {
+      await this.broker.presence.release(nick, conn.id);
+      return nick;
+    }
     conn.nick = nick;
     this.chatUsers.set(nick, conn);
     this.announce(nick, 'joined', 'join');
     return nick;
   }
 
-  /** Rename; throws a refusal if the nick is taken or malformed. */
-  renameInChat(conn: Connection, nick: string): void {
+  /** Rename; throws a refusal if the nick is taken (on any node) or malformed. */
+  async renameInChat(conn: Connection, nick: string): Promise<void> {
     if (!/^[A-Za-z0-9_-]{1,24}$/.test(nick)) throw new HubRefusal('bad_request', 'nick must be 1-24 characters of A-Z a-z 0-9 _ -');
-    const holder = this.chatUsers.get(nick);
-    if (holder && holder !== conn) throw new HubRefusal('bad_request', `nick '${nick}' is taken`);
     const old = conn.nick;
     if (old === nick) return;
-    if (old) this.chatUsers.delete(old);
+    if (!(await this.claimNick(nick, conn))) throw new HubRefusal('bad_request', `nick '${nick}' is taken`);
+    if (conn.closed) return void (await this.broker.presence.release(nick, conn.id));
+    if (old && this.chatUsers.get(old) === conn) {
+      this.chatUsers.delete(old);
+      await this.broker.presence.release(old, conn.id).catch((err) => this.log.warn({ err, nick: old }, 'presence release failed'));
+    }
     conn.nick = nick;
     this.chatUsers.set(nick, conn);
     this.announce(nick, `was ${old}`, 'nick');
   }
 
-  chatNicks(): string[] {
-    return [...this.chatUsers.keys()].sort();
+  /** Everyone in chat, on every node. */
+  async chatNicks(): Promise<string[]> {
+    return this.unavailableAsRefusal(() => this.broker.presence.list());
+  }
+
+  private claimNick(nick: string, conn: Connection): Promise<boolean> {
+    return this.unavailableAsRefusal(() => this.broker.presence.claim(nick, conn.id));
+  }
+
+  private async unavailableAsRefusal<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; try again');
+      throw err;
+    }
   }
 
   private announce(nick: string, text: string, kind: ChatData['kind']): void {

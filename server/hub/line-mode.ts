@@ -2,7 +2,7 @@
  * Line mode: the original chat on `/ws`, for humans with wscat. A line is chat unless it starts
  * with `/`, which makes it a command. Hub replies start with `* `, errors with `! `.
  */
-import type { Connection } from './connection.ts';
+import { CloseCode, type Connection } from './connection.ts';
 import { HubRefusal, type Hub } from './hub.ts';
 import type { Session } from './session.ts';
 
@@ -35,25 +35,36 @@ const HELP = [
 const MAX_CHAT_LINE = 2000;
 
 export class LineSession implements Session {
+  /** Settles once the connection has its guest nick; lines wait for it, in order. */
+  private joined: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly hub: Hub,
     private readonly conn: Connection,
   ) {}
 
   start(): void {
-    const nick = this.hub.joinChat(this.conn);
-    this.reply(`* welcome to tickhub, you are ${nick}. /help lists commands.`);
-    // Recent chat first, then live chat, in that order and without a gap.
-    this.hub
-      .subscribe(this.conn, 'chat', { format: 'chat-line', snapshot: this.hub.config.chatBacklog })
-      .catch((err) => this.hub.logError(err, this.conn));
+    // The nick registry is cluster-wide (the broker's presence), hence asynchronous.
+    this.joined = this.hub.joinChat(this.conn).then(
+      (nick) => {
+        this.reply(`* welcome to tickhub, you are ${nick}. /help lists commands.`);
+        // Recent chat first, then live chat, in that order and without a gap.
+        this.hub
+          .subscribe(this.conn, 'chat', { format: 'chat-line', snapshot: this.hub.config.chatBacklog })
+          .catch((err) => this.hub.logError(err, this.conn));
+      },
+      (err: unknown) => {
+        this.reply(`! ${err instanceof HubRefusal ? err.message : 'internal error'}`);
+        this.conn.close(CloseCode.serviceRestart, 'chat unavailable');
+      },
+    );
   }
 
   onText(text: string): void {
     const line = text.replace(/\r?\n$/, '');
     if (line.trim() === '') return;
     const command = parseCommand(line);
-    const work = command ? this.run(command) : this.chat(line);
+    const work = this.joined.then(() => (command ? this.run(command) : this.chat(line)));
     work.catch((err: unknown) => {
       if (err instanceof HubRefusal) this.reply(`! ${err.message}`);
       else {
@@ -73,10 +84,10 @@ export class LineSession implements Session {
     switch (name) {
       case 'nick':
         if (!arg) throw new HubRefusal('bad_request', 'usage: /nick NAME');
-        hub.renameInChat(conn, arg);
+        await hub.renameInChat(conn, arg);
         return this.reply(`* you are now ${arg}`);
       case 'who':
-        return this.reply(`* in chat: ${hub.chatNicks().join(', ')}`);
+        return this.reply(`* in chat: ${(await hub.chatNicks()).join(', ')}`);
       case 'sub':
         if (!arg) throw new HubRefusal('bad_request', 'usage: /sub PATTERN (e.g. /sub ticks.*)');
         if (arg === 'chat') throw new HubRefusal('bad_request', 'you are in chat already');
