@@ -162,11 +162,10 @@ export class CandleChart {
     invalidate(this.render);
   }
 
-  /** The stream of `symbol` was reset: its bars are gone from the store. */
+  /** The stream of `symbol` was reset: the bars stay, what follows is merged (maybe out of order). */
   reset(symbol: string): void {
     if (symbol !== this.symbol) return;
     this.needsFull = true;
-    this.fitOnFull = true;
     this.markersDirty = true;
     invalidate(this.render);
   }

@@ -47,10 +47,19 @@ function isChatData(v: unknown): v is ChatData {
   return typeof d.nick === 'string' && typeof d.text === 'string';
 }
 
+/**
+ * Identity of a chat line across hub restarts (seqs start over in a new epoch): hub time, nick,
+ * kind and text. Our own lines are shown on the publish ack and may also come back as messages;
+ * after a reset the hub may replay lines already shown.
+ */
+function lineKey(data: ChatData, ts: number): string {
+  return `${ts}\u0000${data.nick}\u0000${data.kind ?? ''}\u0000${data.text}`;
+}
+
 export class ChatConsole {
-  /** Seqs already shown: our own messages are shown on the publish ack, and may also be echoed. */
-  private readonly shown = new Set<number>();
-  private readonly shownOrder: number[] = [];
+  /** Keys (`lineKey`) of the lines shown, oldest first in `shownOrder`. */
+  private readonly shown = new Set<string>();
+  private readonly shownOrder: string[] = [];
 
   constructor(
     private readonly els: ChatElements,
@@ -88,17 +97,11 @@ export class ChatConsole {
 
   /** A message on topic `chat`. */
   onMessage(msg: HubMessage): void {
-    if (this.shown.has(msg.seq)) return;
     if (!isChatData(msg.data)) return;
-    this.remember(msg.seq);
+    const key = lineKey(msg.data, msg.ts);
+    if (this.shown.has(key)) return;
+    this.remember(key);
     this.append(msg.data, msg.ts);
-  }
-
-  /** The chat stream was reset: history before now is gone. */
-  reset(): void {
-    this.els.log.replaceChildren();
-    this.shown.clear();
-    this.shownOrder.length = 0;
   }
 
   /** A local status line (not sent). */
@@ -123,9 +126,10 @@ export class ChatConsole {
     const data: ChatData = { nick: this.nick, text };
     this.els.input.value = '';
     try {
-      const { seq, ts } = await this.publish(data);
-      if (!this.shown.has(seq)) {
-        this.remember(seq);
+      const { ts } = await this.publish(data);
+      const key = lineKey(data, ts);
+      if (!this.shown.has(key)) {
+        this.remember(key);
         this.append(data, ts);
       }
     } catch (err) {
@@ -134,9 +138,9 @@ export class ChatConsole {
     }
   }
 
-  private remember(seq: number): void {
-    this.shown.add(seq);
-    this.shownOrder.push(seq);
+  private remember(key: string): void {
+    this.shown.add(key);
+    this.shownOrder.push(key);
     if (this.shownOrder.length > MAX_LINES * 2) this.shown.delete(this.shownOrder.shift()!);
   }
 

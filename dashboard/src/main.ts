@@ -28,6 +28,8 @@ declare global {
 }
 
 const SYMBOL_KEY = 'tickhub.symbol';
+/** How long after a reset a hole in the bars may still be filled by a re-publishing producer. */
+const GAP_GRACE_MS = 3000;
 
 const probe: TickhubProbe = {
   barsDrawn: 0,
@@ -144,6 +146,8 @@ const chatConsole = new ChatConsole(
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const hub = new HubClient({
   url: wsUrl,
+  // A trader's screen should be back within seconds of the hub; full jitter spreads the herd.
+  maxBackoffMs: 3000,
   onStatus: (status, attempt) => {
     health.setStatus(status, attempt);
     if (status === 'closed' && attempt === 0) chatConsole.system('disconnected from the hub; reconnecting…', 'error');
@@ -154,11 +158,23 @@ const hub = new HubClient({
   },
 });
 
-const backfill = new Backfill(hub, store, (sym) => {
-  chart.backfilled(sym);
-  ticker.changed(sym);
-  legend.changed(sym);
-});
+const backfill = new Backfill(
+  hub,
+  store,
+  (sym) => {
+    chart.backfilled(sym);
+    ticker.changed(sym);
+    legend.changed(sym);
+  },
+  (sym, gap) => {
+    if (!gap) return;
+    // Give a re-publishing producer a moment before calling the hole permanent.
+    setTimeout(() => {
+      const still = store.resetGap(sym);
+      if (still) notices.show(`gap in ${sym} bars ${fmtTime(still[0] * 1000)}–${fmtTime(still[1] * 1000)} UTC: not in the hub's history`, 'error');
+    }, GAP_GRACE_MS);
+  },
+);
 
 // Start on ?symbol=, else the last one used here, else the first the hub tells us about.
 const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
@@ -181,10 +197,34 @@ function counted(handler: (msg: HubMessage) => void): (msg: HubMessage) => void 
   };
 }
 
+/**
+ * A reset means the hub could not replay a gap (it restarted: new epoch; or its history was
+ * trimmed). What is on screen stays and what follows is merged into it; the notice says so. A
+ * restart resets every topic at once: the resets of one burst make one notice.
+ */
+const pendingResets = new Map<string, ResetFrame['reason']>();
+let resetTimer: ReturnType<typeof setTimeout> | null = null;
+
+function flushResetNotice(): void {
+  resetTimer = null;
+  const families = new Map<string, string[]>();
+  for (const topic of pendingResets.keys()) {
+    const dot = topic.lastIndexOf('.');
+    const family = dot < 0 ? topic : `${topic.slice(0, dot)}.*`;
+    families.set(family, [...(families.get(family) ?? []), topic]);
+  }
+  const parts = [...families].map(([family, topics]) => (topics.length === 1 ? topics[0] : `${family} ×${topics.length}`));
+  const why = [...pendingResets.values()].includes('epoch') ? 'hub restarted' : 'hub history trimmed';
+  notices.show(`stream reset: ${parts.join(', ')} (${why}) · kept what was shown, merging`, 'warn', [...pendingResets.keys()].join('\n'));
+  pendingResets.clear();
+}
+
 function onResetNotice(extra: (reset: ResetFrame) => void): (reset: ResetFrame) => void {
   return (reset) => {
     extra(reset);
-    notices.show(`stream reset: ${reset.topic}`);
+    if (reset.topic.startsWith('$sys.')) return;
+    pendingResets.set(reset.topic, reset.reason);
+    resetTimer ??= setTimeout(flushResetNotice, 200);
   };
 }
 
@@ -201,6 +241,7 @@ hub.subscribe(
     };
     const change = store.applyBar(bar, msg.ts, msg.seq);
     if (bar.symbol === chart.current) backfill.request(bar.symbol);
+    if (change === 'none') return;
     chart.barChanged(bar.symbol, change);
     legend.changed(bar.symbol);
     ticker.changed(bar.symbol);
@@ -209,10 +250,8 @@ hub.subscribe(
     snapshot: 300,
     onReset: onResetNotice((r) => {
       const sym = symbolOf(r.topic);
-      store.resetBars(sym);
+      store.barsReset(sym);
       chart.reset(sym);
-      legend.changed(sym);
-      ticker.changed(sym);
     }),
   },
 );
@@ -228,12 +267,7 @@ hub.subscribe(
   }),
   {
     snapshot: 1,
-    onReset: onResetNotice((r) => {
-      const sym = symbolOf(r.topic);
-      store.resetTick(sym);
-      ticker.changed(sym);
-      legend.changed(sym);
-    }),
+    onReset: onResetNotice(() => {}), // the last quote stays until the next tick replaces it
   },
 );
 
@@ -248,11 +282,7 @@ hub.subscribe(
   }),
   {
     snapshot: 200,
-    onReset: onResetNotice(() => {
-      store.resetFills();
-      chart.fillsChanged(null);
-      blotter.changed();
-    }),
+    onReset: onResetNotice(() => {}), // fills are kept and deduplicated by id
   },
 );
 
@@ -261,27 +291,24 @@ hub.subscribe(
   counted((msg) => {
     if (!isPnl(msg.data)) return;
     const snap: PnlSnapshot = msg.data;
-    store.applyPnl(snap);
-    pnl.changed();
+    if (store.applyPnl(snap)) pnl.reset();
+    else pnl.changed();
   }),
   {
     // A curve needs history: the hub keeps what it keeps, at most this many.
     snapshot: 300,
-    onReset: onResetNotice(() => {
-      store.resetPnl();
-      pnl.reset();
-    }),
+    onReset: onResetNotice(() => {}), // the curve continues, points keyed by time
   },
 );
 
 hub.subscribe(
   'chat',
   counted((msg) => chatConsole.onMessage(msg)),
-  { snapshot: 50, onReset: onResetNotice(() => chatConsole.reset()) },
+  { snapshot: 50, onReset: onResetNotice(() => {}) }, // lines stay; replayed ones are deduplicated
 );
 
 hub.subscribe(
   '$sys.stats',
   counted((msg) => sysStats.onStats(msg.data)),
-  { snapshot: 1, onReset: () => sysStats.reset() },
+  { snapshot: 1, onReset: onResetNotice(() => {}) },
 );

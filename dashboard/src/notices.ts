@@ -13,9 +13,10 @@ export class Notices {
     root.append(this.more);
   }
 
-  show(text: string, level: 'warn' | 'info' | 'error' = 'warn'): void {
+  show(text: string, level: 'warn' | 'info' | 'error' = 'warn', title?: string): void {
     const close = el('button', { class: 'notice-close', type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss' });
     const node = el('div', { class: `notice ${level}`, 'data-testid': 'notice', role: 'status' }, el('span', { class: 'notice-text' }, text), close);
+    if (title) node.title = title;
     close.addEventListener('click', () => node.remove());
     this.root.insertBefore(node, this.root.firstChild);
     setTimeout(() => node.remove(), TTL_MS);

@@ -12,13 +12,24 @@ export const MAX_FILLS = 500;
 /** P&L points kept (one per second). */
 export const MAX_PNL_POINTS = 3600;
 
-/** How a bar changed the series: only `append` and `last` can be drawn incrementally. */
-export type BarChange = 'append' | 'last' | 'history';
+/**
+ * How a bar changed the series: only `append` and `last` can be drawn incrementally; `none` means
+ * the store already held a newer version of that second.
+ */
+export type BarChange = 'append' | 'last' | 'history' | 'none';
+
+/**
+ * Version of a bar message: the stream generation (bumped by every reset, so anything received
+ * after a reset beats what was held before it) and then the hub's seq within that generation.
+ */
+const rev = (gen: number, seq: number) => gen * 2 ** 32 + seq;
 
 export interface SymbolState {
   readonly symbol: string;
   /** Ascending by time, unique times. */
   bars: Bar[];
+  /** time -> version (see `rev`) of the bar held for that second. */
+  barRevs: Map<number, number>;
   tick: Tick | null;
   /** `last` of the tick before the current one (for up/down flashes). */
   prevLast: number | null;
@@ -32,8 +43,15 @@ export interface SymbolState {
   lastTs: number;
   /** Lowest seq of `bars.1s.<symbol>` received since the last reset (where a backfill continues). */
   barsFirstSeq: number | null;
-  /** Bumped when the bars are reset, so an in-flight backfill knows its answer is stale. */
+  /** Bumped when the bar stream is reset (new hub epoch, trimmed history): seqs start over. */
   barsGen: number;
+  /**
+   * Newest bar time held when the stream was last reset, while the bars received since do not
+   * reach back to it: the hole a backfill of the new stream should close. Null when there is none.
+   */
+  gapFrom: number | null;
+  /** Oldest bar time received since the last reset (live, snapshot or backfill). */
+  genLowTime: number | null;
 }
 
 export interface PnlPoint {
@@ -67,6 +85,7 @@ export class MarketStore {
       st = {
         symbol,
         bars: [],
+        barRevs: new Map(),
         tick: null,
         prevLast: null,
         firstLast: null,
@@ -75,6 +94,8 @@ export class MarketStore {
         lastTs: 0,
         barsFirstSeq: null,
         barsGen: 0,
+        gapFrom: null,
+        genLowTime: null,
       };
       this.symbols.set(symbol, st);
       for (const fn of this.newSymbolListeners) fn(symbol);
@@ -87,47 +108,85 @@ export class MarketStore {
     return [...this.symbols.keys()].sort();
   }
 
+  /** A `bars.1s.<symbol>` message: insert its second, or replace an older version of it. */
   applyBar(bar: Bar, ts: number, seq: number): BarChange {
     const st = this.get(bar.symbol);
     st.lastTs = Math.max(st.lastTs, ts);
     if (st.barsFirstSeq === null || seq < st.barsFirstSeq) st.barsFirstSeq = seq;
+    this.noteGenTime(st, bar.time);
     this.noteDecimals(st, bar.close);
+    const r = rev(st.barsGen, seq);
+    const held = st.barRevs.get(bar.time);
+    if (held !== undefined && held > r) return 'none';
+    st.barRevs.set(bar.time, r);
     const bars = st.bars;
     const last = bars[bars.length - 1];
     if (!last || bar.time > last.time) {
       bars.push(bar);
-      if (bars.length > MAX_BARS) bars.splice(0, bars.length - MAX_BARS);
+      this.trimBars(st);
       return 'append';
     }
     if (bar.time === last.time) {
       bars[bars.length - 1] = bar;
       return 'last';
     }
-    // Older than the last bar: a late or replayed update. Insert or replace in place.
-    let lo = 0;
-    let hi = bars.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (bars[mid].time < bar.time) lo = mid + 1;
-      else hi = mid;
+    // Older than the last bar: a late, replayed or re-published update. Insert or replace in place.
+    const i = lowerBound(bars, bar.time);
+    if (bars[i].time === bar.time) bars[i] = bar;
+    else {
+      bars.splice(i, 0, bar);
+      this.trimBars(st);
     }
-    if (bars[lo].time === bar.time) bars[lo] = bar;
-    else bars.splice(lo, 0, bar);
     return 'history';
   }
 
   /**
-   * Older bars from a history page (each the final state of its second): only seconds before the
-   * oldest bar held are taken, since later messages of the same second are already applied.
+   * Bars from a history page of the current stream (each the final state of its second in the
+   * page, with the seq it had): merged by version, so what is already held from later messages
+   * stays, and what was held from before a reset is replaced. Returns how many seconds changed.
    */
-  prependBars(symbol: string, older: Bar[]): number {
+  mergeHistory(symbol: string, older: { bar: Bar; seq: number }[]): number {
     const st = this.get(symbol);
-    const oldest = st.bars.length ? st.bars[0].time : Infinity;
-    const room = MAX_BARS - st.bars.length;
-    if (room <= 0) return 0;
-    const take = older.filter((b) => b.time < oldest).sort((a, b) => a.time - b.time).slice(-room);
-    if (take.length) st.bars = take.concat(st.bars);
-    return take.length;
+    let changed = 0;
+    let inserted = false;
+    for (const { bar, seq } of older) {
+      this.noteGenTime(st, bar.time);
+      const r = rev(st.barsGen, seq);
+      const held = st.barRevs.get(bar.time);
+      if (held !== undefined && held >= r) continue;
+      if (held === undefined && st.bars.length >= MAX_BARS && bar.time < st.bars[0].time) continue;
+      st.barRevs.set(bar.time, r);
+      const i = lowerBound(st.bars, bar.time);
+      if (st.bars[i]?.time === bar.time) st.bars[i] = bar;
+      else {
+        st.bars.splice(i, 0, bar);
+        inserted = true;
+      }
+      changed++;
+    }
+    if (inserted) this.trimBars(st);
+    return changed;
+  }
+
+  /** The bars stream of `symbol` was reset (new hub epoch or trimmed): keep the bars, merge what follows. */
+  barsReset(symbol: string): void {
+    const st = this.symbols.get(symbol);
+    if (!st) return;
+    st.barsGen++;
+    st.barsFirstSeq = null;
+    st.genLowTime = null;
+    const newest = st.bars[st.bars.length - 1]?.time;
+    if (newest !== undefined) st.gapFrom = Math.max(newest, st.gapFrom ?? newest);
+  }
+
+  /**
+   * Seconds between the newest bar held at the last reset and the oldest bar of the stream since,
+   * as [from, to] (inclusive) if the two do not join up yet; null when they do or nothing was reset.
+   */
+  resetGap(symbol: string): [number, number] | null {
+    const st = this.symbols.get(symbol);
+    if (!st || st.gapFrom === null || st.genLowTime === null) return null;
+    return st.genLowTime > st.gapFrom + 1 ? [st.gapFrom + 1, st.genLowTime - 1] : null;
   }
 
   applyTick(tick: Tick, ts: number): SymbolState {
@@ -154,17 +213,28 @@ export class MarketStore {
     return true;
   }
 
-  applyPnl(snap: PnlSnapshot): void {
-    this.pnl = snap;
+  /** Returns true when the point landed before the newest one (the curve must be redrawn). */
+  applyPnl(snap: PnlSnapshot): boolean {
+    if (!this.pnl || snap.time >= this.pnl.time) this.pnl = snap; // older snapshots only fill the curve
     const point = { time: Math.floor(snap.time / 1000), value: snap.total };
     const h = this.pnlHistory;
     const last = h[h.length - 1];
     if (!last || point.time > last.time) {
       h.push(point);
       if (h.length > MAX_PNL_POINTS) h.splice(0, h.length - MAX_PNL_POINTS);
-    } else if (point.time === last.time) {
-      h[h.length - 1] = point;
-    } // older snapshots only update the table, not the curve
+      return false;
+    }
+    if (point.time === last.time) {
+      if (snap === this.pnl) h[h.length - 1] = point;
+      return false;
+    }
+    // A replayed older snapshot (after a reset): fill its second if the curve lacks it.
+    const i = lowerBound(h, point.time);
+    if (h[i].time === point.time) return false;
+    if (h.length >= MAX_PNL_POINTS && i === 0) return false;
+    h.splice(i, 0, point);
+    if (h.length > MAX_PNL_POINTS) h.splice(0, h.length - MAX_PNL_POINTS);
+    return true;
   }
 
   /** Reference price for "change": open of the oldest bar held, else the first trade seen. */
@@ -172,39 +242,32 @@ export class MarketStore {
     return st.bars.length ? st.bars[0].open : st.firstLast;
   }
 
-  resetBars(symbol: string): void {
-    const st = this.symbols.get(symbol);
-    if (st) {
-      st.bars = [];
-      st.barsFirstSeq = null;
-      st.barsGen++;
-    }
+  private trimBars(st: SymbolState): void {
+    if (st.bars.length <= MAX_BARS) return;
+    for (const b of st.bars.splice(0, st.bars.length - MAX_BARS)) st.barRevs.delete(b.time);
   }
 
-  resetTick(symbol: string): void {
-    const st = this.symbols.get(symbol);
-    if (st) {
-      st.tick = null;
-      st.prevLast = null;
-      st.firstLast = null;
-    }
-  }
-
-  resetFills(): void {
-    this.fills = [];
-    this.fillIds.clear();
-    for (const st of this.symbols.values()) st.fills = [];
-  }
-
-  resetPnl(): void {
-    this.pnl = null;
-    this.pnlHistory = [];
+  private noteGenTime(st: SymbolState, time: number): void {
+    if (st.genLowTime === null || time < st.genLowTime) st.genLowTime = time;
+    if (st.gapFrom !== null && st.genLowTime <= st.gapFrom + 1) st.gapFrom = null; // joined up
   }
 
   private noteDecimals(st: SymbolState, price: number): void {
     const d = Math.min(Math.max(decimalsUsed(price), 2), decimalsForMagnitude(price));
     if (d > st.decimals) st.decimals = d;
   }
+}
+
+/** First index whose `time` is >= `time` (list ascending by time). */
+function lowerBound(list: readonly { time: number }[], time: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].time < time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function insertByTime(list: Fill[], fill: Fill): void {
