@@ -58,6 +58,8 @@ export interface HubConfig {
   chatBacklog: number;
   /** Directory of the built dashboard, served at `/`. */
   dashboardDir: string;
+  /** Redis for several nodes (Redis broker); null = one process with the memory broker. */
+  redisUrl: string | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -147,6 +149,10 @@ const envSchema = z.object({
   HISTORY: retentionList.default(defaultRetention),
   CHAT_BACKLOG: int(0, 1_000).default(20),
   DASHBOARD_DIR: z.string().min(1).default('dashboard/dist'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'must be redis://[user:password@]host:port[/db] or rediss://...')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -191,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retention: e.HISTORY,
     chatBacklog: e.CHAT_BACKLOG,
     dashboardDir: e.DASHBOARD_DIR,
+    redisUrl: e.REDIS_URL ?? null,
     logLevel: e.LOG_LEVEL,
   };
 }

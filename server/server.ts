@@ -11,6 +11,7 @@ import type { HubConfig } from './config.ts';
 import { APP_SUBPROTOCOL } from './protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
 import { MemoryBroker } from './broker/memory.ts';
+import { RedisBroker } from './broker/redis.ts';
 import { Hub } from './hub/hub.ts';
 import { Telemetry } from './hub/telemetry.ts';
 import { createLogger } from './log.ts';
@@ -39,7 +40,11 @@ export interface StartOptions {
  */
 export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<RunningHub> {
   const log = options.log ?? createLogger(config.logLevel);
-  const broker = options.broker ?? new MemoryBroker({ retention: config.retention });
+  const broker =
+    options.broker ??
+    (config.redisUrl
+      ? await RedisBroker.connect({ url: config.redisUrl, retention: config.retention, log: log.child({ component: 'redis' }) })
+      : new MemoryBroker({ retention: config.retention }));
   const hub = new Hub(config, broker, log);
   const telemetry = new Telemetry(hub);
   telemetry.start();
