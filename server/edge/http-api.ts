@@ -20,9 +20,12 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   };
 
   // Open to load balancers whatever ANONYMOUS_ROLE says.
-  api.get('/healthz', (c) =>
-    c.json({ status: 'ok', epoch: hub.epoch, connections: hub.connections.size, uptimeSeconds: Math.round(process.uptime()) }),
-  );
+  // `degraded` (503) while the broker's backend (Redis) is unreachable, so a balancer can route around the node.
+  api.get('/healthz', (c) => {
+    const status = hub.brokerStatus;
+    const body = { status, epoch: hub.epoch, connections: hub.connections.size, uptimeSeconds: Math.round(process.uptime()) };
+    return c.json(body, status === 'ok' ? 200 : 503);
+  });
 
   // Every other route knows its caller; bad credentials are refused even where anonymous would do.
   const identify = createMiddleware<AuthedEnv>(async (c, next) => {
