@@ -188,13 +188,14 @@ export class RedisBroker implements Broker {
   }
 
   async history(topic: string, { since, limit }: HistoryQuery): Promise<HistoryPage> {
-    const epoch = this.currentEpoch;
-    const args = [topic, since === undefined ? '' : String(since), limit === undefined ? '' : String(limit), String(this.retention(topic).maxAgeMs)];
-    const reply = (await this.script(HISTORY, [this.key('seq'), this.key(`s:${topic}`)], args)) as (number | string)[];
-    const lastSeq = Number(reply[0]);
-    const firstSeq = Number(reply[1]);
+    const args = [topic, since === undefined ? '' : String(since), limit === undefined ? '' : String(limit), String(this.retention(topic).maxAgeMs), this.epochCandidate];
+    const reply = (await this.script(HISTORY, [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`)], args)) as (number | string)[];
+    const epoch = String(reply[0]);
+    this.adoptEpoch(epoch);
+    const lastSeq = Number(reply[1]);
+    const firstSeq = Number(reply[2]);
     const messages: Envelope[] = [];
-    for (let i = 2; i < reply.length; i += 3) messages.push({ topic, seq: Number(reply[i]), ts: Number(reply[i + 1]), json: String(reply[i + 2]) });
+    for (let i = 3; i < reply.length; i += 3) messages.push({ topic, seq: Number(reply[i]), ts: Number(reply[i + 1]), json: String(reply[i + 2]) });
     const truncated = since !== undefined && since + 1 < firstSeq && since < lastSeq;
     return { epoch, messages, lastSeq, truncated };
   }
@@ -352,11 +353,12 @@ export class RedisBroker implements Broker {
     const epoch = String(await this.script(EPOCH, [this.key('epoch')], [this.epochCandidate, 'ensure', '']));
     this.adoptEpoch(epoch);
     await this.presence.reassert();
+    const startEpoch = this.currentEpoch;
     const trimmed: string[] = [];
     // Topics this node delivered before: everything after the last seq it delivered.
     for (const [topic, last] of [...this.lastDelivered]) {
       const page = await this.history(topic, { since: last });
-      if (page.epoch !== this.currentEpoch) return void (this.recoverAgain = true);
+      if (this.currentEpoch !== startEpoch) return void (this.recoverAgain = true);
       if (page.lastSeq < last) {
         // Same epoch but the counter went back: Redis restarted from an old snapshot.
         this.log?.warn({ topic, last, lastSeq: page.lastSeq }, 'seq went back in Redis; starting a new epoch');
@@ -371,6 +373,7 @@ export class RedisBroker implements Broker {
     for (const topic of await this.topics()) {
       if (this.lastDelivered.has(topic) || !patterns.some((p) => matches(p, topic))) continue;
       const page = await this.history(topic, {});
+      if (this.currentEpoch !== startEpoch) return void (this.recoverAgain = true);
       this.deliverPage(page.messages.filter((m) => m.ts >= this.lastAliveTs));
     }
     if (trimmed.length > 0) this.lost({ topics: trimmed, reason: 'trimmed' });

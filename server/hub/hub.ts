@@ -368,6 +368,8 @@ export class Hub {
       let page;
       if (after !== undefined) {
         page = epochOk ? await this.broker.history(topic, { since: after }) : null;
+        // The epoch can change while running (Redis lost its data): the page says which it is.
+        if (page && options.epoch !== undefined && page.epoch !== options.epoch) page = null;
         if (!page || page.truncated || after > page.lastSeq) {
           this.sendReset(conn, topic, page ? 'trimmed' : 'epoch');
           page = await this.broker.history(topic, { limit: options.snapshot });
