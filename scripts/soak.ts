@@ -50,7 +50,11 @@ async function main(): Promise<void> {
   await new Promise((r) => publisher.once('open', r));
   let id = 0;
   const publish = (topic: string, data: unknown) => publisher.send(JSON.stringify({ op: 'pub', id: ++id, topic, data }));
-  for (let i = 0; i < 20_000; i++) publish(`soak.t${i % 20}`, { i, pad: 'x'.repeat(100) });
+  publisher.on('close', (code, reason) => console.log(`publisher closed ${code} ${reason}`));
+  for (let i = 0; i < 20_000; i++) {
+    publish(`soak.t${i % 20}`, { i, pad: 'x'.repeat(100) });
+    if (i % 500 === 0) await sleep(1); // read the acks: a publisher that never reads them is a slow consumer too
+  }
   await sleep(3000);
   const baseline = procStats(hub.pid!);
   console.log(`baseline: rss ${baseline.rssMb} MB, fds ${baseline.fds}`);

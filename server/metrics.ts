@@ -11,7 +11,7 @@ const prefixOf = (topic: string) => topic.split('.', 1)[0];
 
 export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tickhub_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'tickhub_' });
 
   new Gauge({
     name: 'tickhub_connections',
