@@ -93,6 +93,11 @@ export class Health {
     this.pendingTs.length = 0;
   }
 
+  /** Latency samples held (at most SAMPLES). */
+  get latencySamples(): number {
+    return this.sampleCount;
+  }
+
   /** Percentile (0..1) of recent latency samples, null without samples. */
   latency(p: number): number | null {
     if (this.sampleCount === 0) return null;
@@ -131,20 +136,15 @@ export class Health {
   }
 
   private renderFacts(): void {
-    const p50 = this.latency(0.5);
-    const p95 = this.latency(0.95);
+    // Latency percentiles are in the ops panel's e2e tile, the message rate in the header.
     const facts: [string, string][] = [
-      ['state', this.state],
-      ['attempt', this.state === 'open' ? '—' : String(this.attempt)],
+      ['state', this.state === 'open' || this.attempt === 0 ? this.state : `${this.state} #${this.attempt}`],
       ['up for', this.openedAt ? fmtDuration(Date.now() - this.openedAt) : '—'],
       ['reconnects', String(this.reconnects)],
+      ['messages', fmtQty(this.messages)],
       ['epoch', this.welcome?.epoch ?? '—'],
       ['role', this.welcome?.role ?? '—'],
       ['max payload', this.welcome ? fmtBytes(this.welcome.maxPayload) : '—'],
-      ['latency p50', p50 === null ? '—' : `${p50.toFixed(1)} ms`],
-      ['latency p95', p95 === null ? '—' : `${p95.toFixed(1)} ms`],
-      ['msg rate', `${fmtQty(this.rate)}/s`],
-      ['messages', fmtQty(this.messages)],
     ];
     for (const [k, v] of facts) {
       let node = this.factNodes.get(k);

@@ -15,9 +15,9 @@ import { invalidate, onFrame } from './frame.ts';
 import { Health } from './health.ts';
 import { Legend } from './legend.ts';
 import { Notices } from './notices.ts';
+import { OpsPanel } from './ops.ts';
 import { PnlPanel } from './pnl.ts';
 import { MarketStore, symbolOf } from './store.ts';
-import { SysStats } from './sysstats.ts';
 import { Ticker } from './ticker.ts';
 import { isBar, isFill, isPnl, isTick } from './validate.ts';
 
@@ -96,7 +96,7 @@ const pnl = new PnlPanel(
 );
 
 const blotter = new FillsBlotter(byId<HTMLTableSectionElement>('fills-body'), byId('fills-empty'), store, selectSymbol);
-const sysStats = new SysStats(byId('sys-stats-list'), byId('sys-stats-empty'));
+const ops = new OpsPanel(byId('ops-panel'), byId('ops-head'), byId<HTMLTableSectionElement>('ops-slowest-body'), health);
 
 function selectSymbol(symbol: string): void {
   chart.setSymbol(symbol);
@@ -309,6 +309,6 @@ hub.subscribe(
 
 hub.subscribe(
   '$sys.stats',
-  counted((msg) => sysStats.onStats(msg.data)),
+  counted((msg) => ops.onStats(msg.data)),
   { snapshot: 1, onReset: onResetNotice(() => {}) },
 );

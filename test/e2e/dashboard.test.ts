@@ -195,6 +195,8 @@ describe('dashboard in Chromium against the real hub and simulator', () => {
       expect(await line.next((f) => f.includes(fromPage))).toBe(`${nick}: ${fromPage}`);
       await page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-log"] .chat-line.mine')].some((l) => l.textContent?.includes(t)), fromPage, { timeout: 5000 });
       expect(await page.inputValue('[data-testid="chat-input"]')).toBe('');
+      await sleep(300); // the hub's echo of our own line must not show it twice
+      expect(await page.locator('[data-testid="chat-log"] .chat-line', { hasText: fromPage }).count()).toBe(1);
 
       // line client -> page
       const fromWs = `hello from wscat ${Date.now()}`;
@@ -208,6 +210,46 @@ describe('dashboard in Chromium against the real hub and simulator', () => {
     }
     mkdirSync(RESULTS, { recursive: true });
     await page.screenshot({ path: `${RESULTS}/dashboard.png` });
+    expectNoProblems();
+  });
+  it('shows live hub numbers in the ops panel', async () => {
+    const read = () =>
+      page.evaluate(() => {
+        const tile = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+        const value = (id: string) => {
+          const v = tile(id)?.dataset.value;
+          return v === undefined || v === '' ? null : Number(v);
+        };
+        return {
+          connections: value('ops-connections'),
+          rateIn: value('ops-rate-in'),
+          rateOut: value('ops-rate-out'),
+          drops: value('ops-drops'),
+          lag: value('ops-lag'),
+          latency: value('ops-latency'),
+          // Figures from $sys.stats only (the e2e latency tile also moves with the page's clock).
+          hub: ['ops-rate-in', 'ops-rate-out', 'ops-subs'].map((id) => tile(id)?.innerText ?? '').join(' | '),
+          slowest: document.querySelector('[data-testid="ops-slowest"]')?.textContent ?? '',
+        };
+      });
+    // The page and the simulator at least (the chat test's line client has left).
+    const first = await until('ops numbers', async () => {
+      const r = await read();
+      return r.connections !== null && r.connections >= 2 && (r.rateIn ?? 0) > 0 && r.latency !== null ? r : null;
+    });
+    expect(first.rateOut).toBeGreaterThan(0);
+    expect(first.drops).toBeGreaterThanOrEqual(0);
+    expect(first.lag).toBeGreaterThanOrEqual(0);
+    expect(first.latency).toBeGreaterThanOrEqual(0);
+    expect(first.latency).toBeLessThan(5000);
+    expect(first.slowest).toMatch(/outbox/i);
+    // Live: the figures move with the hub's once-a-second stats.
+    const later = await until('ops numbers to change', async () => {
+      const r = await read();
+      return r.hub !== first.hub ? r : null;
+    }, 5000);
+    expect(later.connections).toBeGreaterThanOrEqual(2);
+    expect(later.rateIn).toBeGreaterThan(0);
     expectNoProblems();
   });
 });
