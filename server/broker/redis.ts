@@ -166,7 +166,7 @@ export class RedisBroker implements Broker {
 
   /** Redis time, estimated from the last heartbeat. */
   now(): number {
-    return Date.now() + this.clockOffsetMs;
+    return Math.round(Date.now() + this.clockOffsetMs);
   }
 
   // ---- publish and history -------------------------------------------------------------------

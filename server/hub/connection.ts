@@ -22,6 +22,11 @@ export interface Subscription {
   readonly maxHz: number;
   /** While a replay is being sent, live messages wait here so replay and live stitch exactly. */
   replayBuffer: Envelope[] | null;
+  /**
+   * After a replay: per topic, the highest seq the client already has. A broker whose live
+   * delivery lags its history (Redis) may still deliver those; they are skipped, once.
+   */
+  floor: Map<string, number> | null;
   /** maxHz state: when each topic may next be sent, and the latest held-back message. */
   nextSendAt: Map<string, number> | null;
   heldBack: Map<string, Envelope> | null;

@@ -216,6 +216,7 @@ export class Hub {
         this.bufferDuringReplay(sub, env);
         continue;
       }
+      if (sub.floor && this.belowFloor(sub, env)) continue;
       if (sub.maxHz > 0 && !this.throttleAdmits(sub, env)) continue;
       if (sub.format === 'chat-line') {
         if (env.origin === conn.id) continue; // chat is not echoed to its sender
@@ -238,6 +239,16 @@ export class Hub {
       this.policyCache.set(topic, policy);
     }
     return policy;
+  }
+
+  /** True if the replay already sent `env`; the first newer message of a topic lifts its floor. */
+  private belowFloor(sub: Subscription, env: Envelope): boolean {
+    const floor = sub.floor!.get(env.topic);
+    if (floor === undefined) return false;
+    if (env.seq <= floor) return true;
+    sub.floor!.delete(env.topic);
+    if (sub.floor!.size === 0) sub.floor = null;
+    return false;
   }
 
   private bufferDuringReplay(sub: Subscription, env: Envelope): void {
@@ -309,6 +320,7 @@ export class Hub {
       format: options.format ?? 'json',
       maxHz,
       replayBuffer: wantsReplay ? [] : null,
+      floor: null,
       nextSendAt: maxHz > 0 ? new Map() : null,
       heldBack: maxHz > 0 ? new Map() : null,
     };
@@ -373,6 +385,8 @@ export class Hub {
         if (!page || page.truncated || after > page.lastSeq) {
           this.sendReset(conn, topic, page ? 'trimmed' : 'epoch');
           page = await this.broker.history(topic, { limit: options.snapshot });
+        } else {
+          sent.set(topic, after); // the client has these already, whichever way they come
         }
       } else if (options.sinceTs !== undefined && epochOk) {
         page = await this.historySinceTs(conn, topic, options.sinceTs);
@@ -388,6 +402,7 @@ export class Hub {
     }
     const buffered = sub.replayBuffer ?? [];
     sub.replayBuffer = null;
+    sub.floor = sent.size > 0 ? sent : null;
     for (const env of buffered) {
       if (env.seq <= (sent.get(env.topic) ?? 0)) continue; // already part of the replay
       if (sub.format === 'chat-line') {
