@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything `npm test` needs beyond npm packages: Chromium for the browser tests.
+# Everything `npm test` needs beyond npm packages: Chromium for the browser tests and
+# redis-server for the Redis broker tests (each test file starts its own on a free port).
 # Found on PATH, or installed with apt-get when running as root; otherwise a loud failure.
 set -euo pipefail
 
@@ -22,3 +23,16 @@ if ! find_chromium >/dev/null; then
   fi
 fi
 echo "test-setup: chromium at $(find_chromium)" >&2
+
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_SERVER:-}" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "test-setup: redis-server not found; installing Debian's redis-server with apt-get" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "test-setup: ERROR: the Redis broker tests need redis-server and none is on PATH." >&2
+    echo "  Install it (Debian: sudo apt-get install redis-server) or set REDIS_SERVER." >&2
+    exit 1
+  fi
+fi
+echo "test-setup: redis-server at ${REDIS_SERVER:-$(command -v redis-server)}" >&2
