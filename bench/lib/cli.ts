@@ -13,6 +13,11 @@ export interface BenchOptions {
   rates: number[];
   /** Re-runs of a failed sweep step (on a restarted server) before calling it saturated. */
   retries: number;
+  /** The sweep stops after this many consecutive rates that are not sustained. */
+  stopAfter: number;
+  /** Before each measurement, wait up to `quietWaitMs` for other programs to use < `quietCores`. */
+  quietCores: number;
+  quietWaitMs: number;
   /** Bisection rounds between the last sustained and the first failed rate. */
   refine: number;
   stepMs: number;
@@ -60,7 +65,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   if (rates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
 
   const known = new Set([
-    'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
+    'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
     'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
@@ -72,6 +77,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     subscribers: num('subs', 1000, 1000),
     rates: [...rates].sort((a, b) => a - b),
     retries: num('retries', 1, 0),
+    stopAfter: num('stop-after', 2, 1),
+    quietCores: num('quiet-cores', 0.25, 0.25),
+    quietWaitMs: num('quiet-wait-ms', 20_000, 5_000),
     refine: num('refine', 2, 1),
     stepMs: num('step-ms', 3000, 2000),
     latSubscribers: num('lat-subs', 10, 10),

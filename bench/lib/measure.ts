@@ -4,7 +4,8 @@
  */
 import { Histogram, type LatencySummary } from './histogram.ts';
 import type { LoadgenPool } from './loadgen-pool.ts';
-import { cpuSeconds, RssSampler } from './procstat.ts';
+import { cpuSeconds, ForeignLoad, RssSampler } from './procstat.ts';
+import { sleep } from './clock.ts';
 import type { ServerProcess } from './server-proc.ts';
 
 /** Parameters of one step. */
@@ -46,6 +47,8 @@ export interface StepResult {
   loadgenCores: number[];
   loadgenLoopDelayMaxMs: number;
   loadgenBound: boolean;
+  /** CPU used meanwhile by other programs on the machine, in cores (noise). */
+  foreignCores: number;
   pubErrors: number;
   pubFirstError: string | null;
   unparsable: number;
@@ -64,10 +67,27 @@ function safeCpu(pid: number): number {
   }
 }
 
+/**
+ * Waits until other programs use less than `maxCores` for a 500 ms window, at most `timeoutMs`.
+ * Returns the last measured foreign load (cores).
+ */
+export async function waitQuiet(ours: () => number[], maxCores: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const f = new ForeignLoad(ours);
+    f.start();
+    await sleep(500);
+    const cores = f.cores();
+    if (cores <= maxCores || performance.now() > deadline) return cores;
+  }
+}
+
 /** Runs one step and computes the result. */
 export async function measureStep(server: ServerProcess, pool: LoadgenPool, subscribers: number, spec: StepSpec): Promise<StepResult> {
   const expectedDeliveries = (spec.rate * spec.durationMs * subscribers) / 1000;
   const sampleEvery = Math.max(1, Math.round(expectedDeliveries / spec.sampleTarget));
+  const foreign = new ForeignLoad(() => [server.pid, process.pid, ...pool.pids]);
+  foreign.start();
   const rss = new RssSampler(server.pid, 50);
   rss.start();
   const cpu0 = safeCpu(server.pid);
@@ -79,6 +99,7 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
   const wallSec = (performance.now() - wall0) / 1000;
   const cpuSec = safeCpu(server.pid) - cpu0;
   const peakRss = rss.stop();
+  const foreignCores = foreign.cores();
 
   const { publish } = raw;
   const pubSec = (publish.endAt - publish.startAt) / 1000 + 1 / spec.rate;
@@ -134,6 +155,7 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
     loadgenCores,
     loadgenLoopDelayMaxMs,
     loadgenBound: loadgenBusy > LOADGEN_BUSY,
+    foreignCores,
     pubErrors,
     pubFirstError: raw.pubReplies?.firstError ?? publish.firstError,
     unparsable: sum((d) => d.unparsable),

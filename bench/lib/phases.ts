@@ -6,7 +6,7 @@
 import { sleep } from './clock.ts';
 import type { BenchOptions } from './cli.ts';
 import type { LoadgenPool, PoolConnectResult } from './loadgen-pool.ts';
-import { measureStep, type StepResult, type StepSpec } from './measure.ts';
+import { measureStep, waitQuiet, type StepResult, type StepSpec } from './measure.ts';
 import { memory } from './procstat.ts';
 import { ServerProcess } from './server-proc.ts';
 import { median } from './stats.ts';
@@ -20,6 +20,14 @@ export interface PhaseContext {
   root: string;
   logFile: string;
   log: (line: string) => void;
+}
+
+/** Waits (bounded) for other programs on the machine to go quiet before a measurement. */
+async function quiet(ctx: PhaseContext, server: ServerProcess): Promise<void> {
+  const { opts } = ctx;
+  if (opts.quietWaitMs <= 0) return;
+  const cores = await waitQuiet(() => [server.pid, process.pid, ...ctx.pool.pids], opts.quietCores, opts.quietWaitMs);
+  if (cores > opts.quietCores) ctx.log(`  (other programs still use ${cores.toFixed(2)} cores; measuring anyway)`);
 }
 
 export interface SweepResult {
@@ -72,7 +80,7 @@ function describe(s: StepResult): string {
     `${mark} ${String(s.rate).padStart(6)} msg/s  delivered ${(s.deliveredPerSec / 1e6).toFixed(3)} M/s  ` +
     `cpu ${(s.serverCores * 100).toFixed(0)}%  ${(s.deliveriesPerCpuSec / 1e6).toFixed(2)} M/cpu-s  ` +
     `p50 ${s.latency.p50.toFixed(2)} p99 ${s.latency.p99.toFixed(2)} max ${s.latency.max.toFixed(1)} ms  ` +
-    `lost ${s.lost}  rss ${(s.serverPeakRss / 2 ** 20).toFixed(0)} MB  loadgen ${lg}${s.loadgenBound ? ' (BOUND)' : ''}` +
+    `lost ${s.lost}  rss ${(s.serverPeakRss / 2 ** 20).toFixed(0)} MB  loadgen ${lg}${s.loadgenBound ? ' (BOUND)' : ''}  others ${s.foreignCores.toFixed(2)} cores` +
     (s.failReasons.length ? `  [${s.failReasons.join('; ')}]` : '')
   );
 }
@@ -126,33 +134,37 @@ export async function runSweep(ctx: PhaseContext): Promise<SweepResult> {
     await measureStep(s, ctx.pool, n, stepSpec(opts, opts.rates[0], 1000));
     return s;
   };
-  const attempt = async (rate: number): Promise<StepResult> => {
-    let srv = server ?? (await startServer());
-    let s = await measureStep(srv, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
+  const measure = async (srv: ServerProcess, rate: number, note = ''): Promise<StepResult> => {
+    await quiet(ctx, srv);
+    const s = await measureStep(srv, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
     steps.push(s);
-    log(`  ${describe(s)}`);
-    if (!s.sustained) {
-      srv = await startServer();
-      if (opts.retries > 0) {
-        s = await measureStep(srv, ctx.pool, n, stepSpec(opts, rate, opts.stepMs));
-        steps.push(s);
-        log(`  ${describe(s)} (retry)`);
-        if (!s.sustained) await startServer();
-      }
-    }
+    log(`  ${describe(s)}${note}`);
+    return s;
+  };
+  /** Measures `rate`; a failure is retried on a restarted server (`retries` times). */
+  const attempt = async (rate: number): Promise<StepResult> => {
+    let s = await measure(server ?? (await startServer()), rate);
+    for (let i = 0; i < opts.retries && !s.sustained; i++) s = await measure(await startServer(), rate, ' (retry)');
+    if (!s.sustained) await startServer();
     await sleep(300);
     return s;
   };
 
   try {
+    // Upwards until `stopAfter` consecutive rates fail: on a shared 2-core machine one bad step
+    // can be noise, and at low rates latency is not monotonic in the rate (batching grows with load).
     let good: StepResult | null = null;
     let badRate: number | null = null;
+    let failedInARow = 0;
     for (const rate of opts.rates) {
       const s = await attempt(rate);
-      if (s.sustained) good = s;
-      else {
-        badRate = rate;
-        break;
+      if (s.sustained) {
+        good = s;
+        badRate = null;
+        failedInARow = 0;
+      } else {
+        badRate ??= rate;
+        if (++failedInARow >= opts.stopAfter) break;
       }
     }
     if (badRate !== null) {
@@ -198,6 +210,7 @@ export async function runLatency(ctx: PhaseContext): Promise<LatencyResult> {
     await measureStep(server, ctx.pool, opts.latSubscribers, stepSpec(opts, opts.latRate, 1000));
     const trials: StepResult[] = [];
     for (let i = 0; i < opts.latTrials; i++) {
+      await quiet(ctx, server);
       const s = await measureStep(server, ctx.pool, opts.latSubscribers, stepSpec(opts, opts.latRate, opts.latMs));
       trials.push(s);
       log(`  ${describe(s)}`);

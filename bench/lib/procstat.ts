@@ -76,3 +76,50 @@ export class RssSampler {
     }
   }
 }
+
+/** CPU seconds all CPUs of the machine spent busy (everything but idle and iowait) since boot. */
+export function systemBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return busy / ticksPerSecond();
+}
+
+/** CPU seconds used so far by `pids` together (processes that are gone count 0). */
+export function cpuSecondsOf(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += cpuSeconds(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+
+/**
+ * Measures CPU use by everything except `ours` (other programs on the machine) as a number of
+ * cores. A benchmark on a shared machine cannot be trusted while this is high.
+ */
+export class ForeignLoad {
+  private busy0 = 0;
+  private ours0 = 0;
+  private t0 = 0;
+
+  constructor(private readonly ours: () => number[]) {}
+
+  start(): void {
+    this.busy0 = systemBusySeconds();
+    this.ours0 = cpuSecondsOf(this.ours());
+    this.t0 = performance.now();
+  }
+
+  /** Cores used by other processes since `start()`. */
+  cores(): number {
+    const wall = (performance.now() - this.t0) / 1000;
+    const other = systemBusySeconds() - this.busy0 - (cpuSecondsOf(this.ours()) - this.ours0);
+    return wall > 0 ? Math.max(0, other / wall) : 0;
+  }
+}

@@ -85,7 +85,7 @@ export function compare(servers: readonly ServerReport[]): Comparison | undefine
 }
 
 function stepRow(name: string, s: StepResult): string {
-  return `| ${name} | ${s.rate} | ${s.sustained ? 'yes' : 'no'} | ${mega(s.deliveredPerSec)} | ${f(s.serverCores * 100, 0)}% | ${mega(s.deliveriesPerCpuSec)} | ${f(s.latency.p50)} | ${f(s.latency.p99)} | ${f(s.latency.max, 1)} | ${s.lost} | ${mb(s.serverPeakRss)} | ${s.loadgenCores.map((c) => f(c * 100, 0)).join('/')}%${s.loadgenBound ? ' BOUND' : ''} | ${s.failReasons.join('; ')} |`;
+  return `| ${name} | ${s.rate} | ${s.sustained ? 'yes' : 'no'} | ${mega(s.deliveredPerSec)} | ${f(s.serverCores * 100, 0)}% | ${mega(s.deliveriesPerCpuSec)} | ${f(s.latency.p50)} | ${f(s.latency.p99)} | ${f(s.latency.max, 1)} | ${s.lost} | ${mb(s.serverPeakRss)} | ${s.loadgenCores.map((c) => f(c * 100, 0)).join('/')}%${s.loadgenBound ? ' BOUND' : ''} | ${f(s.foreignCores)} | ${s.failReasons.join('; ')} |`;
 }
 
 /** Markdown report: summary tables, tickhub targets, then every sweep step. */
@@ -171,8 +171,8 @@ export function renderReport(r: BenchReport): string {
   }
 
   out.push('## Every sweep step', '');
-  out.push('| server | msg/s | sustained | deliveries/s (M) | server CPU | M deliveries / CPU-s | p50 ms | p99 ms | max ms | lost | peak RSS MB | loadgen CPU | notes |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| server | msg/s | sustained | deliveries/s (M) | server CPU | M deliveries / CPU-s | p50 ms | p99 ms | max ms | lost | peak RSS MB | loadgen CPU | other programs (cores) | notes |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.servers) {
     const sw = ok(s.sweep);
     if (sw) for (const step of sw.steps) out.push(stepRow(s.name, step));
