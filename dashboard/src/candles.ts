@@ -21,7 +21,7 @@ import {
 } from 'lightweight-charts';
 import type { Bar, Fill } from '../../server/protocol/feeds.ts';
 import { invalidate } from './frame.ts';
-import type { BarChange, MarketStore } from './store.ts';
+import { fillKey, type BarChange, type MarketStore } from './store.ts';
 import { baseChartOptions, colors } from './theme.ts';
 
 /** Contract with the browser tests (see dashboard/README.md). */
@@ -64,7 +64,7 @@ function marker(fill: Fill): SeriesMarker<Time> {
     position: buy ? 'belowBar' : 'aboveBar',
     shape: buy ? 'arrowUp' : 'arrowDown',
     color: buy ? colors.up : colors.down,
-    id: String(fill.id),
+    id: fillKey(fill),
   };
 }
 

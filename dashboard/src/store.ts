@@ -66,7 +66,8 @@ export class MarketStore {
   readonly symbols = new Map<string, SymbolState>();
   /** Global fill blotter, ascending by time. */
   fills: Fill[] = [];
-  private readonly fillIds = new Set<number>();
+  /** `fillKey`s of the fills held. */
+  private readonly fillKeys = new Set<string>();
   pnl: PnlSnapshot | null = null;
   pnlHistory: PnlPoint[] = [];
   private readonly newSymbolListeners: Listener[] = [];
@@ -199,13 +200,14 @@ export class MarketStore {
     return st;
   }
 
-  /** Returns false for a fill already known (same id). */
+  /** Returns false for a fill already known (a replay: same id, time and symbol). */
   addFill(fill: Fill): boolean {
-    if (this.fillIds.has(fill.id)) return false;
-    this.fillIds.add(fill.id);
+    const key = fillKey(fill);
+    if (this.fillKeys.has(key)) return false;
+    this.fillKeys.add(key);
     insertByTime(this.fills, fill);
     if (this.fills.length > MAX_FILLS) {
-      for (const f of this.fills.splice(0, this.fills.length - MAX_FILLS)) this.fillIds.delete(f.id);
+      for (const f of this.fills.splice(0, this.fills.length - MAX_FILLS)) this.fillKeys.delete(fillKey(f));
     }
     const st = this.get(fill.symbol);
     insertByTime(st.fills, fill);
@@ -256,6 +258,14 @@ export class MarketStore {
     const d = Math.min(Math.max(decimalsUsed(price), 2), decimalsForMagnitude(price));
     if (d > st.decimals) st.decimals = d;
   }
+}
+
+/**
+ * Identity of a fill: its id, plus time and symbol because ids restart when the producer does (a
+ * restarted simulator numbers its fills from 1 again); a replayed fill has all three equal.
+ */
+export function fillKey(fill: Fill): string {
+  return `${fill.id}@${fill.time}:${fill.symbol}`;
 }
 
 /** First index whose `time` is >= `time` (list ascending by time). */
