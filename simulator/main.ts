@@ -11,6 +11,7 @@ import { runSimulator } from './run.ts';
 
 export { runSimulator } from './run.ts';
 export type { Logger, PublishStats, RunSimulatorOptions, RunningSimulator } from './run.ts';
+export type { BacklogLimit } from './backlog.ts';
 
 function main(): void {
   let cli;

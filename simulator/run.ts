@@ -1,12 +1,27 @@
 /**
  * Runs the simulator against a hub through the shared HubClient. The model never waits for the
- * network: while the hub is away, messages are counted and dropped (one log line per outage),
- * and publishing resumes by itself once HubClient has reconnected.
+ * network; what happens to a message the hub cannot take right now depends on its feed:
+ *
+ * - Ticks are dropped (and counted) while the hub is unreachable or too slow: a stale tick is
+ *   worthless, and the bar covering it is kept.
+ * - Bars, fills and pnl go into a bounded outage backlog (simulator/backlog.ts) when they cannot be
+ *   sent, or were sent and the connection dropped before the hub replied: the latest version of
+ *   each bar (per topic and second), every fill once (by id), the latest pnl. Past `backlogLimit`
+ *   the oldest are dropped and counted.
+ * - Once HubClient has reconnected, the backlog is replayed first (bars oldest first, fills by id,
+ *   then pnl), within `maxInFlight`. Until it is empty, new bars, fills and pnl queue behind it, so
+ *   each bar topic gets non-decreasing bar times and a hub restart leaves no missing second.
+ *   Delivery is at-least-once: a message the old hub stored but never confirmed is sent again.
+ * - A publish the hub refuses for any other reason (forbidden, bad_request, ...) is counted as
+ *   refused and not retried.
+ *
+ * Logs: one line per outage, one on reconnect, one when the backlog has been replayed.
  */
 import WebSocket from 'ws';
 import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike } from '../server/protocol/client.ts';
 import { HubError } from '../server/protocol/wire.ts';
 import { DEFAULT_HUB_URL, DEFAULT_RATE, DEFAULT_SEED } from './args.ts';
+import { OutageBacklog, backlogKind, type BacklogLimit } from './backlog.ts';
 import { createSimulator, type FeedPayload, type Simulator } from './simulator.ts';
 import type { StrategyParams } from './strategy.ts';
 
@@ -38,8 +53,13 @@ export interface RunSimulatorOptions {
   /** HubClient reconnect backoff; the ceiling defaults to 3 s so a restarted hub gets data soon. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Publishes awaiting the hub's reply beyond which new ones are dropped (slow hub). Default 1000. */
+  /**
+   * Publishes awaiting the hub's reply beyond which no more are sent (slow hub): ticks are dropped,
+   * bars, fills and pnl wait in the backlog. Default 1000.
+   */
   maxInFlight?: number;
+  /** Bound of the outage backlog: bars over all symbols, and fills. Default 3600 bars, 10000 fills. */
+  backlogLimit?: Partial<BacklogLimit>;
 }
 
 export interface PublishStats {
@@ -47,16 +67,32 @@ export interface PublishStats {
   sent: number;
   /** Confirmed by the hub. */
   acked: number;
-  /** Not delivered because the hub was unreachable or too slow to confirm (outages). */
+  /**
+   * Never delivered: ticks while the hub was unreachable or too slow, plus backlog entries dropped
+   * because the backlog was full (`evicted`).
+   */
   dropped: number;
-  /** Refused by the hub (forbidden, rate_limited, ...), by error code. */
+  /** Refused by the hub (forbidden, rate_limited, ...), by error code. Not retried. */
   refused: Record<string, number>;
+  /** Bars, fills and pnl put into the outage backlog (a message failing again counts again). */
+  backlogged: number;
+  /** Backlog entries sent to the hub (a replay that fails again is backlogged and replayed again). */
+  replayed: number;
+  /** Backlogged messages made redundant by a newer version (bars, pnl) or a copy (fills). */
+  superseded: number;
+  /** Backlog entries dropped, oldest first, at `backlogLimit`; also counted in `dropped`. */
+  evicted: number;
+  /** Entries waiting in the backlog now. */
+  backlog: number;
 }
 
 export interface RunningSimulator {
   readonly simulator: Simulator;
   stats(): PublishStats;
-  /** Stop ticking, wait up to 2 s for outstanding publishes, close the connection. Idempotent. */
+  /**
+   * Stop ticking; if connected, wait up to 2 s for outstanding publishes and the rest of the
+   * backlog; close the connection. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -68,7 +104,7 @@ const consoleLogger: Logger = {
 
 const wsConnect: WebSocketFactory = (url, protocol) => new WebSocket(url, protocol) as unknown as WebSocketLike;
 
-/** How long `stop()` waits for replies to publishes already sent. */
+/** How long `stop()` waits for replies to publishes already sent and for the backlog to go out. */
 const DRAIN_TIMEOUT_MS = 2000;
 
 /**
@@ -80,12 +116,18 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   const hubUrl = opts.hubUrl ?? (process.env.HUB_URL || DEFAULT_HUB_URL);
   const key = opts.key ?? (process.env.HUB_PUBLISH_KEY || undefined);
   const maxInFlight = opts.maxInFlight ?? 1000;
+  if (!(Number.isInteger(maxInFlight) && maxInFlight > 0)) throw new RangeError(`maxInFlight must be an integer > 0, got ${maxInFlight}`);
+  const backlog = new OutageBacklog(opts.backlogLimit);
   const where = redact(hubUrl);
 
-  const stats: PublishStats = { sent: 0, acked: 0, dropped: 0, refused: {} };
+  const stats = { sent: 0, acked: 0, dropped: 0, refused: {} as Record<string, number>, replayed: 0 };
   const inFlight = new Set<Promise<void>>();
+  /** Production order of messages: decides which version of a bar or pnl is the latest. */
+  let produced = 0;
   /** Current outage: set while the hub is unreachable, with what it has cost so far. */
   let outage: { since: number; dropped: number; cause: string } | null = null;
+  /** Current replay: set from a (re)connect with a non-empty backlog until the backlog is empty. */
+  let replay: { since: number; bar: number; fill: number; pnl: number } | null = null;
   /** Why the last connection attempt failed, as far as the socket says (e.g. a 401 for a bad key). */
   let lastError = '';
   let everConnected = false;
@@ -94,9 +136,17 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   /** Refusal codes already logged since the last (re)connect: one line each, not one per message. */
   const refusalsLogged = new Set<string>();
 
-  const drop = (): void => {
-    stats.dropped++;
-    if (outage) outage.dropped++;
+  const drop = (n = 1): void => {
+    stats.dropped += n;
+    if (outage) outage.dropped += n;
+  };
+
+  /** Put a message in the backlog; false if its topic is not backlogged. */
+  const keep = (topic: string, data: FeedPayload, order: number): boolean => {
+    const evicted = backlog.stats().evicted;
+    if (!backlog.add(topic, data, order)) return false;
+    drop(backlog.stats().evicted - evicted);
+    return true;
   };
 
   const onStatus = (status: ClientStatus): void => {
@@ -104,7 +154,10 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     if (status === 'open') {
       if (outage) {
         const secs = ((Date.now() - outage.since) / 1000).toFixed(1);
-        log.info(`reconnected to hub at ${where} after ${secs}s; dropped ${outage.dropped} messages meanwhile`);
+        log.info(
+          `reconnected to hub at ${where} after ${secs}s; dropped ${outage.dropped} messages meanwhile` +
+            (backlog.size ? `, replaying ${backlog.size} backlogged` : ''),
+        );
       } else {
         log.info(`connected to hub at ${where}`);
       }
@@ -113,14 +166,16 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
       everConnected = true;
       slowLogged = false;
       refusalsLogged.clear();
+      if (backlog.size) replay ??= { since: Date.now(), bar: 0, fill: 0, pnl: 0 };
+      pump();
     } else if (status === 'closed') {
       const cause = explain(lastError);
       if (!outage) {
         outage = { since: Date.now(), dropped: 0, cause };
         log.warn(
           everConnected
-            ? `disconnected from hub at ${where}${cause}; reconnecting with backoff, dropping messages until it is back`
-            : `hub at ${where} is not reachable${cause}; retrying with backoff, dropping messages until it is up`,
+            ? `disconnected from hub at ${where}${cause}; reconnecting with backoff, dropping ticks and keeping bars, fills and pnl until it is back`
+            : `hub at ${where} is not reachable${cause}; retrying with backoff, dropping ticks and keeping bars, fills and pnl until it is up`,
         );
       } else if (cause !== outage.cause) {
         // Same outage, new reason (e.g. the hub came back but refuses the key): worth one more
@@ -144,9 +199,14 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   };
 
 
-  const onRefused = (err: unknown): void => {
+  const onRefused = (err: unknown, topic: string, data: FeedPayload, order: number): void => {
     const code = err instanceof HubError ? err.code : 'internal';
-    if (code === 'unavailable') return drop(); // connection lost with the reply outstanding
+    if (code === 'unavailable') {
+      // Connection lost with the reply outstanding: the hub may never have stored it. No pump here:
+      // the socket may still be closing, and a retry now would fail again in a microtask loop.
+      if (!keep(topic, data, order)) drop();
+      return;
+    }
     stats.refused[code] = (stats.refused[code] ?? 0) + 1;
     if (refusalsLogged.has(code)) return;
     refusalsLogged.add(code);
@@ -154,22 +214,56 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     log.error(`hub refused a publish: ${code}: ${(err as Error).message}${hint}; further ${code} refusals are counted, not logged`);
   };
 
-  const publish = (topic: string, data: FeedPayload): void => {
-    if (client.status !== 'open') return drop();
-    if (inFlight.size >= maxInFlight) {
-      if (!slowLogged) log.warn(`hub is slow: ${inFlight.size} publishes unconfirmed; dropping until it catches up`);
-      slowLogged = true;
-      return drop();
-    }
+  const send = (topic: string, data: FeedPayload, order: number): void => {
     stats.sent++;
     const p: Promise<void> = client.publish(topic, data).then(
       () => {
         stats.acked++;
+        inFlight.delete(p);
+        if (backlog.size) pump(); // room for more of the backlog
       },
-      onRefused,
+      (err: unknown) => {
+        inFlight.delete(p);
+        onRefused(err, topic, data, order);
+      },
     );
     inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
+  };
+
+  /** Send backlog entries, oldest first, while connected and within maxInFlight. */
+  const pump = (): void => {
+    if (client.status !== 'open') return;
+    while (backlog.size && inFlight.size < maxInFlight) {
+      for (const e of backlog.take(maxInFlight - inFlight.size)) {
+        stats.replayed++;
+        if (replay) replay[backlogKind(e.topic)!]++;
+        send(e.topic, e.data, e.order);
+      }
+    }
+    if (replay && !backlog.size) {
+      const secs = ((Date.now() - replay.since) / 1000).toFixed(1);
+      const { bar, fill, pnl } = replay;
+      log.info(`replayed ${bar + fill + pnl} backlogged messages (${bar} bars, ${fill} fills, ${pnl} pnl) in ${secs}s`);
+      replay = null;
+    }
+  };
+
+  const publish = (topic: string, data: FeedPayload): void => {
+    const order = ++produced;
+    const open = client.status === 'open';
+    const kept = backlogKind(topic) !== null;
+    // Behind a non-empty backlog, bars, fills and pnl wait their turn (bar times stay in order).
+    if (kept && (!open || backlog.size > 0 || inFlight.size >= maxInFlight)) {
+      keep(topic, data, order);
+      return pump();
+    }
+    if (!open) return drop();
+    if (inFlight.size >= maxInFlight) {
+      if (!slowLogged) log.warn(`hub is slow: ${inFlight.size} publishes unconfirmed; dropping ticks and holding back bars, fills and pnl until it catches up`);
+      slowLogged = true;
+      return drop();
+    }
+    send(topic, data, order);
   };
 
   const simulator = createSimulator({
@@ -199,20 +293,40 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   let stopped: Promise<void> | null = null;
   return {
     simulator,
-    stats: () => ({ ...stats, refused: { ...stats.refused } }),
+    stats: () => {
+      const b = backlog.stats();
+      return {
+        sent: stats.sent,
+        acked: stats.acked,
+        dropped: stats.dropped,
+        refused: { ...stats.refused },
+        backlogged: b.added,
+        replayed: stats.replayed,
+        superseded: b.superseded,
+        evicted: b.evicted,
+        backlog: backlog.size,
+      };
+    },
     stop() {
       stopped ??= (async () => {
         stopping = true;
         simulator.stop();
+        // Wait for replies, sending what is left of the backlog as room frees up (acks pump it).
+        const deadline = Date.now() + DRAIN_TIMEOUT_MS;
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          Promise.allSettled([...inFlight]),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS))),
-        ]);
-        clearTimeout(timer);
+        while (Date.now() < deadline) {
+          pump();
+          if (inFlight.size === 0) break; // all confirmed, and the backlog is empty or cannot go out
+          await Promise.race([
+            Promise.allSettled([...inFlight]),
+            new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
+          ]);
+          clearTimeout(timer);
+        }
         client.close();
         const refused = Object.values(stats.refused).reduce((a, b) => a + b, 0);
-        log.info(`stopped: ${stats.acked} messages confirmed, ${stats.dropped} dropped, ${refused} refused`);
+        const left = backlog.size ? `, ${backlog.size} backlogged never sent` : '';
+        log.info(`stopped: ${stats.acked} messages confirmed, ${stats.dropped} dropped, ${refused} refused${left}`);
       })();
       return stopped;
     },
