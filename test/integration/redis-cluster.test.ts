@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RedisBroker } from '../../server/broker/redis.ts';
-import { testConfig, type RetentionRule } from '../../server/config.ts';
+import { ConfigError, loadConfig, testConfig, type RetentionRule } from '../../server/config.ts';
 import { HubClient, type WebSocketLike } from '../../server/protocol/client.ts';
 import type { HubMessage } from '../../server/protocol/wire.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
@@ -317,6 +317,41 @@ describe('tickhub nodes on one Redis', () => {
     expect(closes).toEqual([]); // the hub closed nothing: the gap was filled inside the node
     expect(c.seqs('gap.a')).toEqual(range(N / 2));
     expect(c.seqs('gap.b')).toEqual(range(N / 2));
+  });
+});
+
+describe('REDIS_URL and an unreachable Redis', () => {
+  it('validates REDIS_URL', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }).redisUrl).toBe('redis://10.0.0.5:6379');
+    expect(loadConfig({}).redisUrl).toBeNull();
+    expect(() => loadConfig({ REDIS_URL: 'http://10.0.0.5' })).toThrow(ConfigError);
+    expect(() => loadConfig({ REDIS_URL: 'http://10.0.0.5' })).toThrow(/REDIS_URL/);
+  });
+
+  it('while Redis is down: /healthz 503 degraded, publishing 503 unavailable; both recover by themselves', async () => {
+    const r3 = await TestRedis.start();
+    const n = await node(r3.url);
+    try {
+      const publish = () =>
+        fetch(`${n.httpUrl}/api/publish/hc.t`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '1' });
+      expect((await fetch(`${n.httpUrl}/healthz`)).status).toBe(200);
+      expect((await publish()).status).toBe(200);
+      await r3.kill();
+      await until(() => n.hub.brokerStatus === 'degraded', 5000, 'degraded');
+      const health = await fetch(`${n.httpUrl}/healthz`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: 'degraded' });
+      const refused = await publish();
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: { code: 'unavailable' } });
+      await r3.restart();
+      await until(() => n.hub.brokerStatus === 'ok', 10_000, 'ok again');
+      expect((await fetch(`${n.httpUrl}/healthz`)).status).toBe(200);
+      expect(await (await publish()).json()).toMatchObject({ seq: 1 }); // a new epoch: Redis lost everything
+    } finally {
+      await n.close();
+      await r3.stop();
+    }
   });
 });
 
