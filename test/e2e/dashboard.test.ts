@@ -252,4 +252,47 @@ describe('dashboard in Chromium against the real hub and simulator', () => {
     expect(later.rateIn).toBeGreaterThan(0);
     expectNoProblems();
   });
+
+  // Last: it replaces the hub.
+  it('reconnects by itself after a hub restart and keeps a continuous series of bars', async () => {
+    await until('a few bars before the restart', async () => (await barTimes()).length >= 3);
+    const before = await barTimes();
+    await page.evaluate(() => ((window as unknown as { __samePage: boolean }).__samePage = true));
+    const port = hub.port;
+
+    hubDown = true;
+    await hub.close();
+    await page.locator('[data-testid="status"]:not([data-state="open"])').waitFor({ timeout: 5000 });
+    await sleep(1500);
+    hub = await until('the hub to listen on its old port again', () => startHub({ ...config, port }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') return null;
+      throw err;
+    }), 5000);
+    await page.locator('[data-testid="status"][data-state="open"]').waitFor({ timeout: 15_000 });
+    const reopenedAt = Math.floor(Date.now() / 1000);
+    await page.locator('[data-testid="notice"]', { hasText: 'stream reset:' }).first().waitFor({ state: 'visible', timeout: 5000 });
+    hubDown = false;
+
+    // New bars from the restarted hub (the simulator reconnects by itself, backoff <= 3 s).
+    await until('bars after the restart', async () => ((await probe('lastBarTime')) ?? 0) >= reopenedAt + 2, 15_000);
+    expect(await page.evaluate(() => (window as unknown as { __samePage?: boolean }).__samePage)).toBe(true); // no reload
+    expect(await probe('symbol')).toBe('AAPL');
+
+    // A second missed while the hub was down arrives when the simulator replays its backlog.
+    const contiguous = (ts: number[]) => ts.length > 0 && ts[ts.length - 1] - ts[0] + 1 === ts.length;
+    const times = await until('a contiguous series of bars', async () => {
+      const ts = await barTimes();
+      return contiguous(ts) ? ts : null;
+    }, 5000).catch(() => barTimes()); // the assertions below say what is wrong
+    expect(before.filter((t) => !times.includes(t)), 'bars from before the restart that were dropped').toEqual([]);
+    const dupes = times.filter((t, i) => times.indexOf(t) !== i);
+    expect(dupes, 'duplicate bar times').toEqual([]);
+    for (let i = 1; i < times.length; i++) expect(times[i], `bar ${i} after bar ${i - 1}`).toBeGreaterThan(times[i - 1]);
+    const missing: number[] = [];
+    for (let t = times[0]; t <= times[times.length - 1]; t++) if (!times.includes(t)) missing.push(t);
+    expect(missing, `seconds missing between ${times[0]} and ${times[times.length - 1]}`).toEqual([]);
+    expect(times[times.length - 1] - times[0] + 1).toBe(times.length);
+    await page.screenshot({ path: `${RESULTS}/dashboard-after-restart.png` });
+    expectNoProblems();
+  });
 });
