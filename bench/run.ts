@@ -13,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { openFileLimits } from './lib/child.ts';
 import { parseArgs } from './lib/cli.ts';
 import { LoadgenPool } from './lib/loadgen-pool.ts';
-import { runIdle, runLatency, runSweep, type PhaseContext } from './lib/phases.ts';
+import { compareRates, runCompare } from './lib/compare.ts';
+import { runIdle, runLatency, runSweep, type PhaseContext, type SweepResult } from './lib/phases.ts';
 import { renderReport, type BenchReport, type ServerReport } from './lib/report.ts';
-import { serverDef, unavailableReason } from './lib/targets.ts';
+import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = `${root}/bench/results`;
@@ -37,31 +38,47 @@ async function main(): Promise<void> {
 
   const started = new Date();
   const servers: ServerReport[] = [];
+  let compare: BenchReport['compare'];
+  const logFile = (name: ServerName): string => `${resultsDir}/logs/${stamp}-${name}.log`;
+  const guard = async <T>(title: string, fn: () => Promise<T>): Promise<T | { error: string }> => {
+    log(`\n## ${title}`);
+    try {
+      return await fn();
+    } catch (err) {
+      log(`  ERROR ${(err as Error).message}`);
+      return { error: (err as Error).message };
+    }
+  };
+  const runnable = opts.servers.filter((name) => {
+    const why = unavailableReason(name, root);
+    servers.push(why ? { name, skipped: why } : { name });
+    if (why) log(`\n## ${name}: skipped (${why})`);
+    return !why;
+  });
+  const reportOf = (name: ServerName): ServerReport => servers.find((s) => s.name === name)!;
+
   const pool = LoadgenPool.start(opts.loadgens, root);
   try {
-    for (const name of opts.servers) {
-      const report: ServerReport = { name };
-      servers.push(report);
-      const why = unavailableReason(name, root);
-      if (why) {
-        log(`\n## ${name}: skipped (${why})`);
-        report.skipped = why;
-        continue;
-      }
-      const ctx: PhaseContext = { def: serverDef(name), opts, pool, root, logFile: `${resultsDir}/logs/${stamp}-${name}.log`, log };
-      const guard = async <T>(phase: string, fn: () => Promise<T>): Promise<T | { error: string }> => {
-        log(`\n## ${name}: ${phase}`);
-        try {
-          return await fn();
-        } catch (err) {
-          log(`  ERROR ${(err as Error).message}`);
-          return { error: (err as Error).message };
-        }
+    const ctxOf = (name: ServerName): PhaseContext => ({ def: serverDef(name), opts, pool, root, logFile: logFile(name), log });
+    if (opts.phases.includes('sweep')) {
+      for (const name of runnable) reportOf(name).sweep = await guard(`${name}: sweep at ${opts.subscribers} subscribers`, () => runSweep(ctxOf(name)));
+    }
+    const paired = (['ceiling', 'tickhub'] as const).filter((n) => runnable.includes(n));
+    if (opts.phases.includes('compare') && paired.length === 2) {
+      const maxOf = (n: ServerName): number | null => {
+        const sw = reportOf(n).sweep;
+        return sw && !('error' in sw && Object.keys(sw).length === 1) ? (sw as SweepResult).maxSustainedRate : null;
       };
-      if (opts.phases.includes('sweep')) report.sweep = await guard(`sweep at ${opts.subscribers} subscribers`, () => runSweep(ctx));
+      const rates = compareRates(opts.compareRates, paired.map(maxOf));
+      compare = await guard(`equal offered load: ${paired.join(' vs ')} at ${rates.join(', ')} msg/s, ${opts.compareTrials} alternating trials`, () =>
+        runCompare(paired.map(serverDef), rates, opts, root, logFile, log),
+      );
+    }
+    for (const name of runnable) {
       if (opts.phases.includes('latency'))
-        report.latency = await guard(`${opts.latSubscribers} subscribers at ${opts.latRate} msg/s`, () => runLatency(ctx));
-      if (opts.phases.includes('idle')) report.idle = await guard(`${opts.idleConnections} idle connections`, () => runIdle(ctx));
+        reportOf(name).latency = await guard(`${name}: ${opts.latSubscribers} subscribers at ${opts.latRate} msg/s`, () => runLatency(ctxOf(name)));
+      if (opts.phases.includes('idle'))
+        reportOf(name).idle = await guard(`${name}: ${opts.idleConnections} idle connections`, () => runIdle(ctxOf(name)));
     }
   } finally {
     await pool.stop();
@@ -73,6 +90,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
     options: opts,
     servers,
+    compare,
   };
   const md = renderReport(report);
   log(`\n${md}`);

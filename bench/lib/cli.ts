@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench` (see bench/README.md). */
 import { ALL_SERVERS, type ServerName } from './targets.ts';
 
-export type Phase = 'sweep' | 'latency' | 'idle';
+export type Phase = 'sweep' | 'compare' | 'latency' | 'idle';
 
 export interface BenchOptions {
   quick: boolean;
@@ -21,6 +21,9 @@ export interface BenchOptions {
   /** Bisection rounds between the last sustained and the first failed rate. */
   refine: number;
   stepMs: number;
+  /** Equal-load comparison of tickhub and the ceiling: candidate rates and alternating trials. */
+  compareRates: number[];
+  compareTrials: number;
   /** Latency test: subscribers, rate, duration and trials (median reported). */
   latSubscribers: number;
   latRate: number;
@@ -37,7 +40,7 @@ export interface BenchOptions {
 
 /** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
 const FULL_RATES = [25, 50, 100, 200, 400, 800, 1200, 1600, 2000, 2400, 2800, 3200, 4000, 5000, 6400, 8000, 10000, 12800, 16000];
-const QUICK_RATES = [25, 50, 100, 200, 400, 800, 1600, 2400, 3200, 4800, 6400, 9600, 12800];
+const QUICK_RATES = [50, 200, 800, 1600, 2400, 3200, 4800, 6400, 9600, 12800];
 
 /** Parses `--key=value` / `--flag` arguments. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -59,13 +62,15 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const servers = (list('servers') ?? [...ALL_SERVERS]) as ServerName[];
   for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s} (have ${ALL_SERVERS.join(', ')})`);
-  const phases = (list('phases') ?? ['sweep', 'latency', 'idle']) as Phase[];
-  for (const p of phases) if (!['sweep', 'latency', 'idle'].includes(p)) throw new Error(`unknown phase ${p}`);
+  const phases = (list('phases') ?? ['sweep', 'compare', 'latency', 'idle']) as Phase[];
+  for (const p of phases) if (!['sweep', 'compare', 'latency', 'idle'].includes(p)) throw new Error(`unknown phase ${p}`);
+  const compareRates = list('compare-rates')?.map(Number) ?? (quick ? [400, 1600] : [200, 800, 1600]);
+  if (compareRates.some((r) => !(r > 0))) throw new Error('--compare-rates must be positive numbers');
   const rates = list('rates')?.map(Number) ?? (quick ? QUICK_RATES : FULL_RATES);
   if (rates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
 
   const known = new Set([
-    'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
+    'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
     'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
@@ -79,14 +84,16 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     retries: num('retries', 1, 0),
     stopAfter: num('stop-after', 2, 1),
     quietCores: num('quiet-cores', 0.25, 0.25),
-    quietWaitMs: num('quiet-wait-ms', 20_000, 5_000),
-    refine: num('refine', 2, 1),
+    quietWaitMs: num('quiet-wait-ms', 20_000, 2_000),
+    refine: num('refine', 2, 0),
     stepMs: num('step-ms', 3000, 2000),
+    compareRates: [...compareRates].sort((a, b) => a - b),
+    compareTrials: num('compare-trials', 3, 1),
     latSubscribers: num('lat-subs', 10, 10),
     latRate: num('lat-rate', 100, 100),
     latMs: num('lat-ms', 5000, 3000),
-    latTrials: num('lat-trials', 3, 2),
-    idleConnections: num('idle', 10000, 10000),
+    latTrials: num('lat-trials', 3, 1),
+    idleConnections: num('idle', 10000, 5000),
     loadgens: num('loadgens', 1, 1),
     p99LimitMs: num('p99-limit', 100, 100),
     keepUpRatio: num('keep-up', 0.95, 0.95),

@@ -247,7 +247,7 @@ export async function runIdle(ctx: PhaseContext): Promise<IdleResult> {
     const rssBefore = await averageRss(server.pid, 5, 100);
     const c = await ctx.pool.connect(ctx.def.sub(server.port), ctx.def.pub(server.port), n, 250);
     log(`  ${c.opened} connections opened in ${c.ms.toFixed(0)} ms${c.failed ? `, ${c.failed} failed: ${c.firstError}` : ''}`);
-    await sleep(3000);
+    await sleep(opts.quick ? 2000 : 3000);
     const rssAfter = await averageRss(server.pid, 5, 100);
     const alive = await measureStep(server, ctx.pool, n, stepSpec(opts, 10, 100));
     const result: IdleResult = {

@@ -1,5 +1,6 @@
 /** The bench report: JSON shape and its markdown rendering. */
 import type { BenchOptions } from './cli.ts';
+import type { CompareResult } from './compare.ts';
 import type { StepResult } from './measure.ts';
 import type { IdleResult, LatencyResult, SweepResult } from './phases.ts';
 import { median } from './stats.ts';
@@ -21,6 +22,8 @@ export interface BenchReport {
   machine: { cpus: number; cpuModel: string; kernel: string; node: string };
   options: BenchOptions;
   servers: ServerReport[];
+  /** Paired equal-load trials of tickhub and the ceiling. */
+  compare?: Maybe<CompareResult>;
   comparison?: Comparison;
 }
 
@@ -28,7 +31,9 @@ export interface BenchReport {
 export interface Comparison {
   throughputVsCeiling: number | null;
   throughputVsSocketIo: number | null;
+  /** Per rate: tickhub / ceiling, from the paired comparison if it ran, else from the sweeps. */
   equalLoad: Array<{ rate: number; cpuRatio: number; p99Ratio: number }>;
+  equalLoadSource: 'paired' | 'sweep';
   /** At the highest rate both sustained. */
   equalLoadRate: number | null;
   cpuRatio: number | null;
@@ -53,7 +58,7 @@ function sustainedAt(sweep: SweepResult, rate: number): StepResult | null {
 }
 
 /** Computes tickhub's ratios against the servers measured in the same run. */
-export function compare(servers: readonly ServerReport[]): Comparison | undefined {
+export function compare(servers: readonly ServerReport[], paired?: CompareResult | null): Comparison | undefined {
   const get = (n: ServerName): ServerReport | undefined => servers.find((s) => s.name === n);
   const hub = get('tickhub');
   if (!hub || hub.skipped) return undefined;
@@ -63,7 +68,14 @@ export function compare(servers: readonly ServerReport[]): Comparison | undefine
   const tput = (s: SweepResult | null): number | null => s?.maxSustainedDeliveriesPerSec ?? null;
   const ratio = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? a / b : null);
   const equalLoad: Comparison['equalLoad'] = [];
-  if (hubSweep && ceilSweep) {
+  if (paired) {
+    for (const rate of paired.rates) {
+      const c = paired.cells.find((x) => x.server === 'ceiling' && x.rate === rate);
+      const h = paired.cells.find((x) => x.server === 'tickhub' && x.rate === rate);
+      if (c && h && c.sustained > 0 && h.sustained > 0)
+        equalLoad.push({ rate, cpuRatio: h.deliveriesPerCpuSec / c.deliveriesPerCpuSec, p99Ratio: h.p99 / c.p99 });
+    }
+  } else if (hubSweep && ceilSweep) {
     const rates = [...new Set(ceilSweep.steps.map((s) => s.rate))].sort((a, b) => a - b);
     for (const rate of rates) {
       const c = sustainedAt(ceilSweep, rate);
@@ -76,6 +88,7 @@ export function compare(servers: readonly ServerReport[]): Comparison | undefine
     throughputVsCeiling: ratio(tput(hubSweep), tput(ceilSweep)),
     throughputVsSocketIo: ratio(tput(hubSweep), tput(sioSweep)),
     equalLoad,
+    equalLoadSource: paired ? 'paired' : 'sweep',
     equalLoadRate: top?.rate ?? null,
     cpuRatio: top?.cpuRatio ?? null,
     p99Ratio: top?.p99Ratio ?? null,
@@ -91,7 +104,8 @@ function stepRow(name: string, s: StepResult): string {
 /** Markdown report: summary tables, tickhub targets, then every sweep step. */
 export function renderReport(r: BenchReport): string {
   const o = r.options;
-  const cmp = compare(r.servers);
+  const paired = ok(r.compare);
+  const cmp = compare(r.servers, paired);
   r.comparison = cmp;
   const out: string[] = [];
   out.push(`# tickhub bench ${r.startedAt}`, '');
@@ -104,17 +118,17 @@ export function renderReport(r: BenchReport): string {
   );
 
   out.push(`## Throughput at ${o.subscribers} subscribers`, '');
-  out.push('| server | max sustained msg/s | deliveries/s (M) | vs ceiling | M deliveries / CPU-s | p50 ms | p99 ms | max ms | peak RSS MB | first failure |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| server | max sustained msg/s | deliveries/s (M) | vs ceiling | M deliveries / CPU-s | p50 ms | p99 ms | max ms | peak RSS MB | loadgen CPU | first failure |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
   const ceilTput = ok(r.servers.find((s) => s.name === 'ceiling')?.sweep)?.maxSustainedDeliveriesPerSec ?? null;
   for (const s of r.servers) {
     if (s.skipped) {
-      out.push(`| ${s.name} | skipped: ${s.skipped} |||||||||`);
+      out.push(`| ${s.name} | skipped: ${s.skipped} ||||||||||`);
       continue;
     }
     const sw = ok(s.sweep);
     if (!sw) {
-      out.push(`| ${s.name} | error: ${(s.sweep as { error?: string } | undefined)?.error ?? 'not run'} |||||||||`);
+      out.push(`| ${s.name} | error: ${(s.sweep as { error?: string } | undefined)?.error ?? 'not run'} ||||||||||`);
       continue;
     }
     const best = sw.maxSustainedRate !== null ? sustainedAt(sw, sw.maxSustainedRate) : null;
@@ -122,7 +136,8 @@ export function renderReport(r: BenchReport): string {
     out.push(
       `| ${s.name} | ${sw.maxSustainedRate ?? 'none'}${sw.unsaturated ? '+ (not saturated)' : ''} | ${mega(sw.maxSustainedDeliveriesPerSec)} | ` +
         `${ceilTput && sw.maxSustainedDeliveriesPerSec ? f(sw.maxSustainedDeliveriesPerSec / ceilTput) : '–'} | ${mega(best?.deliveriesPerCpuSec)} | ` +
-        `${f(best?.latency.p50)} | ${f(best?.latency.p99)} | ${f(best?.latency.max, 1)} | ${mb(sw.serverPeakRss)} | ` +
+        `${f(best?.latency.p50)} | ${f(best?.latency.p99)} | ${f(best?.latency.max, 1)} | ${best ? mb(best.serverPeakRss) : '–'} | ` +
+        `${best ? best.loadgenCores.map((c) => f(c * 100, 0)).join('/') + '%' : '–'} | ` +
         `${fail ? `${fail.rate}: ${fail.failReasons.join('; ')}` : '–'}${sw.error ? ` ERROR ${sw.error}` : ''} |`,
     );
   }
@@ -150,6 +165,20 @@ export function renderReport(r: BenchReport): string {
   }
   out.push('');
 
+  if (r.compare) {
+    out.push(`## Equal offered load, ${o.subscribers} subscribers (median of ${o.compareTrials} alternating trials)`, '');
+    if (!paired) out.push(`error: ${(r.compare as { error: string }).error}`, '');
+    else {
+      out.push('| msg/s | server | sustained | server CPU | M deliveries / CPU-s | p50 ms | p99 ms | max ms | loadgen CPU | other programs (cores) |');
+      out.push('|---|---|---|---|---|---|---|---|---|---|');
+      for (const c of paired.cells)
+        out.push(
+          `| ${c.rate} | ${c.server} | ${c.sustained}/${c.trials} | ${f(c.serverCores * 100, 0)}% | ${mega(c.deliveriesPerCpuSec)} | ${f(c.p50)} | ${f(c.p99)} | ${f(c.max, 1)} | ${f(c.loadgenCores * 100, 0)}% | ${f(c.foreignCores)} |`,
+        );
+      out.push('');
+    }
+  }
+
   if (cmp) {
     out.push('## tickhub targets', '');
     const pass = (c: boolean | null): string => (c === null ? 'n/a' : c ? 'PASS' : 'FAIL');
@@ -163,7 +192,7 @@ export function renderReport(r: BenchReport): string {
     out.push(`| ≤ 10 KB RSS per idle connection | ${f(cmp.idleKbPerConnection)} KB | ${pass(t(cmp.idleKbPerConnection, (v) => v <= 10))} |`);
     out.push('');
     if (cmp.equalLoad.length) {
-      out.push('Equal offered load, tickhub / ceiling at every rate both sustained:', '');
+      out.push(`Equal offered load, tickhub / ceiling at every rate both sustained (${cmp.equalLoadSource === 'paired' ? 'paired trials' : 'sweep steps'}):`, '');
       out.push('| msg/s | deliveries/CPU-s ratio | p99 ratio |', '|---|---|---|');
       for (const e of cmp.equalLoad) out.push(`| ${e.rate} | ${f(e.cpuRatio)} | ${f(e.p99Ratio)} |`);
       out.push(`| median | ${f(median(cmp.equalLoad.map((e) => e.cpuRatio)))} | ${f(median(cmp.equalLoad.map((e) => e.p99Ratio)))} |`, '');
