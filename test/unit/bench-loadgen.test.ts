@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Histogram } from '../../bench/lib/histogram.ts';
+import { envelopeJson, parseSentMs } from '../../bench/lib/payload.ts';
+import { RawSubscriber, type Dialect, type Sampler } from '../../bench/lib/subscriber.ts';
+import { nowMs } from '../../bench/lib/clock.ts';
+
+describe('bench histogram', () => {
+  it('gives percentiles within 1% and the exact max', () => {
+    const h = new Histogram();
+    for (let i = 1; i <= 10_000; i++) h.record(i / 10); // 0.1 .. 1000 ms
+    const s = h.summary();
+    expect(s.samples).toBe(10_000);
+    expect(s.p50).toBeGreaterThan(500 * 0.99);
+    expect(s.p50).toBeLessThan(500 * 1.02);
+    expect(s.p99).toBeGreaterThan(990 * 0.99);
+    expect(s.max).toBe(1000);
+  });
+
+  it('merges exactly', () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    for (let i = 0; i < 100; i++) (i % 2 ? a : b).record(i * 0.01);
+    const m = new Histogram();
+    m.merge(a.toData());
+    m.merge(b.toData());
+    expect(m.count).toBe(100);
+    expect(m.max).toBeCloseTo(0.99);
+    expect(m.quantile(0.5)).toBeCloseTo(0.49, 2);
+  });
+});
+
+describe('bench payload', () => {
+  it('is ~150 bytes on the wire and its send time parses back', () => {
+    const t = 1764100000123.456;
+    const text = envelopeJson(123456, t);
+    expect(text.length + 4).toBeGreaterThan(140);
+    expect(text.length + 4).toBeLessThan(160);
+    const buf = Buffer.from(`xx${text}yy`);
+    expect(parseSentMs(buf, 2, 2 + text.length)).toBeCloseTo(t, 3);
+    expect(parseSentMs(buf, 2, 10)).toBeNaN();
+  });
+});
+
+describe('bench raw subscriber', () => {
+  let wss: WebSocketServer | null = null;
+  const subs: RawSubscriber[] = [];
+  afterEach(async () => {
+    for (const s of subs.splice(0)) s.destroy();
+    await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+    wss = null;
+  });
+
+  async function serve(onConnection: (ws: WebSocket) => void): Promise<number> {
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    wss.on('connection', onConnection);
+    await new Promise<void>((resolve) => wss!.once('listening', () => resolve()));
+    return (wss.address() as AddressInfo).port;
+  }
+
+  function subscriber(port: number, dialect: Dialect, every = 1): { sub: RawSubscriber; sampler: Sampler } {
+    const sampler: Sampler = { every, hist: new Histogram(), unparsable: 0 };
+    const sub = new RawSubscriber({ host: '127.0.0.1', port, path: '/sub', dialect }, sampler, 0);
+    subs.push(sub);
+    return { sub, sampler };
+  }
+
+  async function until(cond: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  it('counts frames of every length class, samples latency and answers pings', async () => {
+    let pongs = 0;
+    let server: WebSocket | null = null;
+    const port = await serve((ws) => {
+      server = ws;
+      ws.on('pong', () => pongs++);
+    });
+    const { sub, sampler } = subscriber(port, 'ws');
+    await sub.open();
+    await until(() => server !== null);
+    const pad = (n: number): string => 'p'.repeat(n);
+    const sizes = [0, 100, 300, 70_000];
+    for (let i = 0; i < 400; i++) server!.send(`{"t":${nowMs().toFixed(3)},"p":"${pad(sizes[i % 4])}"}`);
+    server!.ping('hi');
+    await until(() => sub.count === 400 && pongs === 1);
+    expect(sub.count).toBe(400);
+    expect(pongs).toBe(1);
+    expect(sampler.hist.count).toBe(400);
+    expect(sampler.unparsable).toBe(0);
+    expect(sampler.hist.max).toBeLessThan(5000);
+  });
+
+  it('samples one frame in `every`', async () => {
+    let server: WebSocket | null = null;
+    const port = await serve((ws) => (server = ws));
+    const { sub, sampler } = subscriber(port, 'ws', 10);
+    await sub.open();
+    await until(() => server !== null);
+    for (let i = 0; i < 100; i++) server!.send(envelopeJson(i, nowMs()));
+    await until(() => sub.count === 100);
+    expect(sampler.hist.count).toBe(10);
+  });
+
+  it('speaks enough engine.io to receive socket.io events', async () => {
+    const heard: string[] = [];
+    let server: WebSocket | null = null;
+    const port = await serve((ws) => {
+      server = ws;
+      ws.on('message', (m) => {
+        const text = m.toString();
+        heard.push(text);
+        if (text === '40') ws.send('40{"sid":"s1"}');
+      });
+      ws.send('0{"sid":"e1","pingInterval":25000,"pingTimeout":20000}');
+    });
+    const { sub } = subscriber(port, 'engineio');
+    await sub.open();
+    server!.send('2');
+    for (let i = 0; i < 5; i++) server!.send(`42["m",${envelopeJson(i, nowMs())}]`);
+    await until(() => sub.count === 5 && heard.includes('3'));
+    expect(heard).toEqual(['40', '3']);
+    expect(sub.count).toBe(5);
+  });
+});
