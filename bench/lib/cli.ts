@@ -93,7 +93,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     latRate: num('lat-rate', 100, 100),
     latMs: num('lat-ms', 5000, 3000),
     latTrials: num('lat-trials', 3, 1),
-    idleConnections: num('idle', 10000, 5000),
+    idleConnections: num('idle', 10000, 10000),
     loadgens: num('loadgens', 1, 1),
     p99LimitMs: num('p99-limit', 100, 100),
     keepUpRatio: num('keep-up', 0.95, 0.95),
