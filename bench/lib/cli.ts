@@ -64,7 +64,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s} (have ${ALL_SERVERS.join(', ')})`);
   const phases = (list('phases') ?? ['sweep', 'compare', 'latency', 'idle']) as Phase[];
   for (const p of phases) if (!['sweep', 'compare', 'latency', 'idle'].includes(p)) throw new Error(`unknown phase ${p}`);
-  const compareRates = list('compare-rates')?.map(Number) ?? (quick ? [400, 1600] : [200, 800, 1600]);
+  const compareRates = list('compare-rates')?.map(Number) ?? (quick ? [100, 1600] : [50, 100, 800, 1600]);
   if (compareRates.some((r) => !(r > 0))) throw new Error('--compare-rates must be positive numbers');
   const rates = list('rates')?.map(Number) ?? (quick ? QUICK_RATES : FULL_RATES);
   if (rates.some((r) => !(r > 0))) throw new Error('--rates must be positive numbers');
