@@ -17,10 +17,11 @@ import { Histogram } from './lib/histogram.ts';
 import type { Command, DrainResult, Reply } from './lib/ipc.ts';
 import { freePort, waitForPort } from './lib/ports.ts';
 import { BENCH_TOPIC } from './lib/payload.ts';
+import { HOST, PUBLISH_KEY, TICKHUB_ENV } from './lib/targets.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HOST = '127.0.0.1';
-const KEY = 'bench-publish-key';
+
+const KEY = PUBLISH_KEY;
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const SUBS = Number(arg('subs', '1000'));
 const RATES = arg('rates', '100,200,400,600,800,1000,1200,1600').split(',').map(Number);
@@ -50,15 +51,9 @@ async function startNode(env: Record<string, string>): Promise<{ port: number; c
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...env,
+      ...TICKHUB_ENV,
       PORT: String(port),
       HOST,
-      HUB_PUBLISH_KEY: KEY,
-      LOG_LEVEL: 'warn',
-      MAX_CONNECTIONS_PER_IP: '1000000',
-      OUTBOX_LIMIT_BYTES: String(8 * 1024 * 1024),
-      PUBLISHER_RATE_LIMIT: '100000000',
-      RATE_LIMIT: '10000000',
-      RATE_BURST: '10000000',
     },
   });
   await waitForPort(HOST, port, 30_000, () => child.exitCode === null);

@@ -13,7 +13,7 @@ export type ServerName = 'ceiling' | 'naive' | 'socketio' | 'tickhub';
 export const ALL_SERVERS: readonly ServerName[] = ['ceiling', 'tickhub', 'naive', 'socketio'];
 
 export const HOST = '127.0.0.1';
-const PUBLISH_KEY = 'bench-publish-key';
+export const PUBLISH_KEY = 'bench-publish-key';
 
 export interface ServerDef {
   name: ServerName;
@@ -30,7 +30,7 @@ export interface ServerDef {
  * limits effectively off, no per-IP cap (every bench connection comes from 127.0.0.1), and
  * per-connection logging off.
  */
-const TICKHUB_ENV: Record<string, string> = {
+export const TICKHUB_ENV: Record<string, string> = {
   HUB_PUBLISH_KEY: PUBLISH_KEY,
   LOG_LEVEL: 'warn',
   MAX_CONNECTIONS_PER_IP: '1000000',

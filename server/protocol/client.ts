@@ -14,6 +14,8 @@ import {
   type ServerFrame,
   type WelcomeFrame,
 } from './wire.ts';
+// Pure module (no Node APIs), so the browser bundle can share the hub's matcher.
+import { matches } from '../hub/topics.ts';
 
 /** The subset of the standard WebSocket API the client uses; both the browser's and `ws` fit. */
 export interface WebSocketLike {
@@ -219,7 +221,7 @@ export class HubClient {
 
   private onMessage(msg: HubMessage): void {
     for (const sub of this.subs.values()) {
-      if (!matchesPattern(sub.pattern, msg.topic)) continue;
+      if (!matches(sub.pattern, msg.topic)) continue;
       const last = sub.lastSeq.get(msg.topic);
       if (last !== undefined && msg.seq <= last) continue; // duplicate from an overlapping resume
       sub.lastSeq.set(msg.topic, msg.seq);
@@ -233,7 +235,7 @@ export class HubClient {
 
   private onReset(reset: ResetFrame): void {
     for (const sub of this.subs.values()) {
-      if (!matchesPattern(sub.pattern, reset.topic)) continue;
+      if (!matches(sub.pattern, reset.topic)) continue;
       sub.lastSeq.delete(reset.topic);
       sub.options.onReset?.(reset);
     }
@@ -277,17 +279,4 @@ function defaultConnect(url: string, protocol: string): WebSocketLike {
   const Ctor = (globalThis as { WebSocket?: new (url: string, protocol: string) => WebSocketLike }).WebSocket;
   if (!Ctor) throw new Error('HubClient: no global WebSocket; pass options.connect (e.g. with the ws package)');
   return new Ctor(url, protocol);
-}
-
-/** NATS-style match, used client-side to route messages to the subscription that asked for them. */
-export function matchesPattern(pattern: string, topic: string): boolean {
-  if (pattern === topic) return true;
-  const p = pattern.split('.');
-  const t = topic.split('.');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '>') return t.length > i;
-    if (i >= t.length) return false;
-    if (p[i] !== '*' && p[i] !== t[i]) return false;
-  }
-  return p.length === t.length;
 }
