@@ -51,6 +51,11 @@ export class Outbox {
   /** Latest frame per topic held back while congested; written, in first-seen order, on drain. */
   private held: Map<string, Buffer> | null = null;
   private scheduled = false;
+  /**
+   * Bytes the socket still held after the last flush (0 once it drains). A snapshot, so the
+   * per-delivery check costs a field read; it lags the socket by at most one turn.
+   */
+  private stuckBytes = 0;
   /** Set when the connection closes: nothing may follow the close frame. */
   private sealed = false;
   readonly stats: OutboxStats = { conflated: 0, bytesOut: 0, framesOut: 0 };
@@ -60,7 +65,10 @@ export class Outbox {
     private readonly limitBytes: number,
     private readonly flusher: Flusher,
   ) {
-    socket.on('drain', () => this.releaseHeld());
+    socket.on('drain', () => {
+      this.stuckBytes = 0;
+      this.releaseHeld();
+    });
   }
 
   /** Bytes waiting here or in the socket. */
@@ -73,7 +81,7 @@ export class Outbox {
    * reading (the socket holds more than the limit) or this turn alone queued more than the limit.
    */
   push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
-    const congested = this.held !== null || this.socket.writableLength + frame.length > this.limitBytes || this.queuedBytes > this.limitBytes;
+    const congested = this.held !== null || this.stuckBytes + frame.length > this.limitBytes || this.queuedBytes > this.limitBytes;
     if (!congested) {
       this.enqueue(frame);
       return 'queued';
@@ -112,11 +120,12 @@ export class Outbox {
     this.queuedBytes = 0;
     if (queue.length === 1) {
       this.socket.write(queue[0]);
-      return;
+    } else {
+      this.socket.cork();
+      for (const frame of queue) this.socket.write(frame);
+      this.socket.uncork();
     }
-    this.socket.cork();
-    for (const frame of queue) this.socket.write(frame);
-    this.socket.uncork();
+    this.stuckBytes = this.socket.writableLength;
   }
 
   /** Flush what is queued, then accept nothing more. */
