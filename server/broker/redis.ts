@@ -134,7 +134,7 @@ export class RedisBroker implements Broker {
       broker.currentEpoch = String(await broker.script(EPOCH, [broker.key('epoch')], [broker.epochCandidate, 'ensure', '']));
       if (broker.currentEpoch === broker.epochCandidate) broker.epochCandidate = newEpoch();
       await broker.sub.subscribe(broker.key(`t:${broker.nodeId}`), (message) => {
-        broker.lastAliveTs = Math.max(broker.lastAliveTs, Number(message));
+        if (!broker.recovering) broker.lastAliveTs = Math.max(broker.lastAliveTs, Number(message));
       });
       await broker.heartbeat();
     } catch (err) {
@@ -303,9 +303,11 @@ export class RedisBroker implements Broker {
       if (this.retiredEpochs.has(epoch)) return; // published before an epoch change; reset covers it
       this.adoptEpoch(epoch);
     }
+    // Messages held during a recovery must not move the "alive until" mark: the recovery reads
+    // unseen topics from that mark, and moving it past held messages would skip them for good.
+    if (this.recovering) return void this.pending.push(env);
     if (ts > this.lastAliveTs) this.lastAliveTs = ts;
-    if (this.recovering) this.pending.push(env);
-    else this.accept(env);
+    this.accept(env);
   }
 
   /** Hand a message to the hub unless it is a duplicate; a gap starts a recovery. */
@@ -403,6 +405,7 @@ export class RedisBroker implements Broker {
     this.log?.warn({ old: this.currentEpoch, epoch }, 'Redis history was lost: new epoch');
     this.currentEpoch = epoch;
     this.lastDelivered.clear();
+    this.lastAliveTs = 0; // every message of the new epoch is one this node has not delivered
     this.lost({ topics: null, reason: 'epoch' });
     void this.presence.reassert().catch(() => {});
   }

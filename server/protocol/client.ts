@@ -234,6 +234,7 @@ export class HubClient {
   }
 
   private onReset(reset: ResetFrame): void {
+    this.epoch = reset.epoch; // what follows belongs to this epoch; resume from it next time
     for (const sub of this.subs.values()) {
       if (!matches(sub.pattern, reset.topic)) continue;
       sub.lastSeq.delete(reset.topic);

@@ -113,6 +113,7 @@ function resumingClient(target: () => string, pattern: string) {
         sinceTs ||= f.ts;
         ready = true;
       } else if (f.op === 'reset') {
+        epoch = f.epoch; // a reset names the epoch that follows, even on a connection welcomed in the old one
         events.push({ kind: 'reset', topic: f.topic, epoch: f.epoch, reason: f.reason });
         last.delete(f.topic);
       } else if (!f.op) {
