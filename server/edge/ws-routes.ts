@@ -3,7 +3,7 @@
  * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked here, before any
  * WebSocket exists, so refusals are plain HTTP statuses.
  */
-import { upgradeWebSocket, type WebSocketLike } from '@hono/node-server';
+import type { WebSocketLike } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { WSEvents } from 'hono/ws';
 import type { Logger } from 'pino';
@@ -19,6 +19,7 @@ import type { Session } from '../hub/session.ts';
 import { TapSession } from '../hub/tap-mode.ts';
 import { topicError } from '../hub/topics.ts';
 import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
+import { leanUpgrade } from './lean-upgrade.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
 
 export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono<Env> {
@@ -48,7 +49,7 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     if (admitted instanceof Response) return admitted;
     const offered = (c.req.header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim());
     const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
-    return upgradeWebSocket(
+    return leanUpgrade(
       c,
       socketEvents(c, mode, admitted, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn))),
     );
@@ -67,7 +68,7 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     if (typeof options === 'string') return apiError(c, 'bad_request', options);
     const admitted = await admit(c, `/ws/${patterns.join(',')}`);
     if (admitted instanceof Response) return admitted;
-    return upgradeWebSocket(c, socketEvents(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
+    return leanUpgrade(c, socketEvents(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
   });
 
   /** Wire a socket's lifecycle to the hub: register, rate-limit, dispatch, clean up. */
