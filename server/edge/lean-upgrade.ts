@@ -1,28 +1,33 @@
 /**
- * `upgradeWebSocket` from @hono/node-server, minus the per-connection baggage.
+ * `upgradeWebSocket` from @hono/node-server, minus the per-connection and per-message baggage.
  *
- * node-server's helper keeps the context it is given reachable for as long as the socket lives
- * (its message and close handlers close over it). A full Hono context drags along the Request,
- * its Headers, the route's response object and the IncomingMessage: about 7 KB per idle
- * connection, half of tickhub's footprint. The helper reads only the Upgrade header, the URL and
- * `env`, so it gets exactly those; and once the socket is open the IncomingMessage is dropped
- * from `env` (nothing reads it after the handshake).
+ * node-server does the handshake; the open socket is then handed to `onOpen` as a plain `ws`
+ * WebSocket, whose events the caller listens to directly. Two costs of the stock helper go away:
+ * - Memory: its handlers close over the context they are given for the socket's whole life. A
+ *   full Hono context drags along the Request, its Headers, the route's response and the
+ *   IncomingMessage, about 7 KB per idle connection (half of tickhub's footprint). The helper
+ *   reads only the Upgrade header, the URL and `env`, so it gets exactly those, and the
+ *   IncomingMessage is dropped from `env` once the socket is open.
+ * - CPU: for every inbound frame it copies the Buffer, decodes it and builds a DOM MessageEvent.
+ *   Listening on the `ws` socket gets the Buffer as received.
+ * No frame is missed: node-server calls `onOpen` in the microtask that receives the socket, and
+ * `ws` emits the first frame no earlier than the next tick (a frame pipelined behind the
+ * handshake included; test/integration/socket-fuzz.test.ts sends one).
  */
-import { upgradeWebSocket, type WebSocketLike } from '@hono/node-server';
+import { upgradeWebSocket } from '@hono/node-server';
 import type { Context } from 'hono';
-import type { WSEvents } from 'hono/ws';
+import type { WebSocket } from 'ws';
 import type { Env } from './http-util.ts';
 
-export function leanUpgrade(c: Context<Env>, events: WSEvents<WebSocketLike>): Promise<Response> {
+export function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void): Promise<Response> {
   const upgrade = c.req.header('upgrade');
   const url = c.req.url;
   const env: Partial<Env['Bindings']> = c.env;
   const handshakeOnly = { env, req: { url, header: (name: string) => (name.toLowerCase() === 'upgrade' ? upgrade : undefined) } };
   return upgradeWebSocket(handshakeOnly as unknown as Context<Env>, {
-    ...events,
-    onOpen(evt, ws) {
+    onOpen(_evt, ws) {
       env.incoming = undefined;
-      events.onOpen?.(evt, ws);
+      onOpen(ws.raw as unknown as WebSocket); // the published type of `raw` is a stub
     },
   });
 }

@@ -3,9 +3,7 @@
  * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked here, before any
  * WebSocket exists, so refusals are plain HTTP statuses.
  */
-import type { WebSocketLike } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import type { WSEvents } from 'hono/ws';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Authenticator, Principal } from '../auth.ts';
@@ -51,7 +49,7 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
     return leanUpgrade(
       c,
-      socketEvents(c, mode, admitted, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn))),
+      socketOpener(c, mode, admitted, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn))),
     );
   });
 
@@ -68,25 +66,20 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     if (typeof options === 'string') return apiError(c, 'bad_request', options);
     const admitted = await admit(c, `/ws/${patterns.join(',')}`);
     if (admitted instanceof Response) return admitted;
-    return leanUpgrade(c, socketEvents(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
+    return leanUpgrade(c, socketOpener(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
   });
 
-  /** Wire a socket's lifecycle to the hub: register, rate-limit, dispatch, clean up. */
-  function socketEvents(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session): WSEvents<WebSocketLike> {
+  /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
+  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session): (socket: WebSocket) => void {
     const remote = remoteOf(c);
-    let conn: Connection | undefined;
-    let session: Session | undefined;
-    let bucket: TokenBucket | undefined;
-    let bucketFor: Principal | undefined;
-    return {
-      onOpen(_evt, ws) {
-        conn = hub.attach(ws.raw as unknown as WebSocket, mode, principal, remote);
-        session = createSession(conn);
-        log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
-        session.start();
-      },
-      onMessage(evt) {
-        if (!conn || !session || conn.closed) return;
+    return (socket: WebSocket): void => {
+      const conn = hub.attach(socket, mode, principal, remote);
+      const session = createSession(conn);
+      let bucket: TokenBucket | undefined;
+      let bucketFor: Principal | undefined;
+      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (conn.closed) return;
         conn.alive = true;
         conn.framesIn++;
         if (bucketFor !== conn.principal) {
@@ -103,23 +96,21 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
           if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
           return;
         }
-        if (typeof evt.data !== 'string') {
+        if (isBinary) {
           conn.sendJson({ op: 'error', code: 'binary_unsupported', message: 'binary frames are not supported; send JSON or text lines as text frames' });
           return;
         }
-        session.onText(evt.data);
-      },
-      onClose(evt) {
-        if (!conn) return;
+        session.onText(data.toString());
+      });
+      socket.on('close', (code: number, reason: Buffer) => {
         hub.detach(conn);
         log.info(
-          { conn: conn.id, mode, code: evt.code, reason: evt.reason, framesIn: conn.framesIn, framesOut: conn.outbox.stats.framesOut, dropped: conn.dropped },
+          { conn: conn.id, mode, code, reason: reason.toString(), framesIn: conn.framesIn, framesOut: conn.outbox.stats.framesOut, dropped: conn.dropped },
           'connection closed',
         );
-      },
-      onError(evt) {
-        log.debug({ conn: conn?.id, err: (evt as ErrorEvent).error }, 'socket error');
-      },
+      });
+      socket.on('error', (err) => log.debug({ conn: conn.id, err }, 'socket error'));
+      session.start();
     };
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../server/config.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
-import { openRawSocket, type RawSocket } from '../support/raw-socket.ts';
+import { maskedFrame, openRawSocket, type RawSocket } from '../support/raw-socket.ts';
 import { openSocket, sleep } from '../support/ws-client.ts';
 
 const KEY = 'socket-fuzz-key';
@@ -100,6 +100,16 @@ describe('socket fuzzer', () => {
     expect((await fetch(`${running.httpUrl}/healthz`)).status).toBe(200);
     good.close();
     publisher.close();
+  });
+
+  it('answers frames pipelined in the same packet as the upgrade request', async () => {
+    const requests = ['{"op":"ping","id":"p1"}', '{"op":"ping","id":"p2"}'].map((t) => maskedFrame(0x1, Buffer.from(t)));
+    const raw = await openRawSocket(running.wsUrl, 'hub.v1', Buffer.concat(requests));
+    const deadline = Date.now() + 2000;
+    while (raw.frames.length < 3 && Date.now() < deadline) await sleep(10);
+    const replies = raw.frames.map((f) => JSON.parse(f.payload.toString()));
+    expect(replies.map((r) => [r.op, r.id])).toEqual([['welcome', undefined], ['ok', 'p1'], ['ok', 'p2']]);
+    raw.socket.destroy();
   });
 
   it('reaps a peer that stops answering pings (half-open socket)', async () => {

@@ -22,16 +22,37 @@ export interface RawSocket {
   ended: Promise<void>;
 }
 
-export async function openRawSocket(url: string, protocol?: string): Promise<RawSocket> {
+/** A client frame: masked, as RFC 6455 requires. */
+export function maskedFrame(opcode: number, payload: Buffer, fin = true): Buffer {
+  const mask = randomBytes(4);
+  const len = payload.length;
+  const header = len < 126 ? Buffer.alloc(2) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  header[0] = (fin ? 0x80 : 0) | opcode;
+  if (len < 126) header[1] = 0x80 | len;
+  else if (len < 65536) {
+    header[1] = 0x80 | 126;
+    header.writeUInt16BE(len, 2);
+  } else {
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(len), 2);
+  }
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] ^= mask[i & 3];
+  return Buffer.concat([header, mask, masked]);
+}
+
+/** `pipelined`: bytes sent in the same write as the upgrade request, before any response. */
+export async function openRawSocket(url: string, protocol?: string, pipelined?: Buffer): Promise<RawSocket> {
   const { hostname, port, pathname, search } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   socket.setNoDelay(true);
   const key = randomBytes(16).toString('base64');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.write(
+  const request = Buffer.from(
     `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ''}\r\n`,
   );
+  socket.write(pipelined ? Buffer.concat([request, pipelined]) : request);
   let buffer: Buffer = Buffer.alloc(0);
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -84,21 +105,7 @@ export async function openRawSocket(url: string, protocol?: string): Promise<Raw
     pause: () => socket.pause(),
     resume: () => socket.resume(),
     sendFrame(opcode, payload, fin = true) {
-      const mask = randomBytes(4);
-      const len = payload.length;
-      const header = len < 126 ? Buffer.alloc(2) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
-      header[0] = (fin ? 0x80 : 0) | opcode;
-      if (len < 126) header[1] = 0x80 | len;
-      else if (len < 65536) {
-        header[1] = 0x80 | 126;
-        header.writeUInt16BE(len, 2);
-      } else {
-        header[1] = 0x80 | 127;
-        header.writeBigUInt64BE(BigInt(len), 2);
-      }
-      const masked = Buffer.from(payload);
-      for (let i = 0; i < masked.length; i++) masked[i] ^= mask[i & 3];
-      socket.write(Buffer.concat([header, mask, masked]));
+      socket.write(maskedFrame(opcode, payload, fin));
     },
   };
   parse(); // frames that arrived with the handshake response
