@@ -25,7 +25,7 @@ export interface NodeChildOptions {
 
 /** Starts `node --import tsx <entry>` with the open-files limit raised. */
 export function spawnNode(opts: NodeChildOptions): ChildProcess {
-  const args = [...(opts.nodeArgs ?? []), ...(process.env.PROF && opts.entry.includes('main') ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof/cpu'] : []), '--import', 'tsx', opts.entry];
+  const args = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry];
   return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', process.execPath, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },

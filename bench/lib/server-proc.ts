@@ -17,7 +17,10 @@ export class ServerProcess {
   static async start(def: ServerDef, root: string, logFile: string): Promise<ServerProcess> {
     const port = await freePort();
     const fd = openSync(logFile, 'a');
-    const child = spawnNode({ entry: def.entry, env: def.env(port), cwd: root, stdio: ['ignore', fd, fd] });
+    // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits.
+    const profileDir = process.env.BENCH_CPU_PROF;
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const child = spawnNode({ entry: def.entry, env: def.env(port), cwd: root, stdio: ['ignore', fd, fd], nodeArgs });
     closeSync(fd);
     const proc = new ServerProcess(def, port, child, logFile);
     try {
