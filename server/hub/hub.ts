@@ -87,9 +87,8 @@ export class Hub {
     readonly config: HubConfig,
     readonly broker: Broker,
     private readonly log: Logger,
-    flushWindowMs = 0,
   ) {
-    this.flusher = new Flusher(flushWindowMs);
+    this.flusher = new Flusher(config.flushWindowMs);
     broker.onDeliver((env) => this.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     broker.presence.onExpired((nicks) => {
