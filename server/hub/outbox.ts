@@ -1,8 +1,9 @@
 /**
  * The hot path's write side. A message is framed once into a Buffer that every subscriber's
- * outbox shares; outboxes written during an event-loop turn are flushed together at the end of
- * the turn (or of a short window), each with one corked write, so a burst of messages costs one
- * syscall per socket instead of one per message.
+ * outbox shares; outboxes written while handling one event (a socket read, which may carry many
+ * published messages, or a timer) are flushed together right after it (or after a short window),
+ * each with one corked write, so a burst of messages costs one syscall per socket instead of one
+ * per message.
  */
 import type { Socket } from 'node:net';
 import type { OverflowPolicy } from '../config.ts';
@@ -53,7 +54,7 @@ export class Outbox {
   private scheduled = false;
   /**
    * Bytes the socket still held after the last flush (0 once it drains). A snapshot, so the
-   * per-delivery check costs a field read; it lags the socket by at most one turn.
+   * per-delivery check costs a field read; it lags the socket by at most one flush.
    */
   private stuckBytes = 0;
   /** Set when the connection closes: nothing may follow the close frame. */
@@ -78,7 +79,7 @@ export class Outbox {
 
   /**
    * Queue `frame` for `topic` under `policy`; says what happened. Congested means the peer is not
-   * reading (the socket holds more than the limit) or this turn alone queued more than the limit.
+   * reading (the socket holds more than the limit) or this batch alone queued more than the limit.
    */
   push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
     const congested = this.held !== null || this.stuckBytes + frame.length > this.limitBytes || this.queuedBytes > this.limitBytes;
@@ -160,8 +161,10 @@ function heldBytes(held: Map<string, Buffer>): number {
 }
 
 /**
- * Collects the outboxes written during a turn and flushes them together: after `windowMs`
- * (a short batching window) or, with 0, at the end of the current turn (setImmediate).
+ * Collects the outboxes written while handling an event and flushes them together: after
+ * `windowMs` (a short batching window) or, with 0, as soon as the handler returns (a microtask).
+ * A microtask, not setImmediate: the batch is the same (one socket read's messages), but it leaves
+ * before the loop polls other sockets, which measurably cuts tail latency (README, Benchmarks).
  */
 export class Flusher {
   private dirty: Outbox[] = [];
@@ -188,7 +191,7 @@ export class Flusher {
     if (this.pending) return;
     this.pending = true;
     if (this.windowMs > 0) setTimeout(this.run, this.windowMs);
-    else setImmediate(this.run);
+    else queueMicrotask(this.run);
   }
 
   /** Flush now (shutdown). */
