@@ -154,6 +154,7 @@ const hub = new HubClient({
   },
   onWelcome: (w) => {
     health.onWelcome(w);
+    ops.setNode(w.node);
     if (health.reconnects > 0) chatConsole.system(`reconnected (epoch ${w.epoch})`);
   },
 });

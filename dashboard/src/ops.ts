@@ -93,6 +93,8 @@ export class OpsPanel {
   private prev: Partial<SysStats> | null = null;
   private receivedAt = 0;
   private fresh = false;
+  /** The node this page is connected to; in a cluster every node publishes `$sys.stats`. */
+  private node: string | null = null;
   private readonly slowRows = new Map<string, HTMLTableRowElement>();
   private readonly emptyRow: HTMLTableRowElement;
   private readonly render = () => this.apply();
@@ -120,9 +122,18 @@ export class OpsPanel {
     setInterval(() => this.second(), 1000);
   }
 
-  /** A `$sys.stats` message. */
+  /** The welcome named the node serving this page (it changes if a reconnect lands elsewhere). */
+  setNode(node: string): void {
+    if (node === this.node) return;
+    this.node = node;
+    this.prev = null;
+    this.stats = null;
+  }
+
+  /** A `$sys.stats` message; other nodes' figures are ignored. */
   onStats(data: unknown): void {
     if (!isStatsLike(data)) return;
+    if (this.node !== null && data.node !== this.node) return;
     this.prev = this.stats;
     this.stats = data;
     this.receivedAt = Date.now();

@@ -74,6 +74,8 @@ export interface Presence {
 }
 
 export interface Broker {
+  /** Names this process among the nodes sharing the broker (random per start). */
+  readonly nodeId: string;
   /** Identifies the current history; see the guarantees above. May change while running. */
   readonly epoch: string;
   /** `degraded` while the backend is unreachable (publishes fail, live delivery paused). */

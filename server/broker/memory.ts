@@ -31,6 +31,7 @@ export interface MemoryBrokerOptions {
  */
 export class MemoryBroker implements Broker {
   readonly epoch = randomBytes(6).toString('base64url');
+  readonly nodeId = randomBytes(6).toString('base64url');
   readonly status = 'ok' as const;
   readonly presence: Presence = new MemoryPresence();
   private readonly streams = new Map<string, Stream>();

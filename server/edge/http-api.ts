@@ -23,7 +23,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   // `degraded` (503) while the broker's backend (Redis) is unreachable, so a balancer can route around the node.
   api.get('/healthz', (c) => {
     const status = hub.brokerStatus;
-    const body = { status, epoch: hub.epoch, connections: hub.connections.size, uptimeSeconds: Math.round(process.uptime()) };
+    const body = { status, epoch: hub.epoch, connections: hub.connections.size, node: hub.nodeId, uptimeSeconds: hub.uptimeSeconds() };
     return c.json(body, status === 'ok' ? 200 : 503);
   });
 

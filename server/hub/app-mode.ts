@@ -16,7 +16,7 @@ export class AppSession implements Session {
   ) {}
 
   start(): void {
-    this.conn.sendJson({ op: 'welcome', v: 1, epoch: this.hub.epoch, role: this.conn.principal.role, maxPayload: this.hub.config.maxPayload });
+    this.conn.sendJson({ op: 'welcome', v: 1, epoch: this.hub.epoch, node: this.hub.nodeId, role: this.conn.principal.role, maxPayload: this.hub.config.maxPayload });
   }
 
   onText(text: string): void {

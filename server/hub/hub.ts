@@ -81,6 +81,7 @@ export class Hub {
   private throttleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private stamp = 0;
+  private readonly startedAt = Date.now();
   private guestCounter = 0;
 
   constructor(
@@ -100,6 +101,14 @@ export class Hub {
 
   get epoch(): string {
     return this.broker.epoch;
+  }
+
+  get nodeId(): string {
+    return this.broker.nodeId;
+  }
+
+  uptimeSeconds(): number {
+    return Math.round((Date.now() - this.startedAt) / 1000);
   }
 
   /** Create and register a connection for an upgraded socket. */

@@ -1,6 +1,6 @@
 /**
  * The hub's own telemetry: once a second a `$sys.stats` message with connections, rates, drops,
- * the slowest consumers and event-loop lag, so `wscat -c 'ws://host/ws/$sys.stats'` and the
+ * the slowest consumers and event-loop lag of this node, so `wscat -c 'ws://host/ws/$sys.stats'` and the
  * dashboard's ops panel see the hub live.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -8,6 +8,8 @@ import type { Hub } from './hub.ts';
 
 export interface SysStats {
   ts: number;
+  /** The node these figures describe: each node of a cluster publishes its own. */
+  node: string;
   uptimeSeconds: number;
   connections: { total: number; line: number; app: number; tap: number };
   subscriptions: number;
@@ -65,7 +67,8 @@ export class Telemetry {
     const memory = process.memoryUsage();
     const snap: SysStats = {
       ts: Date.now(),
-      uptimeSeconds: Math.round(process.uptime()),
+      node: this.hub.nodeId,
+      uptimeSeconds: this.hub.uptimeSeconds(),
       connections,
       subscriptions: stats.subscriptions,
       rateIn: Math.round((stats.messagesIn - this.last.messagesIn) / seconds),

@@ -60,6 +60,8 @@ export interface WelcomeFrame {
   op: 'welcome';
   v: 1;
   epoch: string;
+  /** The node this connection is served by (in a cluster, `$sys.stats` of other nodes carry other ids). */
+  node: string;
   role: string;
   maxPayload: number;
 }

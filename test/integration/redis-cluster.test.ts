@@ -193,6 +193,18 @@ describe('tickhub nodes on one Redis', () => {
     await until(() => !(a.hub.broker as RedisBroker).upstreamSubscriptions().includes('th:m:w.*'), 3000, 'upstream release');
   });
 
+  it('each node publishes its own $sys.stats, named like the node in its welcome', async () => {
+    const [appA, appB] = await Promise.all([openSocket(a.wsUrl, 'hub.v1'), openSocket(b.wsUrl, 'hub.v1')]);
+    const stats = await openSocket(`${a.wsUrl}/$sys.stats`);
+    sockets.push(appA, appB, stats);
+    const nodeA = (await appA.nextJson<{ node: string }>((f) => f.op === 'welcome')).node;
+    const nodeB = (await appB.nextJson<{ node: string }>((f) => f.op === 'welcome')).node;
+    expect(nodeA).not.toBe(nodeB);
+    const seen = () => new Set(stats.frames.map((f) => JSON.parse(f).data.node));
+    await until(() => seen().has(nodeA) && seen().has(nodeB), 4000, '$sys.stats of both nodes');
+    expect([...seen()].sort()).toEqual([nodeA, nodeB].sort());
+  });
+
   it('history on any node, and a client that resumes on another node misses nothing', async () => {
     for (let i = 1; i <= 30; i++) await a.hub.publish('h.t', { i });
     const app = await openSocket(b.wsUrl, 'hub.v1');

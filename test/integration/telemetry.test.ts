@@ -35,7 +35,7 @@ describe('telemetry', () => {
     const app = await openSocket(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
     const stats = await openSocket(`${running.wsUrl}/$sys.stats`);
     sockets.push(...taps, line, app, stats);
-    await app.nextJson((f) => f.op === 'welcome');
+    const welcome = await app.nextJson<{ node: string }>((f) => f.op === 'welcome');
     await sleep(30);
     const before = await scrape();
     for (let i = 1; i <= 50; i++) app.send({ op: 'pub', id: i, topic: 'tm.a', data: { i } });
@@ -66,6 +66,8 @@ describe('telemetry', () => {
     expect(sys.deliveries).toBeGreaterThanOrEqual(150);
     expect(sys.eventLoopLagMs.p99).toBeGreaterThanOrEqual(0);
     expect(sys.memory.rssBytes).toBeGreaterThan(0);
+    expect(sys.node).toBe(welcome.node);
+    expect(sys.uptimeSeconds).toBeLessThanOrEqual(process.uptime()); // this hub's, not the process's
   });
 
   it('GET /api/connections shows admins each connection with its subscriptions and counts', async () => {
