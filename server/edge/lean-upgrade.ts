@@ -21,13 +21,20 @@ import type { Env } from './http-util.ts';
 
 export function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void): Promise<Response> {
   const upgrade = c.req.header('upgrade');
-  const url = c.req.url;
   const env: Partial<Env['Bindings']> = c.env;
-  const handshakeOnly = { env, req: { url, header: (name: string) => (name.toLowerCase() === 'upgrade' ? upgrade : undefined) } };
-  return upgradeWebSocket(handshakeOnly as unknown as Context<Env>, {
+  const handshake: { env?: typeof env; req?: { url: string; header(name: string): string | undefined } } = {
+    env,
+    req: { url: c.req.url, header: (name) => (name.toLowerCase() === 'upgrade' ? upgrade : undefined) },
+  };
+  let open: typeof onOpen | null = onOpen;
+  return upgradeWebSocket(handshake as unknown as Context<Env>, {
     onOpen(_evt, ws) {
+      // node-server is done with the handshake but keeps these objects as long as the socket.
       env.incoming = undefined;
-      onOpen(ws.raw as unknown as WebSocket); // the published type of `raw` is a stub
+      handshake.env = handshake.req = undefined;
+      const opened = open!;
+      open = null;
+      opened(ws.raw as unknown as WebSocket); // the published type of `raw` is a stub
     },
   });
 }
