@@ -51,6 +51,8 @@ export class Connection {
   readonly openedAt = Date.now();
   /** Set by the heartbeat sweep, cleared by any pong or frame. */
   alive = true;
+  /** Which heartbeat slice visits this connection. */
+  heartbeatSlot = 0;
   /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
   lastStamp = 0;
   closed = false;
