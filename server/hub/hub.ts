@@ -554,7 +554,7 @@ export class Hub {
    * One timer for all sockets. Each tick visits one slice of the connections, so every connection
    * is pinged once per HEARTBEAT_MS and terminated if it has not answered since its last visit.
    * Slicing spreads the pings and the burst of pongs they trigger, which would otherwise stall
-   * delivery to everyone for a moment every HEARTBEAT_MS (~25 ms at 1000 sockets here).
+   * delivery to everyone for a moment every HEARTBEAT_MS (an estimated ~20 ms at 1000 sockets here).
    */
   private heartbeat(): void {
     const slot = this.heartbeatTick++ % HEARTBEAT_SLICES;
