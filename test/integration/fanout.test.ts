@@ -143,4 +143,24 @@ describe('fan-out', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(all.frames).toHaveLength(100);
   });
+
+  it('FLUSH_WINDOW_MS holds writes for the window, then sends every message once, in order', async () => {
+    const windowed = await startHub(testConfig({ flushWindowMs: 40 }));
+    try {
+      const sub = await openSocket(`${windowed.wsUrl}/win.t`);
+      sockets.push(sub);
+      await sleep(50);
+      const started = performance.now();
+      for (let i = 1; i <= 10; i++) {
+        await windowed.hub.publish('win.t', { i }); // each from its own event-loop turn
+        await new Promise((r) => setImmediate(r));
+      }
+      await sub.next((f) => f.includes('"seq":1,'));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(38); // nothing left before the window closed
+      await sub.next((f) => f.includes('"seq":10,'));
+      expect(sub.frames.map((f) => JSON.parse(f).data.i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    } finally {
+      await windowed.close();
+    }
+  });
 });

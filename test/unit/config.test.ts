@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultPolicies, defaultRetention, loadConfig } from '../../server/config.ts';
+
+describe('config', () => {
+  it('has documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 5000,
+      host: '127.0.0.1',
+      publishKey: null,
+      anonymousRole: 'operator',
+      maxPayload: 64 * 1024,
+      outboxLimitBytes: 1024 * 1024,
+      flushWindowMs: 0,
+      maxSubscriptionsPerConnection: 256,
+      heartbeatMs: 15_000,
+      redisUrl: null,
+    });
+    expect(c.retention).toEqual(defaultRetention);
+    expect(c.overflowPolicies).toEqual(defaultPolicies);
+  });
+
+  it('reads FLUSH_WINDOW_MS and refuses values outside 0-1000', () => {
+    expect(loadConfig({ FLUSH_WINDOW_MS: '2' }).flushWindowMs).toBe(2);
+    for (const bad of ['-1', '1001', '1.5', 'soon']) {
+      expect(() => loadConfig({ FLUSH_WINDOW_MS: bad })).toThrow(ConfigError);
+      expect(() => loadConfig({ FLUSH_WINDOW_MS: bad })).toThrow(/FLUSH_WINDOW_MS/);
+    }
+  });
+
+  it('puts custom rules before the defaults, and names every bad setting at once', () => {
+    const c = loadConfig({ HISTORY: 'orders.>=50/60', OVERFLOW_POLICIES: 'orders.>=conflate' });
+    expect(c.retention[0]).toEqual({ pattern: 'orders.>', maxMessages: 50, maxAgeSeconds: 60 });
+    expect(c.overflowPolicies[0]).toEqual({ pattern: 'orders.>', policy: 'conflate' });
+    let message = '';
+    try {
+      loadConfig({ HISTORY: 'orders.>=fifty', OVERFLOW_POLICIES: 'x=drop', PORT: '70000' });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/HISTORY/);
+    expect(message).toMatch(/OVERFLOW_POLICIES/);
+    expect(message).toMatch(/PORT/);
+  });
+});
