@@ -1,7 +1,7 @@
 /**
  * Hub configuration: every setting and limit, read from the environment and validated at start.
  * Errors name the variable, so a typo stops the hub with a clear message instead of a default.
- * docs/operations.md lists the same table for users.
+ * README.md (Configuration) lists the same table for users.
  */
 import { z } from 'zod';
 import { isValidPattern } from './hub/topics.ts';
@@ -41,8 +41,8 @@ export interface HubConfig {
   /** Bytes a connection may have buffered and unsent before its overflow policy acts. */
   outboxLimitBytes: number;
   /**
-   * How long the hub collects outgoing messages before writing them: 0 = until the end of the
-   * current event-loop turn. A window of a few ms puts more messages in each write (fewer
+   * How long the hub collects outgoing messages before writing them: 0 = right after the event
+   * (socket read, timer) that produced them. A window of a few ms puts more messages in each write (fewer
    * syscalls, higher throughput under load) at the cost of up to that much latency.
    */
   flushWindowMs: number;

@@ -549,7 +549,6 @@ export class Hub {
 
   // ---- liveness and shutdown -----------------------------------------------------------------
 
-  /** One sweep for all sockets: terminate those that missed the last ping, ping the rest. */
   /**
    * One timer for all sockets. Each tick visits one slice of the connections, so every connection
    * is pinged once per HEARTBEAT_MS and terminated if it has not answered since its last visit.

@@ -1,7 +1,7 @@
 /**
- * The hub's own telemetry: once a second a `$sys.stats` message with connections, rates, drops,
- * the slowest consumers and event-loop lag of this node, so `wscat -c 'ws://host/ws/$sys.stats'` and the
- * dashboard's ops panel see the hub live.
+ * The hub's own telemetry: once a second a `$sys.stats` message with this node's connections,
+ * rates, drops, slowest consumers and event-loop lag, so `wscat -c 'ws://host/ws/$sys.stats'`
+ * and the dashboard's ops panel see the hub live.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hub } from './hub.ts';
