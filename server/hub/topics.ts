@@ -61,8 +61,10 @@ const newNode = <T>(): TrieNode<T> => ({ children: new Map(), here: new Set(), r
 /**
  * Maps patterns to entries and a concrete topic to every entry whose pattern matches it.
  * Matching walks a token trie, so its cost grows with the topic's depth and the wildcards on its
- * path, never with the number of subscriptions. Results are cached per topic until the index
- * changes, which makes the steady state of a fan-out one Map lookup.
+ * path, never with the number of subscriptions. Results are cached per topic, and (as NATS'
+ * sublist does) an add or remove updates only the cached results its pattern matches, so a client
+ * subscribing never throws away the hot path's cache: the steady state of a fan-out stays one
+ * Map lookup. Cached arrays are replaced, never mutated, so a caller iterating one is safe.
  *
  * @example
  * const index = new SubscriptionIndex<string>();
@@ -84,7 +86,7 @@ export class SubscriptionIndex<T> {
     if (set.has(entry)) return;
     set.add(entry);
     this.count++;
-    this.cache.clear();
+    this.updateCache(pattern, (cached) => [...cached, entry]);
   }
 
   /** Remove `entry` from `pattern`; returns whether it was there. Empty branches are pruned. */
@@ -103,7 +105,10 @@ export class SubscriptionIndex<T> {
     const set = last === '>' ? node.rest : node.here;
     if (!set.delete(entry)) return false;
     this.count--;
-    this.cache.clear();
+    this.updateCache(pattern, (cached) => {
+      const i = cached.indexOf(entry); // one occurrence: the entry may also be under another pattern
+      return i === -1 ? cached : [...cached.slice(0, i), ...cached.slice(i + 1)];
+    });
     for (let i = path.length - 1; i > 0; i--) {
       const n = path[i];
       if (n.children.size || n.here.size || n.rest.size) break;
@@ -121,6 +126,16 @@ export class SubscriptionIndex<T> {
     if (this.cache.size > 10_000) this.cache.clear(); // topics are open-ended; keep the cache bounded
     this.cache.set(topic, out);
     return out;
+  }
+
+  /** Apply `change` to the cached result of every topic `pattern` matches. */
+  private updateCache(pattern: string, change: (cached: T[]) => T[]): void {
+    if (!isPattern(pattern)) {
+      const cached = this.cache.get(pattern); // an exact pattern can match one cached topic only
+      if (cached) this.cache.set(pattern, change(cached));
+      return;
+    }
+    for (const [topic, cached] of this.cache) if (matches(pattern, topic)) this.cache.set(topic, change(cached));
   }
 
   private setFor(pattern: string, create: boolean): Set<T> | undefined {

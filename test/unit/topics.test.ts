@@ -70,6 +70,30 @@ describe('SubscriptionIndex', () => {
     expect(index.size).toBe(0);
   });
 
+  it('#add and #remove update only the cached results they match (the hot path keeps its cache)', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('ticks.AAPL', 'exact');
+    const aapl = index.match('ticks.AAPL');
+    const msft = index.match('ticks.MSFT');
+    index.add('bars.>', 'other');
+    index.remove('bars.>', 'other');
+    expect(index.match('ticks.AAPL')).toBe(aapl); // untouched: the same cached array
+    expect(index.match('ticks.MSFT')).toBe(msft);
+    index.add('ticks.*', 'wild');
+    expect(index.match('ticks.AAPL')).toEqual(['exact', 'wild']);
+    expect(index.match('ticks.MSFT')).toEqual(['wild']);
+    expect(aapl).toEqual(['exact']); // a result handed out earlier is never mutated
+  });
+
+  it('an entry under two matching patterns is removed from one only', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('a.*', 'e');
+    index.add('a.b', 'e');
+    expect(index.match('a.b')).toEqual(['e', 'e']);
+    index.remove('a.*', 'e');
+    expect(index.match('a.b')).toEqual(['e']);
+  });
+
   it('adding the same entry twice is a no-op', () => {
     const index = new SubscriptionIndex<string>();
     index.add('x.>', 'e');
