@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../server/config.ts';
-import { createLogger } from '../server/log.ts';
+import { createLogger } from '../server/observability/log.ts';
 import { startHub } from '../server/server.ts';
 import { runSimulator } from '../simulator/main.ts';
 

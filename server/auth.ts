@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { verify } from 'hono/jwt';
 import type { HubConfig } from './config.ts';
-import { isValidPattern, matches } from './hub/topics.ts';
+import { isValidPattern, matches } from '../protocol/topics.ts';
 
 /** Ordered: each role has every right of the roles before it. */
 export const ROLES = ['viewer', 'operator', 'publisher', 'admin'] as const;

@@ -4,7 +4,7 @@
  * README.md (Configuration) lists the same table for users.
  */
 import { z } from 'zod';
-import { isValidPattern } from './hub/topics.ts';
+import { isValidPattern } from '../protocol/topics.ts';
 import { ROLES, type ApiKey, type Role } from './auth.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';

@@ -1,6 +1,6 @@
 /** `npm run hub`: read config from the environment, start the hub, stop gracefully on signals. */
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './log.ts';
+import { createLogger } from './observability/log.ts';
 import { startHub } from './server.ts';
 
 async function main(): Promise<void> {

@@ -6,15 +6,15 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
-import { createApp } from './app.ts';
+import { createApp } from './edge/app.ts';
 import type { HubConfig } from './config.ts';
-import { APP_SUBPROTOCOL } from './protocol/wire.ts';
+import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
 import { MemoryBroker } from './broker/memory.ts';
-import { RedisBroker } from './broker/redis.ts';
-import { Hub } from './hub/hub.ts';
-import { Telemetry } from './hub/telemetry.ts';
-import { createLogger } from './log.ts';
+import { RedisBroker } from './broker/redis/broker.ts';
+import { Hub } from './core/hub.ts';
+import { Telemetry } from './observability/telemetry.ts';
+import { createLogger } from './observability/log.ts';
 
 export interface RunningHub {
   hub: Hub;

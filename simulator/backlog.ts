@@ -13,7 +13,7 @@
  * arrival here: a version sent before the outage and failed afterwards must not replace a newer
  * one backlogged meanwhile. Bounded: past the limit the oldest bar (or lowest fill id) goes first.
  */
-import type { Bar, Fill } from '../server/protocol/feeds.ts';
+import type { Bar, Fill } from '../protocol/feeds.ts';
 import type { FeedPayload } from './simulator.ts';
 
 export type BacklogKind = 'bar' | 'fill' | 'pnl';

@@ -2,7 +2,7 @@
  * 1-second OHLCV bars built from ticks. Each tick's `last`/`size` is one trade. The bar in
  * progress is returned after every tick so it can be republished as it grows.
  */
-import type { Bar, Tick } from '../server/protocol/feeds.ts';
+import type { Bar, Tick } from '../protocol/feeds.ts';
 import { roundTo } from './decimal.ts';
 
 /** Volumes are sums of lot multiples such as 0.0001 BTC; rounding keeps 0.1 + 0.2 at 0.3. */

@@ -3,7 +3,7 @@
  * symbol's tick grid with a spread of whole ticks, plus one trade per step at the bid or the ask.
  * Pure: no timers, no clock; randomness only from the seeded `Random` given to it.
  */
-import type { Tick } from '../server/protocol/feeds.ts';
+import type { Tick } from '../protocol/feeds.ts';
 import { Increment } from './decimal.ts';
 import { Random, deriveSeed } from './random.ts';
 

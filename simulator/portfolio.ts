@@ -18,7 +18,7 @@
  * portfolio's realized and unrealized are the sums of the positions' rounded values, so the figures
  * a dashboard shows always add up to the cent.
  */
-import type { Fill, PnlSnapshot, PositionPnl } from '../server/protocol/feeds.ts';
+import type { Fill, PnlSnapshot, PositionPnl } from '../protocol/feeds.ts';
 import { cents, roundTo } from './decimal.ts';
 
 const QTY_DECIMALS = 8;

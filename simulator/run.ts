@@ -18,8 +18,8 @@
  * Logs: one line per outage, one on reconnect, one when the backlog has been replayed.
  */
 import WebSocket from 'ws';
-import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike } from '../server/protocol/client.ts';
-import { HubError } from '../server/protocol/wire.ts';
+import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike } from '../client/hub-client.ts';
+import { HubError } from '../protocol/wire.ts';
 import { DEFAULT_HUB_URL, DEFAULT_RATE, DEFAULT_SEED } from './args.ts';
 import { OutageBacklog, backlogKind, type BacklogLimit } from './backlog.ts';
 import { createSimulator, type FeedPayload, type Simulator } from './simulator.ts';

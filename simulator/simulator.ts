@@ -1,9 +1,9 @@
 /**
  * The simulator: market model, bar aggregation, strategy and portfolio wired together, publishing
- * the feeds of server/protocol/feeds.ts through an injected `publish` function. It knows nothing
+ * the feeds of protocol/feeds.ts through an injected `publish` function. It knows nothing
  * about the hub connection; its state carries on whether or not publishes get through.
  */
-import { feedTopics, type Bar, type Fill, type PnlSnapshot, type Tick } from '../server/protocol/feeds.ts';
+import { feedTopics, type Bar, type Fill, type PnlSnapshot, type Tick } from '../protocol/feeds.ts';
 import { BarAggregator } from './bars.ts';
 import { Market, type SymbolMarket, type SymbolSpec } from './market.ts';
 import { Portfolio } from './portfolio.ts';

@@ -2,7 +2,7 @@
  * The mock portfolio's trader: a deterministic mean-reversion strategy on the mid price, and an
  * executor that fills its orders against the current quote (buys at the ask, sells at the bid).
  */
-import type { Fill, Tick } from '../server/protocol/feeds.ts';
+import type { Fill, Tick } from '../protocol/feeds.ts';
 import { roundTo } from './decimal.ts';
 
 export interface StrategyParams {

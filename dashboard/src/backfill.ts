@@ -7,8 +7,8 @@
  * new stream is paged back until it joins up with them, so a hole the hub can still replay (the
  * simulator re-publishes what it could not deliver during an outage) is filled in.
  */
-import type { HubClient } from '../../server/protocol/client.ts';
-import { feedTopics, type Bar } from '../../server/protocol/feeds.ts';
+import type { HubClient } from '../../client/hub-client.ts';
+import { feedTopics, type Bar } from '../../protocol/feeds.ts';
 import type { MarketStore, SymbolState } from './store.ts';
 import { isBar } from './validate.ts';
 

@@ -19,7 +19,7 @@ import {
   type Time,
   type UTCTimestamp,
 } from 'lightweight-charts';
-import type { Bar, Fill } from '../../server/protocol/feeds.ts';
+import type { Bar, Fill } from '../../protocol/feeds.ts';
 import { invalidate } from './frame.ts';
 import { fillKey, type BarChange, type MarketStore } from './store.ts';
 import { baseChartOptions, colors } from './theme.ts';

@@ -2,8 +2,8 @@
  * Operator chat console: the same room as the `/ws` line-mode chat (topic `chat`).
  * The nick is persisted in localStorage; Enter in the input sends.
  */
-import type { HubMessage } from '../../server/protocol/wire.ts';
-import type { ChatData } from '../../server/protocol/wire.ts';
+import type { HubMessage } from '../../protocol/wire.ts';
+import type { ChatData } from '../../protocol/wire.ts';
 import { el } from './dom.ts';
 import { fmtTime } from './format.ts';
 

@@ -2,8 +2,8 @@
  * Connection state and end-to-end health: hub `ts` of each message versus Date.now() when the
  * frame that shows it is rendered (median of recent samples), message rate, per-feed counts.
  */
-import type { ClientStatus } from '../../server/protocol/client.ts';
-import type { HubMessage, WelcomeFrame } from '../../server/protocol/wire.ts';
+import type { ClientStatus } from '../../client/hub-client.ts';
+import type { HubMessage, WelcomeFrame } from '../../protocol/wire.ts';
 import { el, setSign, setText } from './dom.ts';
 import { fmtBytes, fmtDuration, fmtQty } from './format.ts';
 

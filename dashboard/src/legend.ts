@@ -1,5 +1,5 @@
 /** Header of the chart panel: quote of the selected symbol and OHLCV of the hovered (or latest) bar. */
-import type { Bar } from '../../server/protocol/feeds.ts';
+import type { Bar } from '../../protocol/feeds.ts';
 import { setSign, setText } from './dom.ts';
 import { fmtPct, fmtPrice, fmtQty, fmtSigned, fmtTime, signClass } from './format.ts';
 import { invalidate } from './frame.ts';

@@ -2,9 +2,9 @@
  * tickhub dashboard: wires the hub subscriptions to the stores and the panels.
  * Handlers only update stores and mark panels dirty; panels draw once per animation frame.
  */
-import { HubClient } from '../../server/protocol/client.ts';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
-import type { HubMessage, ResetFrame } from '../../server/protocol/wire.ts';
+import { HubClient } from '../../client/hub-client.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
 import { CandleChart, type TickhubProbe } from './candles.ts';
 import { Backfill } from './backfill.ts';
 import { ChatConsole } from './chat.ts';

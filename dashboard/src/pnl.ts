@@ -1,6 +1,6 @@
 /** P&L curve (total, baseline at zero), totals and the positions table. */
 import { BaselineSeries, LineStyle, type AutoscaleInfo, createChart, type IChartApi, type ISeriesApi, type Time, type UTCTimestamp } from 'lightweight-charts';
-import type { PositionPnl } from '../../server/protocol/feeds.ts';
+import type { PositionPnl } from '../../protocol/feeds.ts';
 import { el, setSign, setText } from './dom.ts';
 import { fmtMoney, fmtPrice, fmtQty, signClass } from './format.ts';
 import { invalidate } from './frame.ts';

@@ -2,7 +2,7 @@
  * Per-symbol market state, kept independently of what is on screen so switching symbol is instant:
  * the chart just re-reads the store.
  */
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
 import { decimalsForMagnitude, decimalsUsed } from './format.ts';
 
 /** Bars kept per symbol (1 s bars: one hour). */

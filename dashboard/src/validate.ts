@@ -1,5 +1,5 @@
 /** Shape checks for feed payloads: anyone with the publish key can feed these topics. */
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
 
 function obj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RetentionRule } from '../config.ts';
-import { matches } from '../hub/topics.ts';
+import { matches } from '../../protocol/topics.ts';
 import { encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
 import { Ring } from './ring.ts';
 

@@ -4,8 +4,8 @@ import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../auth.ts';
-import { HubRefusal, type Hub } from '../hub/hub.ts';
-import { CloseCode } from '../hub/connection.ts';
+import { HubRefusal, type Hub } from '../core/hub.ts';
+import { CloseCode } from '../core/connection.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker, Envelope } from '../../server/broker/broker.ts';
 import { MemoryBroker } from '../../server/broker/memory.ts';
-import { RedisBroker } from '../../server/broker/redis.ts';
+import { RedisBroker } from '../../server/broker/redis/broker.ts';
 import type { RetentionRule } from '../../server/config.ts';
 import { TestRedis } from '../support/redis-server.ts';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { testConfig } from '../../server/config.ts';
-import { HubClient, type WebSocketLike } from '../../server/protocol/client.ts';
-import type { HubMessage, ResetFrame } from '../../server/protocol/wire.ts';
+import { HubClient, type WebSocketLike } from '../../client/hub-client.ts';
+import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
 import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
 

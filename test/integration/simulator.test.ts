@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { testConfig } from '../../server/config.ts';
 import { MemoryBroker } from '../../server/broker/memory.ts';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
-import type { HubMessage } from '../../server/protocol/wire.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import type { HubMessage } from '../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
 import { runSimulator, type Logger, type RunningSimulator } from '../../simulator/main.ts';
 

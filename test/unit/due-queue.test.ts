@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DueQueue } from '../../server/hub/due-queue.ts';
+import { DueQueue } from '../../server/core/due-queue.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const silent = { error: () => {} };

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex, matches, topicError } from '../../server/hub/topics.ts';
-import { parseCommand } from '../../server/hub/line-mode.ts';
-import { parseRequest } from '../../server/protocol/parse.ts';
+import { SubscriptionIndex, matches, topicError } from '../../protocol/topics.ts';
+import { parseCommand } from '../../server/sessions/line.ts';
+import { parseRequest } from '../../server/sessions/parse.ts';
 
 const token = fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/);
 const topic = fc.array(token, { minLength: 1, maxLength: 5 }).map((t) => t.join('.'));

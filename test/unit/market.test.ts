@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Tick } from '../../server/protocol/feeds.ts';
+import type { Tick } from '../../protocol/feeds.ts';
 import { DEFAULT_SPECS, DEFAULT_SYMBOLS, Market, SymbolMarket, resolveSymbols, type SymbolSpec } from '../../simulator/market.ts';
 import { Random } from '../../simulator/random.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequest } from '../../server/protocol/parse.ts';
+import { parseRequest } from '../../server/sessions/parse.ts';
 
 describe('parseRequest', () => {
   it('parses every op with its fields', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
 import { DEFAULT_BACKLOG_LIMIT, OutageBacklog, backlogKind, type BacklogEntry } from '../../simulator/backlog.ts';
 
 const bar = (symbol: string, time: number, close: number): Bar => ({ symbol, time, open: 100, high: close, low: 100, close, volume: 1 });

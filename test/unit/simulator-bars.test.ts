@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Tick } from '../../server/protocol/feeds.ts';
+import type { Tick } from '../../protocol/feeds.ts';
 import { BarAggregator } from '../../simulator/bars.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 14, 30, 0); // a whole second: 1704205800000

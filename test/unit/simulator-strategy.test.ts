@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Tick } from '../../server/protocol/feeds.ts';
+import type { Tick } from '../../protocol/feeds.ts';
 import { Executor, MeanReversion, type Order } from '../../simulator/strategy.ts';
 
 const quote = (mid: number, symbol = 'AAPL'): Tick => ({ symbol, bid: mid - 0.01, ask: mid + 0.01, last: mid + 0.01, size: 1 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../server/protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
 import { BarAggregator } from '../../simulator/bars.ts';
 import { cents } from '../../simulator/decimal.ts';
 import { Portfolio } from '../../simulator/portfolio.ts';

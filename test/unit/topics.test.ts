@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex, isValidPattern, isValidTopic, matches, topicError } from '../../server/hub/topics.ts';
+import { SubscriptionIndex, isValidPattern, isValidTopic, matches, topicError } from '../../protocol/topics.ts';
 
 describe('topics', () => {
   describe('#topicError', () => {

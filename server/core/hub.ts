@@ -7,10 +7,10 @@ import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
 import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
-import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
+import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
 import { Flusher, frameText } from './outbox.ts';
-import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from './topics.ts';
+import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
 
 /** A refusal the edge turns into an error frame or HTTP error. */
 export class HubRefusal extends Error {

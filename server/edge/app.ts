@@ -7,13 +7,13 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
-import { createAuthenticator } from './auth.ts';
-import type { Hub } from './hub/hub.ts';
-import type { Telemetry } from './hub/telemetry.ts';
-import { createMetrics } from './metrics.ts';
-import { createHttpApi } from './edge/http-api.ts';
-import { apiError, type Env } from './edge/http-util.ts';
-import { createWsRoutes } from './edge/ws-routes.ts';
+import { createAuthenticator } from '../auth.ts';
+import type { Hub } from '../core/hub.ts';
+import type { Telemetry } from '../observability/telemetry.ts';
+import { createMetrics } from '../observability/metrics.ts';
+import { createHttpApi } from './http-api.ts';
+import { apiError, type Env } from './http-util.ts';
+import { createWsRoutes } from './ws-routes.ts';
 
 /**
  * Build the Hono app for a hub.

@@ -13,9 +13,9 @@ import {
   type ResetFrame,
   type ServerFrame,
   type WelcomeFrame,
-} from './wire.ts';
+} from '../protocol/wire.ts';
 // Pure module (no Node APIs), so the browser bundle can share the hub's matcher.
-import { matches } from '../hub/topics.ts';
+import { matches } from '../protocol/topics.ts';
 
 /** The subset of the standard WebSocket API the client uses; both the browser's and `ws` fit. */
 export interface WebSocketLike {

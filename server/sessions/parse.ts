@@ -2,7 +2,7 @@
  * Parse and check one app-mode request. Returns the request or a refusal naming the problem,
  * with the request id when one could be read, so the client can match the error to its request.
  */
-import type { ClientRequest, ErrorCode, RequestId } from './wire.ts';
+import type { ClientRequest, ErrorCode, RequestId } from '../../protocol/wire.ts';
 
 export type ParseResult = { ok: true; request: ClientRequest } | { ok: false; id?: RequestId; code: ErrorCode; message: string };
 

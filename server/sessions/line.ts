@@ -2,8 +2,8 @@
  * Line mode: the original chat on `/ws`, for humans with wscat. A line is chat unless it starts
  * with `/`, which makes it a command. Hub replies start with `* `, errors with `! `.
  */
-import { CloseCode, type Connection } from './connection.ts';
-import { HubRefusal, type Hub } from './hub.ts';
+import { CloseCode, type Connection } from '../core/connection.ts';
+import { HubRefusal, type Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
 export interface LineCommand {

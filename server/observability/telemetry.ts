@@ -4,7 +4,7 @@
  * and the dashboard's ops panel see the hub live.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Hub } from './hub.ts';
+import type { Hub } from '../core/hub.ts';
 
 export interface SysStats {
   ts: number;

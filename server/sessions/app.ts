@@ -1,11 +1,11 @@
 /**
  * App mode (`hub.v1`): JSON requests with ids, each answered by exactly one ok or error reply.
  */
-import type { ClientRequest, ErrorReply, RequestId } from '../protocol/wire.ts';
-import { parseRequest } from '../protocol/parse.ts';
+import type { ClientRequest, ErrorReply, RequestId } from '../../protocol/wire.ts';
+import { parseRequest } from './parse.ts';
 import type { Authenticator } from '../auth.ts';
-import type { Connection } from './connection.ts';
-import { HubRefusal, type Hub } from './hub.ts';
+import type { Connection } from '../core/connection.ts';
+import { HubRefusal, type Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
 export class AppSession implements Session {

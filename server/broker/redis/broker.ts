@@ -14,8 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { createClient, ErrorReply } from 'redis';
 import type { Logger } from 'pino';
-import type { RetentionRule } from '../config.ts';
-import { matches } from '../hub/topics.ts';
+import type { RetentionRule } from '../../config.ts';
+import { matches } from '../../../protocol/topics.ts';
 import {
   BrokerUnavailableError,
   encodeMessage,
@@ -26,8 +26,8 @@ import {
   type HistoryQuery,
   type LostNotice,
   type Presence,
-} from './broker.ts';
-import { CLAIM, EPOCH, HEARTBEAT, HISTORY, LEAVE, LIST_NICKS, PUBLISH, RELEASE, type Script } from './redis-scripts.ts';
+} from '../broker.ts';
+import { CLAIM, EPOCH, HEARTBEAT, HISTORY, LEAVE, LIST_NICKS, PUBLISH, RELEASE, type Script } from './scripts.ts';
 
 type Client = ReturnType<typeof createClient>;
 type Reply = string | number | null | Reply[];

@@ -1,6 +1,6 @@
 /** Taps: read-only streams of messages for `wscat -c ws://host/ws/<pattern>[,<pattern>]`. */
-import type { Connection } from './connection.ts';
-import type { Hub, SubscribeOptions } from './hub.ts';
+import type { Connection } from '../core/connection.ts';
+import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
 export class TapSession implements Session {

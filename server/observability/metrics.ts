@@ -3,8 +3,8 @@
  * hot path pays nothing for metrics. One registry per hub, so tests can run several hubs.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Hub } from './hub/hub.ts';
-import type { Telemetry } from './hub/telemetry.ts';
+import type { Hub } from '../core/hub.ts';
+import type { Telemetry } from './telemetry.ts';
 
 /** Topic prefix used as a label: the first token, so label cardinality stays small. */
 const prefixOf = (topic: string) => topic.split('.', 1)[0];
