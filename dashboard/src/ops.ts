@@ -6,7 +6,7 @@
  * Each tile carries its main figure as `data-value` (a plain number) for tests and tooling;
  * `data-tone` is `ok`, `warn` or `bad`.
  */
-import type { SysStats } from '../../server/observability/telemetry.ts';
+import type { SysStats } from '../../protocol/sys-stats.ts';
 import { el, setText } from './dom.ts';
 import { fmtBytes, fmtDuration, fmtQty } from './format.ts';
 import { invalidate } from './frame.ts';

@@ -10,7 +10,8 @@ import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } f
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
 import { Flusher, frameText } from './outbox.ts';
-import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
+import { isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
+import { SubscriptionIndex } from './subscription-index.ts';
 
 /** A refusal the edge turns into an error frame or HTTP error. */
 export class HubRefusal extends Error {

@@ -4,29 +4,8 @@
  * and the dashboard's ops panel see the hub live.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { SysStats } from '../../protocol/sys-stats.ts';
 import type { Hub } from '../core/hub.ts';
-
-export interface SysStats {
-  ts: number;
-  /** The node these figures describe: each node of a cluster publishes its own. */
-  node: string;
-  uptimeSeconds: number;
-  connections: { total: number; line: number; app: number; tap: number };
-  subscriptions: number;
-  /** Messages per second published through this node / queued to subscribers. */
-  rateIn: number;
-  rateOut: number;
-  messagesIn: number;
-  deliveries: number;
-  bytesOut: number;
-  conflated: number;
-  slowConsumerCloses: number;
-  /** Event-loop delay over the last interval, ms. */
-  eventLoopLagMs: { p50: number; p99: number; max: number };
-  memory: { rssBytes: number; heapUsedBytes: number };
-  /** Connections with the most unsent bytes. */
-  slowest: { id: string; mode: string; remote: string; outboxBytes: number; dropped: number }[];
-}
 
 export class Telemetry {
   private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });

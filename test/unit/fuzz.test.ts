@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex, matches, topicError } from '../../protocol/topics.ts';
+import { matches, topicError } from '../../protocol/topics.ts';
+import { SubscriptionIndex } from '../../server/core/subscription-index.ts';
 import { parseCommand } from '../../server/sessions/line.ts';
 import { parseRequest } from '../../server/sessions/parse.ts';
 
