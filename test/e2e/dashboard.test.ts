@@ -11,6 +11,7 @@ import { testConfig, type HubConfig } from '../../server/config.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
 import { runSimulator, type Logger, type RunningSimulator } from '../../simulator/run.ts';
 import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { until } from '../support/until.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const DIST = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
@@ -65,21 +66,6 @@ const probe = <K extends keyof Probe>(key: K) =>
 
 const barTimes = () => page.evaluate(() => (window as unknown as { __tickhub: Probe }).__tickhub.barTimes());
 
-/** Poll `fn` until it returns a truthy value; the last value/error is in the timeout message. */
-async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
-    await sleep(everyMs);
-  }
-}
 
 /** Pixels of the candle chart's canvases that have the up or down candle color. */
 function candlePixels(): Promise<{ canvases: number; candle: number; colors: number; signature: number }> {

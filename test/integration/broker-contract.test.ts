@@ -8,6 +8,7 @@ import { MemoryBroker } from '../../server/broker/memory.ts';
 import { RedisBroker } from '../../server/broker/redis/broker.ts';
 import type { RetentionRule } from '../../server/config.ts';
 import { TestRedis } from '../support/redis-server.ts';
+import { until } from '../support/until.ts';
 
 const retention: RetentionRule[] = [
   { pattern: 'short.>', maxMessages: 5, maxAgeSeconds: 3600 },
@@ -42,13 +43,6 @@ const factories: Factory[] = [
 ];
 
 const seqs = (messages: Envelope[]) => messages.map((m) => m.seq);
-const until = async (cond: () => boolean, ms = 3000) => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 for (const factory of factories) {
   describe(`Broker contract: ${factory.name}`, () => {
@@ -74,7 +68,7 @@ for (const factory of factories) {
       expect(e1).toMatchObject({ topic: 'a', seq: 1 });
       expect(JSON.parse(e1.json)).toEqual({ topic: 'a', seq: 1, ts: e1.ts, data: { x: 1 } });
       expect(Math.abs(e1.ts - Date.now())).toBeLessThan(5000);
-      await until(() => seen.length === 3);
+      await until('seen.length === 3', () => seen.length === 3);
       expect(seen.map((e) => [e.topic, e.seq])).toEqual([['a', 1], ['a', 2], ['b', 1]]);
       expect(seen[0].json).toBe(e1.json);
     });
@@ -86,7 +80,7 @@ for (const factory of factories) {
       await b.subscribe('ord.*');
       const acks = await Promise.all(Array.from({ length: 300 }, (_, i) => b.publish(`ord.${i % 3}`, String(i))));
       for (const t of ['ord.0', 'ord.1', 'ord.2']) expect(acks.filter((a) => a.topic === t).map((a) => a.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1));
-      await until(() => seen.length === 300);
+      await until('seen.length === 300', () => seen.length === 300);
       for (const t of ['ord.0', 'ord.1', 'ord.2']) expect(seqs(seen.filter((e) => e.topic === t))).toEqual(Array.from({ length: 100 }, (_, k) => k + 1));
     });
 
@@ -150,7 +144,7 @@ for (const factory of factories) {
       await b.subscribe('>');
       await b.publish('ov.a', '1');
       await b.publish('ov.a', '2');
-      await until(() => seen.length >= 2);
+      await until('seen.length >= 2', () => seen.length >= 2);
       await new Promise((r) => setTimeout(r, 50));
       expect(seqs(seen)).toEqual([1, 2]);
       if (factory.shared) {
@@ -190,7 +184,7 @@ for (const factory of factories) {
         await b.subscribe('x.*');
         await a.publish('x.1', '"from a"');
         await b.publish('x.1', '"from b"');
-        await until(() => seenB.length === 2);
+        await until('seenB.length === 2', () => seenB.length === 2);
         expect(seenB.map((e) => e.seq)).toEqual([1, 2]);
         expect(seenB[0].origin).toBeUndefined();
         expect(seqs((await a.history('x.1', {})).messages)).toEqual([1, 2]);
@@ -208,7 +202,7 @@ for (const factory of factories) {
         await a.presence.claim('ghost', 'c1');
         // Simulate a dead node: stop its heartbeat without leaving.
         (a as unknown as { heartbeatTimer: NodeJS.Timeout }).heartbeatTimer.close();
-        await until(() => expired.length > 0, 3000);
+        await until('expired.length > 0', () => expired.length > 0, 3000);
         expect(expired).toEqual(['ghost']);
         expect(await b.presence.list()).toEqual([]);
         expect(await b.presence.claim('ghost', 'c9')).toBe(true);

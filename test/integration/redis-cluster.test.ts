@@ -15,6 +15,7 @@ import type { HubMessage } from '../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
 import { freePort, TestRedis } from '../support/redis-server.ts';
 import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { until } from '../support/until.ts';
 
 const KEY = 'cluster-publish-key';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -43,13 +44,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const until = async (cond: () => boolean, ms = 10_000, what = 'condition') => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-};
 const range = (n: number, from = 1) => Array.from({ length: n }, (_, k) => k + from);
 
 /** A tickhub node as a child process (so the test can kill -9 it). */
@@ -190,7 +184,7 @@ describe('tickhub nodes on one Redis', () => {
     // The last local subscriber leaving releases the upstream subscription.
     app.ws.terminate();
     tapB.ws.terminate();
-    await until(() => !(a.hub.broker as RedisBroker).upstreamSubscriptions().includes('th:m:w.*'), 3000, 'upstream release');
+    await until('upstream release', () => !(a.hub.broker as RedisBroker).upstreamSubscriptions().includes('th:m:w.*'), 3000);
   });
 
   it('each node publishes its own $sys.stats, named like the node in its welcome', async () => {
@@ -201,7 +195,7 @@ describe('tickhub nodes on one Redis', () => {
     const nodeB = (await appB.nextJson<{ node: string }>((f) => f.op === 'welcome')).node;
     expect(nodeA).not.toBe(nodeB);
     const seen = () => new Set(stats.frames.map((f) => JSON.parse(f).data.node));
-    await until(() => seen().has(nodeA) && seen().has(nodeB), 4000, '$sys.stats of both nodes');
+    await until('$sys.stats of both nodes', () => seen().has(nodeA) && seen().has(nodeB), 4000);
     expect([...seen()].sort()).toEqual([nodeA, nodeB].sort());
   });
 
@@ -233,16 +227,16 @@ describe('tickhub nodes on one Redis', () => {
     });
     const got: number[] = [];
     client.subscribe('h.r', (m) => got.push(m.seq));
-    await until(() => client.status === 'open');
+    await until('client.status === "open"', () => client.status === 'open');
     await sleep(50);
     for (let i = 1; i <= 1200; i++) {
       await (i % 2 ? a : b).hub.publish('h.r', { i });
       if (i % 200 === 0) {
-        await until(() => client.status === 'open');
+        await until('client.status === "open"', () => client.status === 'open');
         opened.at(-1)!.terminate();
       }
     }
-    await until(() => got.at(-1) === 1200, 10_000, 'resumed client to catch up');
+    await until('resumed client to catch up', () => got.at(-1) === 1200, 10_000);
     client.close();
     expect(opened.length).toBeGreaterThanOrEqual(6);
     expect(got).toEqual(range(1200));
@@ -283,7 +277,7 @@ describe('tickhub nodes on one Redis', () => {
     const watcher = await openSocket(a.wsUrl);
     sockets.push(watcher);
     await watcher.next((f) => f.startsWith('* welcome'));
-    await until(() => clients.every((c) => c.ready), 10_000, 'clients subscribed');
+    await until('clients subscribed', () => clients.every((c) => c.ready), 10_000);
     await sleep(50);
     const topics = ['kill.a', 'kill.b', 'kill.c'];
     const N = 1500;
@@ -295,7 +289,7 @@ describe('tickhub nodes on one Redis', () => {
       }
       if (i % 100 === 0) await sleep(1);
     }
-    await until(() => clients.every((c) => topics.every((t) => c.last.get(t) === N)), 15_000, 'every client to get everything');
+    await until('every client to get everything', () => clients.every((c) => topics.every((t) => c.last.get(t) === N)), 15_000);
     for (const c of clients) {
       c.stop();
       expect(c.resets()).toEqual([]);
@@ -309,7 +303,7 @@ describe('tickhub nodes on one Redis', () => {
 
   it('a dropped pub/sub connection is caught up from the streams: exactly once, no reset', async () => {
     const c = resumingClient(() => b.wsUrl, 'gap.*');
-    await until(() => c.ready, 5000, 'subscribed');
+    await until('subscribed', () => c.ready, 5000);
     await sleep(50);
     const N = 3000;
     let kills = 0;
@@ -321,7 +315,7 @@ describe('tickhub nodes on one Redis', () => {
       }
       if (i % 100 === 0) await sleep(2);
     }
-    await until(() => c.last.get('gap.a') === N / 2 && c.last.get('gap.b') === N / 2, 15_000, 'catch-up');
+    await until('catch-up', () => c.last.get('gap.a') === N / 2 && c.last.get('gap.b') === N / 2, 15_000);
     await sleep(100);
     const closes = [...c.closes];
     c.stop();
@@ -350,7 +344,7 @@ describe('REDIS_URL and an unreachable Redis', () => {
       expect((await fetch(`${n.httpUrl}/healthz`)).status).toBe(200);
       expect((await publish()).status).toBe(200);
       await r3.kill();
-      await until(() => n.hub.brokerStatus === 'degraded', 5000, 'degraded');
+      await until('degraded', () => n.hub.brokerStatus === 'degraded', 5000);
       const health = await fetch(`${n.httpUrl}/healthz`);
       expect(health.status).toBe(503);
       expect(await health.json()).toMatchObject({ status: 'degraded' });
@@ -358,7 +352,7 @@ describe('REDIS_URL and an unreachable Redis', () => {
       expect(refused.status).toBe(503);
       expect(await refused.json()).toMatchObject({ error: { code: 'unavailable' } });
       await r3.restart();
-      await until(() => n.hub.brokerStatus === 'ok', 10_000, 'ok again');
+      await until('ok again', () => n.hub.brokerStatus === 'ok', 10_000);
       expect((await fetch(`${n.httpUrl}/healthz`)).status).toBe(200);
       expect(await (await publish()).json()).toMatchObject({ seq: 1 }); // a new epoch: Redis lost everything
     } finally {
@@ -375,7 +369,7 @@ describe('Redis restarts and loses its data mid-stream', () => {
     try {
       const oldEpoch = p.hub.epoch;
       const c = resumingClient(() => q.wsUrl, 'rr.*');
-      await until(() => c.ready, 5000, 'subscribed');
+      await until('subscribed', () => c.ready, 5000);
       await sleep(50);
       const acked: { epoch: string; seq: number }[] = [];
       let errors = 0;
@@ -407,7 +401,7 @@ describe('Redis restarts and loses its data mid-stream', () => {
       const ackedOld = acked.filter((x) => x.epoch === oldEpoch).map((x) => x.seq);
       expect(ackedOld).toEqual(range(ackedOld.length));
       expect(ackedNew).toEqual(range(ackedNew.length));
-      await until(() => c.last.get('rr.t') === ackedNew.at(-1), 15_000, 'the client to reach the new epoch head');
+      await until('the client to reach the new epoch head', () => c.last.get('rr.t') === ackedNew.at(-1), 15_000);
       c.stop();
 
       // The documented guarantee: old-epoch messages arrive in order without duplicates (a tail

@@ -11,6 +11,7 @@ import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
 import type { HubMessage } from '../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../server/server.ts';
 import { runSimulator, type Logger, type RunningSimulator } from '../../simulator/main.ts';
+import { until } from '../support/until.ts';
 
 interface FakeHub {
   port: number;
@@ -78,13 +79,6 @@ async function freePort(): Promise<number> {
   return hub.port;
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function captureLogger(): Logger & { lines: string[]; at: number[] } {
   const lines: string[] = [];
@@ -147,7 +141,7 @@ describe('runSimulator', () => {
     const log = captureLogger();
     running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'test-key-123', rate: 100, symbols: ['AAPL', 'BTC-USD'], logger: log });
 
-    await waitFor('a fill', () => hub.received.some((m) => m.topic === 'fills'));
+    await until('a fill', () => hub.received.some((m) => m.topic === 'fills'));
     const topics = new Set(hub.received.map((m) => m.topic));
     for (const t of ['ticks.AAPL', 'ticks.BTC-USD', 'bars.1s.AAPL', 'bars.1s.BTC-USD', 'fills', 'pnl']) expect(topics).toContain(t);
     expect(hub.upgrades[0]).toContain('token=test-key-123');
@@ -187,29 +181,29 @@ describe('runSimulator', () => {
     const sim = running.simulator;
 
     // Hub not up yet: the model runs, ticks are dropped, the rest backlogged, one warning.
-    await waitFor('drops', () => running!.stats().dropped > 25);
+    await until('drops', () => running!.stats().dropped > 25);
     expect(count(log.lines, /^warn hub at .* is not reachable/)).toBe(1);
     expect(running.stats().backlog).toBeGreaterThan(0);
 
     const first = await startFakeHub(port);
     hubs.push(first);
-    await waitFor('first messages', () => first.received.length > 20);
+    await until('first messages', () => first.received.length > 20);
     expect(count(log.lines, /reconnected to hub .* dropped \d+ messages meanwhile, replaying \d+ backlogged$/)).toBe(1);
-    await waitFor('the replay', () => count(log.lines, REPLAYED) === 1);
+    await until('the replay', () => count(log.lines, REPLAYED) === 1);
 
     // Hub goes away mid-stream.
     await first.close();
     hubs.splice(hubs.indexOf(first), 1);
     const ticksAtOutage = sim.stats().ticks;
     const droppedAtOutage = running.stats().dropped;
-    await waitFor('drops during outage', () => running!.stats().dropped > droppedAtOutage + 60);
+    await until('drops during outage', () => running!.stats().dropped > droppedAtOutage + 60);
     expect(sim.stats().ticks).toBeGreaterThan(ticksAtOutage + 40); // the model kept going
     expect(count(log.lines, /^warn disconnected from hub/)).toBe(1);
 
     const second = await startFakeHub(port);
     hubs.push(second);
-    await waitFor('messages after the outage', () => second.received.length > 20);
-    await waitFor('the second replay', () => count(log.lines, REPLAYED) === 2);
+    await until('messages after the outage', () => second.received.length > 20);
+    await until('the second replay', () => count(log.lines, REPLAYED) === 2);
     expect(count(log.lines, /reconnected to hub .* dropped \d+ messages/)).toBe(2);
     // Still exactly one warning per outage, however many messages were dropped.
     expect(count(log.lines, /^warn /)).toBe(2);
@@ -255,7 +249,7 @@ describe('runSimulator', () => {
     });
 
     // The hub takes publishes and never answers: 30 go out, then bars, fills and pnl wait.
-    await waitFor('maxInFlight publishes', () => silent.received.length >= 30);
+    await until('maxInFlight publishes', () => silent.received.length >= 30);
     await new Promise((r) => setTimeout(r, 1200));
     expect(silent.received).toHaveLength(30);
     expect(count(log.lines, /^warn hub is slow: 30 publishes unconfirmed/)).toBe(1);
@@ -267,7 +261,7 @@ describe('runSimulator', () => {
     hubs.splice(hubs.indexOf(silent), 1);
     const next = await startFakeHub(port, undefined, undefined, { replyDelayMs: 5 });
     hubs.push(next);
-    await waitFor('the replay', () => count(log.lines, REPLAYED) === 1);
+    await until('the replay', () => count(log.lines, REPLAYED) === 1);
     await new Promise((r) => setTimeout(r, 300));
     expect(next.maxOutstanding).toBeLessThanOrEqual(30);
 
@@ -293,7 +287,7 @@ describe('runSimulator', () => {
     hubs.push(hub);
     const log = captureLogger();
     running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'wrong-key', rate: 50, symbols: ['AAPL'], logger: log });
-    await waitFor('refusals', () => (running!.stats().refused.forbidden ?? 0) > 20);
+    await until('refusals', () => (running!.stats().refused.forbidden ?? 0) > 20);
     const errors = log.lines.filter((l) => l.startsWith('error '));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/forbidden.*HUB_PUBLISH_KEY/);
@@ -307,13 +301,13 @@ describe('runSimulator', () => {
     const port = await freePort();
     const log = captureLogger();
     running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
-    await waitFor('the first warning', () => log.lines.length >= 2);
+    await until('the first warning', () => log.lines.length >= 2);
     await new Promise((r) => setTimeout(r, 300)); // several more failed attempts
     expect(log.lines.filter((l) => l.startsWith('warn '))).toEqual([expect.stringMatching(/not reachable \(connect ECONNREFUSED/)]);
 
     const hub = await startFakeHub(port, undefined, 'right-key');
     hubs.push(hub);
-    await waitFor('the key warning', () => log.lines.some((l) => /still unavailable/.test(l)));
+    await until('the key warning', () => log.lines.some((l) => /still unavailable/.test(l)));
     await new Promise((r) => setTimeout(r, 300));
     const warnings = log.lines.filter((l) => l.startsWith('warn '));
     expect(warnings).toHaveLength(2);
@@ -363,7 +357,7 @@ describe('runSimulator with the real hub', () => {
     const log = captureLogger();
     // Default symbols and rate: what `npm start` runs.
     running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log });
-    await waitFor('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
+    await until('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
     tap.close();
 
     const topics = new Set(got.map((m) => m.topic));
@@ -442,11 +436,11 @@ describe('runSimulator across a restart of the real hub', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(running.stats().backlog).toBeGreaterThan(0);
     hub = await startHub(testConfig({ publishKey: KEY, port }));
-    await waitFor('the reconnect', () => count(log.lines, /^info reconnected to hub .* replaying \d+ backlogged$/) === 1);
+    await until('the reconnect', () => count(log.lines, /^info reconnected to hub .* replaying \d+ backlogged$/) === 1);
     const reconnectedAt = log.at[log.lines.findIndex((l) => l.startsWith('info reconnected'))];
-    await waitFor('the replay', () => log.lines.slice(log.lines.findIndex((l) => l.startsWith('info reconnected'))).some((l) => REPLAYED.test(l)));
+    await until('the replay', () => log.lines.slice(log.lines.findIndex((l) => l.startsWith('info reconnected'))).some((l) => REPLAYED.test(l)));
     await new Promise((r) => setTimeout(r, 1200)); // live bars on the new hub
-    const until = Math.floor(Date.now() / 1000);
+    const now = Math.floor(Date.now() / 1000);
 
     const newMsgs = await history(hub, 'bars.1s.AAPL');
     const newBars = newMsgs.map((m) => (m.data as Bar).time);
@@ -456,7 +450,7 @@ describe('runSimulator across a restart of the real hub', () => {
     expect(newBars[0]).toBeLessThanOrEqual(oldLast + 1); // no missing second between the hubs
     expect(newBars[0]).toBeGreaterThanOrEqual(oldLast - 1); // and no old bars the first hub had confirmed
     expect(newBars[0]).toBeLessThanOrEqual(Math.floor(closedAt / 1000)); // the whole outage window
-    expect(newBars.at(-1)).toBeGreaterThanOrEqual(until - 1);
+    expect(newBars.at(-1)).toBeGreaterThanOrEqual(now - 1);
     expect(missing([...oldBars, ...newBars])).toEqual([]);
     // Seconds that ended before the reconnect (the outage, and the one in progress when the hub
     // went away) came from the backlog only: one message each, the latest version of the bar.

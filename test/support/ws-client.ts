@@ -100,4 +100,4 @@ export function upgradeStatus(url: string, protocol?: string): Promise<number> {
   });
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from './until.ts';

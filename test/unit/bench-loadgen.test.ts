@@ -5,6 +5,7 @@ import { Histogram } from '../../bench/lib/histogram.ts';
 import { envelopeJson, parseSentMs } from '../../bench/lib/payload.ts';
 import { RawSubscriber, type Dialect, type Sampler } from '../../bench/lib/subscriber.ts';
 import { nowMs } from '../../bench/lib/clock.ts';
+import { until } from '../support/until.ts';
 
 describe('bench histogram', () => {
   it('gives percentiles within 1% and the exact max', () => {
@@ -66,9 +67,6 @@ describe('bench raw subscriber', () => {
     return { sub, sampler };
   }
 
-  async function until(cond: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  }
 
   it('counts frames of every length class, samples latency and answers pings', async () => {
     let pongs = 0;
@@ -79,12 +77,12 @@ describe('bench raw subscriber', () => {
     });
     const { sub, sampler } = subscriber(port, 'ws');
     await sub.open();
-    await until(() => server !== null);
+    await until('server !== null', () => server !== null);
     const pad = (n: number): string => 'p'.repeat(n);
     const sizes = [0, 100, 300, 70_000];
     for (let i = 0; i < 400; i++) server!.send(`{"t":${nowMs().toFixed(3)},"p":"${pad(sizes[i % 4])}"}`);
     server!.ping('hi');
-    await until(() => sub.count === 400 && pongs === 1);
+    await until('sub.count === 400 && pongs === 1', () => sub.count === 400 && pongs === 1);
     expect(sub.count).toBe(400);
     expect(pongs).toBe(1);
     expect(sampler.hist.count).toBe(400);
@@ -97,9 +95,9 @@ describe('bench raw subscriber', () => {
     const port = await serve((ws) => (server = ws));
     const { sub, sampler } = subscriber(port, 'ws', 10);
     await sub.open();
-    await until(() => server !== null);
+    await until('server !== null', () => server !== null);
     for (let i = 0; i < 100; i++) server!.send(envelopeJson(i, nowMs()));
-    await until(() => sub.count === 100);
+    await until('sub.count === 100', () => sub.count === 100);
     expect(sampler.hist.count).toBe(10);
   });
 
@@ -119,7 +117,7 @@ describe('bench raw subscriber', () => {
     await sub.open();
     server!.send('2');
     for (let i = 0; i < 5; i++) server!.send(`42["m",${envelopeJson(i, nowMs())}]`);
-    await until(() => sub.count === 5 && heard.includes('3'));
+    await until('sub.count === 5 && heard.includes("3")', () => sub.count === 5 && heard.includes('3'));
     expect(heard).toEqual(['40', '3']);
     expect(sub.count).toBe(5);
   });

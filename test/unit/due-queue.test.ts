@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DueQueue } from '../../server/core/due-queue.ts';
+import { sleep } from '../support/until.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const silent = { error: () => {} };
 
 describe('DueQueue', () => {

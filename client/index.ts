@@ -1,0 +1,9 @@
+/**
+ * `tickhub/client`: the reconnecting app-mode client for browsers and Node, with the wire types
+ * a program needs to use it. See the README's "Client library" section.
+ */
+export { HubClient } from './hub-client.ts';
+export type { ClientStatus, HubClientOptions, SubscribeOptions, WebSocketFactory, WebSocketLike } from './hub-client.ts';
+export { APP_SUBPROTOCOL, HubError } from '../protocol/wire.ts';
+export type { ChatData, ErrorCode, HubMessage, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
+export { matches } from '../protocol/topics.ts';
