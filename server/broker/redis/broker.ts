@@ -27,7 +27,10 @@ import {
   type LostNotice,
   type Presence,
 } from '../broker.ts';
-import { CLAIM, EPOCH, HEARTBEAT, HISTORY, LEAVE, LIST_NICKS, PUBLISH, RELEASE, type Script } from './scripts.ts';
+import { RedisPresence } from './presence.ts';
+import { EPOCH, HEARTBEAT, HISTORY, LEAVE, PUBLISH, type Script } from './scripts.ts';
+import { Sequencer } from './sequencer.ts';
+import { isCovered, planUpstream, type UpstreamKind } from './upstream.ts';
 
 type Client = ReturnType<typeof createClient>;
 type Reply = string | number | null | Reply[];
@@ -62,11 +65,8 @@ interface Retention {
 export class RedisBroker implements Broker {
   readonly nodeId: string;
   readonly presence: RedisPresence;
-  private currentEpoch = '';
   /** Used only if the epoch key is missing, i.e. Redis lost its data; renewed after each use. */
   private epochCandidate = newEpoch();
-  /** Epochs this node has left; late messages of theirs are dropped, never re-adopted. */
-  private readonly retiredEpochs = new Set<string>();
   private readonly prefix: string;
   private readonly cmd: Client;
   private readonly sub: Client;
@@ -76,16 +76,10 @@ export class RedisBroker implements Broker {
   /** Local interest: hub pattern -> number of local subscriptions. */
   private readonly patternRefs = new Map<string, number>();
   /** Upstream subscriptions in place: Redis channel or glob -> kind. */
-  private readonly upstream = new Map<string, 'channel' | 'pattern'>();
+  private readonly upstream = new Map<string, UpstreamKind>();
   private upstreamSync: Promise<void> = Promise.resolve();
-  /** Last seq handed to the hub per topic (for dedupe, order and gap detection). */
-  private readonly lastDelivered = new Map<string, number>();
-  /** Redis time up to which this node has received everything published (from its own ticks). */
-  private lastAliveTs = 0;
-  private recovering = false;
-  private pending: Envelope[] = [];
-  private recovery: Promise<void> | null = null;
-  private recoverAgain = false;
+  /** Order, dedupe, gaps and epochs of what reaches the hub (set once connected). */
+  private sequencer!: Sequencer;
   private clockOffsetMs = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
@@ -111,9 +105,9 @@ export class RedisBroker implements Broker {
     });
     let subWasReady = false;
     this.sub.on('error', (err: Error) => {
-      this.recovering = true; // hold live messages until the gap is closed
+      this.sequencer?.hold(); // hold live messages until the gap is closed
       this.log?.warn({ err: err.message }, 'redis (pub/sub) error');
-      if (this.sub.isReady) void this.recover(); // not a disconnect: check for a gap right away
+      if (this.sub.isReady) void this.sequencer?.recover(); // not a disconnect: check for a gap right away
     });
     this.sub.on('ready', () => {
       if (!subWasReady) {
@@ -121,7 +115,7 @@ export class RedisBroker implements Broker {
         return;
       }
       this.log?.info('redis (pub/sub) reconnected; closing the gap from the streams');
-      void this.recover();
+      void this.sequencer.recover();
     });
   }
 
@@ -131,11 +125,8 @@ export class RedisBroker implements Broker {
     const timeout = options.connectTimeoutMs ?? 10_000;
     try {
       await withTimeout(Promise.all([broker.cmd.connect(), broker.sub.connect()]), timeout, `Redis at ${redactUrl(options.url)} did not answer within ${timeout} ms`);
-      broker.currentEpoch = String(await broker.script(EPOCH, [broker.key('epoch')], [broker.epochCandidate, 'ensure', '']));
-      if (broker.currentEpoch === broker.epochCandidate) broker.epochCandidate = newEpoch();
-      await broker.sub.subscribe(broker.key(`t:${broker.nodeId}`), (message) => {
-        if (!broker.recovering) broker.lastAliveTs = Math.max(broker.lastAliveTs, Number(message));
-      });
+      broker.sequencer = broker.createSequencer(await broker.ensureEpoch());
+      await broker.sub.subscribe(broker.key(`t:${broker.nodeId}`), (message) => broker.sequencer.alive(Number(message)));
       await broker.heartbeat();
     } catch (err) {
       broker.closed = true;
@@ -149,11 +140,11 @@ export class RedisBroker implements Broker {
   }
 
   get epoch(): string {
-    return this.currentEpoch;
+    return this.sequencer.epoch;
   }
 
   get status(): 'ok' | 'degraded' {
-    return this.cmd.isReady && this.sub.isReady && !this.recovering ? 'ok' : 'degraded';
+    return this.cmd.isReady && this.sub.isReady && !this.sequencer.holding ? 'ok' : 'degraded';
   }
 
   onDeliver(handler: DeliveryHandler): void {
@@ -175,7 +166,7 @@ export class RedisBroker implements Broker {
     const { maxMessages, maxAgeMs } = this.retention(topic);
     const keys = [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`), this.key(`m:${topic}`)];
     for (let attempt = 0; ; attempt++) {
-      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.currentEpoch, this.epochCandidate];
+      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate];
       const reply = (await this.script(PUBLISH, keys, args)) as number[] | [0, string];
       if (reply[0] === 1) {
         const seq = Number(reply[1]);
@@ -232,7 +223,7 @@ export class RedisBroker implements Broker {
   private syncUpstream(): Promise<void> {
     const run = async () => {
       if (this.closed) return;
-      const wanted = this.wantedUpstream();
+      const wanted = planUpstream(this.patternRefs.keys(), this.prefix);
       try {
         for (const [name, kind] of wanted) {
           if (this.upstream.has(name)) continue;
@@ -250,36 +241,10 @@ export class RedisBroker implements Broker {
       } catch (err) {
         this.log?.warn({ err: (err as Error).message }, 'upstream (un)subscribe deferred until Redis is back');
       }
-      for (const topic of this.lastDelivered.keys()) if (!this.covered(topic)) this.lastDelivered.delete(topic);
+      this.sequencer.forget((topic) => isCovered(topic, this.upstream, this.prefix));
     };
     this.upstreamSync = this.upstreamSync.then(run);
     return this.upstreamSync;
-  }
-
-  /** The smallest set of channels and globs covering every local pattern. */
-  private wantedUpstream(): Map<string, 'channel' | 'pattern'> {
-    const all = this.key('m:*');
-    const globs = new Set<string>();
-    const channels = new Set<string>();
-    for (const pattern of this.patternRefs.keys()) {
-      const tokens = pattern.split('.');
-      if (!tokens.some((t) => t === '*' || t === '>')) channels.add(this.key(`m:${pattern}`));
-      else if (tokens[0] === '*' || tokens[0] === '>') globs.add(all);
-      else globs.add(this.key(`m:${tokens[0]}.*`));
-    }
-    const wanted = new Map<string, 'channel' | 'pattern'>();
-    if (globs.has(all)) return wanted.set(all, 'pattern');
-    for (const g of globs) wanted.set(g, 'pattern');
-    for (const c of channels) if (![...globs].some((g) => c.startsWith(g.slice(0, -1)))) wanted.set(c, 'channel');
-    return wanted;
-  }
-
-  private covered(topic: string): boolean {
-    const channel = this.key(`m:${topic}`);
-    for (const [name, kind] of this.upstream) {
-      if (kind === 'channel' ? name === channel : channel.startsWith(name.slice(0, -1))) return true;
-    }
-    return false;
   }
 
   /** A pub/sub message: `<epoch> <seq> <ts> <origin> <json>` on `<prefix>m:<topic>`. */
@@ -299,115 +264,55 @@ export class RedisBroker implements Broker {
       json: message.slice(d + 1),
       origin: slash > 0 && origin.slice(0, slash) === this.nodeId ? origin.slice(slash + 1) : undefined,
     };
-    if (epoch !== this.currentEpoch) {
-      if (this.retiredEpochs.has(epoch)) return; // published before an epoch change; reset covers it
-      this.adoptEpoch(epoch);
-    }
-    // Messages held during a recovery must not move the "alive until" mark: the recovery reads
-    // unseen topics from that mark, and moving it past held messages would skip them for good.
-    if (this.recovering) return void this.pending.push(env);
-    if (ts > this.lastAliveTs) this.lastAliveTs = ts;
-    this.accept(env);
+    this.sequencer.receive(env, epoch);
   }
 
-  /** Hand a message to the hub unless it is a duplicate; a gap starts a recovery. */
-  private accept(env: Envelope): void {
-    const last = this.lastDelivered.get(env.topic);
-    if (last !== undefined && env.seq <= last) return;
-    if (last !== undefined && env.seq > last + 1) {
-      this.recovering = true;
-      this.pending.push(env);
-      void this.recover();
-      return;
-    }
-    this.lastDelivered.set(env.topic, env.seq);
-    this.deliver(env);
+  /** The ordering logic, fed from this broker's Redis reads. */
+  private createSequencer(epoch: string): Sequencer {
+    return new Sequencer(
+      epoch,
+      {
+        ready: () => this.sub.isReady && !this.closed,
+        prepare: async () => {
+          await this.syncUpstream();
+          await this.presence.reassert();
+        },
+        epoch: () => this.ensureEpoch(),
+        rotateEpoch: async (old) => {
+          this.log?.warn({ epoch: old }, 'seq went back in Redis; starting a new epoch');
+          return this.epochFromScript('rotate', old);
+        },
+        history: (topic, query) => this.history(topic, query),
+        topics: () => this.topics(),
+        patterns: () => this.patternRefs.keys(),
+      },
+      {
+        deliver: (env) => this.deliver(env),
+        lost: (notice) => this.lost(notice),
+        epochChanged: (old, epoch) => {
+          this.log?.warn({ old, epoch }, 'Redis history was lost: new epoch');
+          void this.presence.reassert().catch(() => {});
+        },
+        retrying: (err) => this.log?.warn({ err: (err as Error).message }, 'gap recovery failed; retrying'),
+      },
+    );
   }
 
-  /** Close the gap after a pub/sub reconnect (or a detected gap); runs one at a time. */
-  private recover(): Promise<void> {
-    this.recovering = true;
-    if (this.recovery) {
-      this.recoverAgain = true;
-      return this.recovery;
-    }
-    this.recovery = (async () => {
-      do {
-        this.recoverAgain = false;
-        if (this.closed) return;
-        if (!this.sub.isReady) return; // the next 'ready' starts over
-        try {
-          await this.recoverOnce();
-        } catch (err) {
-          this.log?.warn({ err: (err as Error).message }, 'gap recovery failed; retrying');
-          await sleep(250);
-          this.recoverAgain = true;
-        }
-      } while (this.recoverAgain);
-    })().finally(() => {
-      this.recovery = null;
-    });
-    return this.recovery;
+  /** The epoch Redis has, set from this node's candidate if the key is missing. */
+  private ensureEpoch(): Promise<string> {
+    return this.epochFromScript('ensure', '');
   }
 
-  private async recoverOnce(): Promise<void> {
-    await this.syncUpstream();
-    const epoch = String(await this.script(EPOCH, [this.key('epoch')], [this.epochCandidate, 'ensure', '']));
-    this.adoptEpoch(epoch);
-    await this.presence.reassert();
-    const startEpoch = this.currentEpoch;
-    const trimmed: string[] = [];
-    // Topics this node delivered before: everything after the last seq it delivered.
-    for (const [topic, last] of [...this.lastDelivered]) {
-      const page = await this.history(topic, { since: last });
-      if (this.currentEpoch !== startEpoch) return void (this.recoverAgain = true);
-      if (page.lastSeq < last) {
-        // Same epoch but the counter went back: Redis restarted from an old snapshot.
-        this.log?.warn({ topic, last, lastSeq: page.lastSeq }, 'seq went back in Redis; starting a new epoch');
-        this.adoptEpoch(String(await this.script(EPOCH, [this.key('epoch')], [this.epochCandidate, 'rotate', this.currentEpoch])));
-        return void (this.recoverAgain = true);
-      }
-      if (page.truncated) trimmed.push(topic);
-      this.deliverPage(page.messages);
-    }
-    // Topics first published while this node was cut off, matching its patterns.
-    const patterns = [...this.patternRefs.keys()];
-    for (const topic of await this.topics()) {
-      if (this.lastDelivered.has(topic) || !patterns.some((p) => matches(p, topic))) continue;
-      const page = await this.history(topic, {});
-      if (this.currentEpoch !== startEpoch) return void (this.recoverAgain = true);
-      this.deliverPage(page.messages.filter((m) => m.ts >= this.lastAliveTs));
-    }
-    if (trimmed.length > 0) this.lost({ topics: trimmed, reason: 'trimmed' });
-    if (this.recoverAgain) return;
-    const pending = this.pending;
-    this.pending = [];
-    this.recovering = false;
-    for (const env of pending) {
-      if (this.recovering) this.pending.push(env);
-      else this.accept(env);
-    }
-  }
-
-  private deliverPage(messages: Envelope[]): void {
-    for (const env of messages) {
-      if (env.seq <= (this.lastDelivered.get(env.topic) ?? 0)) continue;
-      this.lastDelivered.set(env.topic, env.seq);
-      this.deliver(env);
-    }
-  }
-
-  /** Switch to the epoch Redis has; everything delivered so far belongs to the old one. */
-  private adoptEpoch(epoch: string): void {
-    if (epoch === this.currentEpoch || this.retiredEpochs.has(epoch)) return;
-    this.retiredEpochs.add(this.currentEpoch);
+  private async epochFromScript(mode: 'ensure' | 'rotate', old: string): Promise<string> {
+    const epoch = String(await this.script(EPOCH, [this.key('epoch')], [this.epochCandidate, mode, old]));
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
-    this.log?.warn({ old: this.currentEpoch, epoch }, 'Redis history was lost: new epoch');
-    this.currentEpoch = epoch;
-    this.lastDelivered.clear();
-    this.lastAliveTs = 0; // every message of the new epoch is one this node has not delivered
-    this.lost({ topics: null, reason: 'epoch' });
-    void this.presence.reassert().catch(() => {});
+    return epoch;
+  }
+
+  /** Follow an epoch seen in a reply; the candidate is spent if Redis took it. */
+  private adoptEpoch(epoch: string): void {
+    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
+    this.sequencer.adoptEpoch(epoch);
   }
 
   // ---- heartbeat, presence plumbing ----------------------------------------------------------
@@ -472,59 +377,14 @@ export class RedisBroker implements Broker {
       // the node key expires by itself
     }
     this.closed = true;
+    this.sequencer.stop();
     await Promise.allSettled([this.cmd.close(), this.sub.close()]);
     this.cmd.destroy();
     this.sub.destroy();
   }
 }
 
-/** Cluster-wide nicks in a Redis hash; entries of a node whose heartbeat key expired are void. */
-export class RedisPresence implements Presence {
-  /** What this node's connections hold, to re-register after Redis lost it. */
-  private readonly mine = new Map<string, string>();
-  private onExpiredHandler: (nicks: string[]) => void = () => {};
-
-  constructor(private readonly broker: RedisBroker) {}
-
-  private holder(connId: string): string {
-    return `${this.broker.nodeId} ${connId}`;
-  }
-
-  async claim(nick: string, connId: string): Promise<boolean> {
-    const ok = (await this.broker.script(CLAIM, [this.broker.key('nicks')], [nick, this.holder(connId), this.broker.key('node:')])) === 1;
-    if (ok) this.mine.set(nick, connId);
-    return ok;
-  }
-
-  async release(nick: string, connId: string): Promise<void> {
-    if (this.mine.get(nick) === connId) this.mine.delete(nick);
-    await this.broker.script(RELEASE, [this.broker.key('nicks')], [nick, this.holder(connId)]);
-  }
-
-  async list(): Promise<string[]> {
-    const nicks = (await this.broker.script(LIST_NICKS, [this.broker.key('nicks')], [this.broker.key('node:')])) as string[];
-    return nicks.map(String).sort();
-  }
-
-  onExpired(handler: (nicks: string[]) => void): void {
-    this.onExpiredHandler = handler;
-  }
-
-  expired(nicks: string[]): void {
-    this.onExpiredHandler(nicks);
-  }
-
-  /** Re-register this node's nicks (after Redis lost them or they expired during an outage). */
-  async reassert(): Promise<void> {
-    for (const [nick, connId] of this.mine) {
-      const ok = (await this.broker.script(CLAIM, [this.broker.key('nicks')], [nick, this.holder(connId), this.broker.key('node:')])) === 1;
-      if (!ok) this.mine.delete(nick); // someone else took it meanwhile; theirs now
-    }
-  }
-}
-
 const newEpoch = () => randomBytes(6).toString('base64url');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
