@@ -60,7 +60,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   api.post(
     '/api/publish/:topic{.+}',
     async (c, next) => {
-      const verdict = publishRate.take(remoteOf(c), c.get('principal'));
+      const verdict = publishRate.take(remoteOf(c as unknown as Context<Env>), c.get('principal'));
       if (verdict.ok) return next();
       c.header('Retry-After', String(verdict.retryAfterSeconds));
       return apiError(c, 'rate_limited', `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`);
