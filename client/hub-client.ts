@@ -161,6 +161,8 @@ export class HubClient {
     }
     this.socket = socket;
     socket.onmessage = (ev) => this.onFrame(String(ev.data));
+    // Every close not asked for by close() reconnects, whatever its code: 1001 (hub restarting),
+    // 1012 (resume), 4001 (credential expired: the hub may take the token this client has now).
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;

@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'not_subscribed'
   | 'binary_unsupported'
   | 'rate_limited'
+  | 'token_expired'
   | 'unavailable'
   | 'internal';
 

@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { verify } from 'hono/jwt';
-import type { HubConfig } from './config.ts';
+import type { HubConfig, JwtRequireExp } from './config.ts';
 import { isValidPattern, matches } from '../protocol/topics.ts';
 
 /** Ordered: each role has every right of the roles before it. */
@@ -18,6 +18,8 @@ export interface Principal {
   publish: string[];
   /** Who it is, for logs: a JWT `sub`, an API key's name, or `anonymous`. */
   subject: string;
+  /** When the credential stops being valid (Unix ms, a JWT's `exp`); the hub closes the connection 4001 then. */
+  expiresAt?: number;
 }
 
 export interface ApiKey {
@@ -57,7 +59,7 @@ export function createAuthenticator(config: HubConfig) {
     for (const k of keys) {
       if (safeEqual(token, k.key)) return { ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } };
     }
-    if (config.jwtSecret && token.split('.').length === 3) return verifyJwt(token, config.jwtSecret);
+    if (config.jwtSecret && token.split('.').length === 3) return verifyJwt(token, config.jwtSecret, config.jwtRequireExp);
     return { ok: false, reason: 'invalid token' };
   }
 
@@ -66,8 +68,11 @@ export function createAuthenticator(config: HubConfig) {
 
 export type Authenticator = ReturnType<typeof createAuthenticator>;
 
-/** JWT claims: `role` (one of ROLES), optional `publish` (array of patterns), `sub`, `exp`. */
-async function verifyJwt(token: string, secret: string): Promise<AuthResult> {
+/** Roles whose JWTs must carry `exp` under JWT_REQUIRE_EXP=elevated: a leaked one must not work forever. */
+const ELEVATED: readonly Role[] = ['publisher', 'admin'];
+
+/** JWT claims: `role` (one of ROLES), optional `publish` (array of patterns), `sub`, `exp` (required per JWT_REQUIRE_EXP). */
+async function verifyJwt(token: string, secret: string, requireExp: JwtRequireExp): Promise<AuthResult> {
   let claims: Record<string, unknown>;
   try {
     claims = (await verify(token, secret, 'HS256')) as Record<string, unknown>;
@@ -78,7 +83,14 @@ async function verifyJwt(token: string, secret: string): Promise<AuthResult> {
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return { ok: false, reason: `invalid token: claim 'role' must be one of ${ROLES.join(', ')}` };
   const publish = claims.publish ?? [];
   if (!Array.isArray(publish) || !publish.every(isValidPattern)) return { ok: false, reason: "invalid token: claim 'publish' must be an array of topic patterns" };
-  return { ok: true, principal: { role: role as Role, publish: publish as string[], subject: typeof claims.sub === 'string' ? claims.sub : 'jwt' } };
+  const exp = claims.exp;
+  if (exp !== undefined && (typeof exp !== 'number' || !Number.isFinite(exp))) return { ok: false, reason: "invalid token: claim 'exp' must be a number (Unix seconds)" };
+  if (exp === undefined && (requireExp === 'all' || (requireExp === 'elevated' && ELEVATED.includes(role as Role)))) {
+    return { ok: false, reason: `invalid token: claim 'exp' is required for role ${role} (JWT_REQUIRE_EXP=${requireExp})` };
+  }
+  const principal: Principal = { role: role as Role, publish: publish as string[], subject: typeof claims.sub === 'string' ? claims.sub : 'jwt' };
+  if (exp !== undefined) principal.expiresAt = exp * 1000;
+  return { ok: true, principal };
 }
 
 function safeEqual(a: string, b: string): boolean {

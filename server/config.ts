@@ -8,6 +8,7 @@ import { isValidPattern } from '../protocol/topics.ts';
 import { ROLES, type ApiKey, type Role } from './auth.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
+export type JwtRequireExp = 'elevated' | 'all' | 'none';
 
 export interface RetentionRule {
   pattern: string;
@@ -31,6 +32,8 @@ export interface HubConfig {
   apiKeys: ApiKey[];
   /** HS256 secret for JWTs; null disables JWTs. */
   jwtSecret: string | null;
+  /** Which JWTs must carry `exp`: `elevated` = publisher and admin, `all`, or `none`. */
+  jwtRequireExp: JwtRequireExp;
   /** What callers without credentials may do; 'none' refuses them. */
   anonymousRole: Role | 'none';
   /** Origins browsers may open WebSockets from, besides the hub's own; `*` allows any. */
@@ -56,12 +59,18 @@ export interface HubConfig {
   publisherRateLimitPerSecond: number;
   /** Frames over the rate a connection may send (each answered with an error) before it is closed 1008. */
   rateLimitStrikes: number;
+  /** Address+credential pairs whose HTTP publish rate is tracked at once (idle ones are pruned first). */
+  httpRateKeys: number;
   /** Interval of the heartbeat sweep; a peer that misses one pong is terminated. */
   heartbeatMs: number;
   /** History retention per topic pattern, first match wins. */
   retention: RetentionRule[];
   /** Chat lines a new line-mode client sees on join. */
   chatBacklog: number;
+  /** Line-mode lines a connection may have waiting behind the one running. */
+  maxQueuedLines: number;
+  /** Bytes of messages one history reply may carry; the page stops before it and says `more`. */
+  maxHistoryBytes: number;
   /** Directory of the built dashboard, served at `/`. */
   dashboardDir: string;
   /** Redis for several nodes (Redis broker); null = one process with the memory broker. */
@@ -140,6 +149,7 @@ const envSchema = z.object({
   HUB_PUBLISH_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
   API_KEYS: apiKeyList.default([]),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_REQUIRE_EXP: z.enum(['elevated', 'all', 'none']).default('elevated'),
   ANONYMOUS_ROLE: z.enum(['none', 'viewer', 'operator']).default('operator'),
   ALLOWED_ORIGINS: z.string().default(DEFAULT_DEV_ORIGINS),
   MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(500),
@@ -151,10 +161,13 @@ const envSchema = z.object({
   RATE_LIMIT: int(1, 10_000_000).default(200),
   RATE_BURST: int(1, 10_000_000).default(400),
   RATE_STRIKES: int(1, 1_000_000).default(20),
+  HTTP_RATE_KEYS: int(100, 10_000_000).default(10_000),
   PUBLISHER_RATE_LIMIT: int(1, 100_000_000).default(100_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15_000),
   HISTORY: retentionList.default(defaultRetention),
   CHAT_BACKLOG: int(0, 1_000).default(20),
+  MAX_QUEUED_LINES: int(1, 100_000).default(128),
+  MAX_HISTORY_BYTES: int(4 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   DASHBOARD_DIR: z.string().min(1).default('dashboard/dist'),
   REDIS_URL: z
     .string()
@@ -189,6 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publishKey: e.HUB_PUBLISH_KEY ?? null,
     apiKeys: e.API_KEYS,
     jwtSecret: e.JWT_SECRET ?? null,
+    jwtRequireExp: e.JWT_REQUIRE_EXP,
     anonymousRole: e.ANONYMOUS_ROLE,
     allowedOrigins: e.ALLOWED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
@@ -200,10 +214,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerSecond: e.RATE_LIMIT,
     rateLimitBurst: e.RATE_BURST,
     rateLimitStrikes: e.RATE_STRIKES,
+    httpRateKeys: e.HTTP_RATE_KEYS,
     publisherRateLimitPerSecond: e.PUBLISHER_RATE_LIMIT,
     heartbeatMs: e.HEARTBEAT_MS,
     retention: e.HISTORY,
     chatBacklog: e.CHAT_BACKLOG,
+    maxQueuedLines: e.MAX_QUEUED_LINES,
+    maxHistoryBytes: e.MAX_HISTORY_BYTES,
     dashboardDir: e.DASHBOARD_DIR,
     redisUrl: e.REDIS_URL ?? null,
     logLevel: e.LOG_LEVEL,

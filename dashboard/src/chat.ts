@@ -1,6 +1,7 @@
 /**
  * Operator chat console: the same room as the `/ws` line-mode chat (topic `chat`).
- * The nick is persisted in localStorage; Enter in the input sends.
+ * The nick is persisted in localStorage; Enter in the input sends. The hub claims the nick for
+ * this connection when it chats; if someone else holds it, the refusal's text is shown.
  */
 import type { HubMessage } from '../../protocol/wire.ts';
 import type { ChatData } from '../../protocol/wire.ts';

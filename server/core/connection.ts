@@ -40,6 +40,8 @@ export const CloseCode = {
   tooBig: 1009,
   /** The broker lost messages (e.g. Redis restarted): reconnect and resume. */
   serviceRestart: 1012,
+  /** The connection's credential expired: reconnect with a fresh one. */
+  credentialExpired: 4001,
 } as const;
 
 let nextConnectionId = 1;
@@ -57,6 +59,10 @@ export class Connection {
   lastStamp = 0;
   closed = false;
   nick: string | null = null;
+  /** Every nick this connection holds in presence (current and any being claimed or given back), released with it. */
+  readonly nicks = new Set<string>();
+  /** Tail of this connection's nick changes, which run one at a time (Hub.inNickOrder). */
+  nickQueue: Promise<void> = Promise.resolve();
   framesIn = 0;
   dropped = 0;
 

@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
-import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
+import { BrokerUnavailableError, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
+import { checkChatData, escapeControls, nickProblem } from '../chat/rules.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
+import { DueQueue } from './due-queue.ts';
 import { Flusher, frameText } from './outbox.ts';
 import { isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
@@ -88,6 +90,8 @@ export class Hub {
   private attached = 0;
   private readonly startedAt = Date.now();
   private guestCounter = 0;
+  /** Credential expiries of every connection, behind one timer; stale entries are skipped. */
+  private readonly expiries: DueQueue<{ conn: Connection; at: number }>;
 
   constructor(
     readonly config: HubConfig,
@@ -95,6 +99,7 @@ export class Hub {
     private readonly log: Logger,
   ) {
     this.flusher = new Flusher(config.flushWindowMs);
+    this.expiries = new DueQueue(log, 'credential expiry', (entry) => this.expire(entry.conn, entry.at));
     broker.onDeliver((env) => this.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     broker.presence.onExpired((nicks) => {
@@ -137,14 +142,30 @@ export class Hub {
     this.counters.bytesOut += conn.outbox.stats.bytesOut;
     for (const sub of conn.subs.values()) this.dropSubscription(sub);
     conn.subs.clear();
-    if (conn.nick && this.chatUsers.get(conn.nick) === conn) {
-      const nick = conn.nick;
-      this.chatUsers.delete(nick);
-      this.broker.presence.release(nick, conn.id).then(
-        () => this.announce(nick, 'left', 'leave'),
-        (err) => this.log.warn({ err, nick }, 'presence release failed'),
-      );
+    // Every nick it holds, not only the current one; claims still in flight release themselves.
+    for (const nick of conn.nicks) {
+      const current = nick === conn.nick && this.chatUsers.get(nick) === conn;
+      if (this.chatUsers.get(nick) === conn) this.chatUsers.delete(nick);
+      this.releaseNick(conn, nick).then(() => current && this.announce(nick, 'left', 'leave'));
     }
+  }
+
+  // ---- credential lifetime -------------------------------------------------------------------
+
+  /** Close `conn` when its credential expires (call on open and whenever its principal changes). */
+  watchExpiry(conn: Connection): void {
+    const at = conn.principal.expiresAt;
+    if (at === undefined || conn.closed) return;
+    this.expiries.add(performance.now() + (at - Date.now()), { conn, at });
+  }
+
+  /** An expiry fell due; it is stale if the connection has since moved on to another credential. */
+  private expire(conn: Connection, at: number): void {
+    if (conn.closed || conn.principal.expiresAt !== at) return;
+    const message = 'your credential expired; reconnect with a fresh token (app mode: send auth with a fresh token before it expires)';
+    if (conn.mode === 'line') conn.sendText(`! ${message}`);
+    else conn.sendJson({ op: 'error', code: 'token_expired', message });
+    conn.close(CloseCode.credentialExpired, 'credential expired');
   }
 
   /** `ok`, or `degraded` while the broker's backend is unreachable. */
@@ -187,9 +208,13 @@ export class Hub {
     return topic;
   }
 
-  /** Publish a checked message; resolves with its envelope (seq, ts). */
+  /** Publish a checked message; resolves with its envelope (seq, ts). Chat goes through the chat rule. */
   async publish(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
-    if (topic === 'chat') data = this.checkChat(data, origin);
+    if (topic === 'chat') return this.publishChat(data, origin);
+    return this.publishData(topic, data, origin);
+  }
+
+  private async publishData(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
     const json = JSON.stringify(data);
     if (json === undefined) throw new HubRefusal('bad_request', 'data must be JSON');
     this.counters.messagesIn++;
@@ -201,13 +226,35 @@ export class Hub {
     }
   }
 
-  /** Chat data is `{nick, text}`; connections with a nick speak under it. */
-  private checkChat(data: unknown, origin?: Connection): ChatData {
-    const d = (typeof data === 'object' && data !== null ? data : {}) as Partial<ChatData>;
-    if (typeof d.text !== 'string' || d.text.length === 0) throw new HubRefusal('bad_request', "chat data needs a non-empty 'text' string");
-    const nick = origin?.nick ?? (typeof d.nick === 'string' && d.nick ? d.nick : null) ?? 'anonymous';
-    if (!/^[A-Za-z0-9_-]{1,24}$/.test(nick)) throw new HubRefusal('bad_request', "chat 'nick' must be 1-24 characters of A-Z a-z 0-9 _ -");
-    return d.kind ? { nick, text: d.text, kind: d.kind } : { nick, text: d.text };
+  /**
+   * Chat `{nick?, text}` under the chat rule. A nick held by someone is theirs: line-mode clients
+   * speak under their own; an app-mode client speaking under a nick claims it for its connection
+   * (a guest nick if it names none); an HTTP post may use a nick only while nobody holds it.
+   */
+  private async publishChat(data: unknown, origin?: Connection): Promise<Envelope> {
+    const checked = checkChatData(data);
+    if (!checked.ok) throw new HubRefusal('bad_request', checked.problem);
+    const { text } = checked.chat;
+    if (origin?.mode === 'line') {
+      if (!origin.nick) throw new HubRefusal('unavailable', 'not in chat yet; try again');
+      return this.publishData('chat', { nick: origin.nick, text } satisfies ChatData, origin);
+    }
+    if (origin) {
+      const wanted = checked.chat.nick;
+      const nick = await this.inNickOrder(origin, async () => {
+        if (wanted === undefined) return origin.nick ?? (await this.claimGuest(origin));
+        if (wanted !== origin.nick) await this.rename(origin, wanted);
+        return wanted;
+      });
+      return this.publishData('chat', { nick, text } satisfies ChatData, origin);
+    }
+    const nick = checked.chat.nick ?? 'anonymous';
+    if (!(await this.unavailableAsRefusal(() => this.broker.presence.claim(nick, HTTP_SPEAKER)))) {
+      throw new HubRefusal('forbidden', `nick '${nick}' is held by a chat user; pick another`);
+    }
+    // A check, not a hold: two HTTP posts under one free nick both pass.
+    await this.broker.presence.release(nick, HTTP_SPEAKER).catch((err) => this.log.warn({ err, nick }, 'presence release failed'));
+    return this.publishData('chat', { nick, text } satisfies ChatData);
   }
 
   // ---- fan-out -------------------------------------------------------------------------------
@@ -353,11 +400,11 @@ export class Hub {
     }
   }
 
-  /** A page of one topic's history. */
-  history(topic: string, query: { since?: number; limit?: number }) {
+  /** A page of one topic's history, at most MAX_HISTORY_BYTES of messages; `more` says the page stopped short. */
+  async history(topic: string, query: HistoryQuery): Promise<HistoryPage & { more: boolean }> {
     const problem = topicError(topic);
     if (problem) throw new HubRefusal('bad_topic', problem);
-    return this.broker.history(topic, query);
+    return boundPage(await this.broker.history(topic, query), this.config.maxHistoryBytes);
   }
 
   /** Log an unexpected error with the connection it happened on. */
@@ -447,35 +494,53 @@ export class Hub {
   // ---- chat presence -------------------------------------------------------------------------
 
   /** Give a line-mode connection a guest nick, unique across the cluster, and join it to chat. */
-  async joinChat(conn: Connection): Promise<string> {
+  joinChat(conn: Connection): Promise<string> {
+    return this.inNickOrder(conn, () => this.claimGuest(conn));
+  }
+
+  /** Rename; throws a refusal if the nick is taken (on any node) or malformed. Renames of one connection run in order. */
+  renameInChat(conn: Connection, nick: string): Promise<void> {
+    return this.inNickOrder(conn, () => this.rename(conn, nick));
+  }
+
+  /**
+   * Run nick changes of one connection one after another: interleaved claims would leave nicks
+   * held that `conn.nick` no longer names.
+   */
+  private inNickOrder<T>(conn: Connection, fn: () => Promise<T>): Promise<T> {
+    const run = conn.nickQueue.then(() => {
+      if (conn.closed) throw new HubRefusal('unavailable', 'connection closed');
+      return fn();
+    });
+    conn.nickQueue = run.then(noop, noop);
+    return run;
+  }
+
+  private async claimGuest(conn: Connection): Promise<string> {
     let nick: string;
     let attempts = 0;
     do nick = ++attempts > 50 ? `guest-${randomBytes(3).toString('hex')}` : `guest-${++this.guestCounter}`;
-    while (this.chatUsers.has(nick) || !(await this.claimNick(nick, conn)));
-    if (conn.closed) {
-      await this.broker.presence.release(nick, conn.id);
-      return nick;
-    }
+    while (!conn.closed && (this.chatUsers.has(nick) || !(await this.claimNick(nick, conn))));
+    if (conn.closed) return nick; // claimNick gave it back (or never got it)
     conn.nick = nick;
     this.chatUsers.set(nick, conn);
     this.announce(nick, 'joined', 'join');
     return nick;
   }
 
-  /** Rename; throws a refusal if the nick is taken (on any node) or malformed. */
-  async renameInChat(conn: Connection, nick: string): Promise<void> {
-    if (!/^[A-Za-z0-9_-]{1,24}$/.test(nick)) throw new HubRefusal('bad_request', 'nick must be 1-24 characters of A-Z a-z 0-9 _ -');
+  private async rename(conn: Connection, nick: string): Promise<void> {
+    const bad = nickProblem(nick);
+    if (bad) throw new HubRefusal('bad_request', bad);
     const old = conn.nick;
     if (old === nick) return;
     if (!(await this.claimNick(nick, conn))) throw new HubRefusal('bad_request', `nick '${nick}' is taken`);
-    if (conn.closed) return void (await this.broker.presence.release(nick, conn.id));
-    if (old && this.chatUsers.get(old) === conn) {
-      this.chatUsers.delete(old);
-      await this.broker.presence.release(old, conn.id).catch((err) => this.log.warn({ err, nick: old }, 'presence release failed'));
-    }
+    if (conn.closed) return this.releaseNick(conn, nick);
+    if (old && this.chatUsers.get(old) === conn) this.chatUsers.delete(old);
+    if (old) await this.releaseNick(conn, old);
     conn.nick = nick;
     this.chatUsers.set(nick, conn);
-    this.announce(nick, `was ${old}`, 'nick');
+    if (old) this.announce(nick, `was ${old}`, 'nick');
+    else this.announce(nick, 'joined', 'join');
   }
 
   /** Everyone in chat, on every node. */
@@ -483,8 +548,21 @@ export class Hub {
     return this.unavailableAsRefusal(() => this.broker.presence.list());
   }
 
-  private claimNick(nick: string, conn: Connection): Promise<boolean> {
-    return this.unavailableAsRefusal(() => this.broker.presence.claim(nick, conn.id));
+  /** Claim `nick` for `conn`; a claim that lands after the connection closed is given back. */
+  private async claimNick(nick: string, conn: Connection): Promise<boolean> {
+    const ok = await this.unavailableAsRefusal(() => this.broker.presence.claim(nick, conn.id));
+    if (ok) conn.nicks.add(nick);
+    if (ok && conn.closed) {
+      await this.releaseNick(conn, nick);
+      return false;
+    }
+    return ok;
+  }
+
+  /** Give `nick` back; never rejects (a failure is logged, and presence expiry covers it). */
+  private async releaseNick(conn: Connection, nick: string): Promise<void> {
+    conn.nicks.delete(nick);
+    await this.broker.presence.release(nick, conn.id).catch((err) => this.log.warn({ err, nick }, 'presence release failed'));
   }
 
   private async unavailableAsRefusal<T>(fn: () => Promise<T>): Promise<T> {
@@ -577,15 +655,37 @@ export class Hub {
   /** Close every connection with 1001 and stop timers. */
   close(): void {
     for (const t of this.timers) clearInterval(t);
+    this.expiries.clear();
     if (this.throttleTimer) clearInterval(this.throttleTimer);
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }
 }
 
+/** Presence checks of HTTP chat posts use this holder id (no connection has it). */
+const HTTP_SPEAKER = 'http';
+
+const noop = () => {};
+
+/** `nick: text` for line mode. Controls are escaped even though the chat rule refuses them: history may predate it. */
 function renderChatLine(env: Envelope): string {
   const data = (JSON.parse(env.json) as { data: ChatData }).data;
-  if (data.kind === 'join' || data.kind === 'leave') return `* ${data.nick} ${data.text}`;
-  if (data.kind === 'nick') return `* ${data.nick} (${data.text})`;
-  return `${data.nick}: ${data.text}`;
+  const nick = escapeControls(String(data.nick));
+  const text = escapeControls(String(data.text));
+  if (data.kind === 'join' || data.kind === 'leave') return `* ${nick} ${text}`;
+  if (data.kind === 'nick') return `* ${nick} (${text})`;
+  return `${nick}: ${text}`;
+}
+
+/**
+ * Cut a page, oldest first, before the message that would take it over `maxBytes` (the first
+ * message always goes, so paging on with `since` always advances).
+ */
+function boundPage(page: HistoryPage, maxBytes: number): HistoryPage & { more: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < page.messages.length; i++) {
+    bytes += Buffer.byteLength(page.messages[i].json);
+    if (bytes > maxBytes && i > 0) return { ...page, messages: page.messages.slice(0, i), more: true };
+  }
+  return { ...page, more: false };
 }

@@ -6,7 +6,8 @@ import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../auth.ts';
 import { HubRefusal, type Hub } from '../core/hub.ts';
 import { CloseCode } from '../core/connection.ts';
-import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
+import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+import { HttpRateLimiter } from './http-rate-limit.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -48,14 +49,22 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
     const topic = c.req.param('topic');
     try {
       const page = await hub.history(topic, { since, limit });
-      return c.json({ topic, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, messages: page.messages.map((e) => JSON.parse(e.json)) });
+      return c.json({ topic, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) });
     } catch (err) {
       return refusal(c, err);
     }
   });
 
+  // Publishing costs the hub a broker write and a fan-out: the WebSocket rates apply here too.
+  const publishRate = new HttpRateLimiter(config);
   api.post(
     '/api/publish/:topic{.+}',
+    async (c, next) => {
+      const verdict = publishRate.take(remoteOf(c as unknown as Context<Env>), c.get('principal'));
+      if (verdict.ok) return next();
+      c.header('Retry-After', String(verdict.retryAfterSeconds));
+      return apiError(c, 'rate_limited', `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`);
+    },
     bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) }),
     async (c) => {
       const principal = c.get('principal');

@@ -75,21 +75,22 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     return (socket: WebSocket): void => {
       const conn = hub.attach(socket, mode, principal, remote);
       const session = createSession(conn);
-      let bucket: TokenBucket | undefined;
-      let bucketFor: Principal | undefined;
+      hub.watchExpiry(conn);
+      // One bucket for the connection's whole life: a new credential changes its rate, never refills it.
+      const rateOf = (p: Principal): [number, number] =>
+        hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
+      const bucket = new TokenBucket(...rateOf(principal), config.rateLimitStrikes);
+      let bucketFor = principal;
       log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (conn.closed) return;
         conn.alive = true;
         conn.framesIn++;
         if (bucketFor !== conn.principal) {
-          // The principal can change (auth op), and with it the allowance.
-          bucketFor = conn.principal;
-          bucket = hasRole(conn.principal, 'publisher')
-            ? new TokenBucket(config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond, config.rateLimitStrikes)
-            : new TokenBucket(config.rateLimitPerSecond, config.rateLimitBurst, config.rateLimitStrikes);
+          bucketFor = conn.principal; // the auth op changed it
+          bucket.retune(...rateOf(conn.principal));
         }
-        const verdict = bucket!.take();
+        const verdict = bucket.take();
         if (verdict !== 'ok') {
           const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
           conn.sendJson({ op: 'error', code: 'rate_limited', message: `more than ${limit} frames/s (${name})` });

@@ -39,6 +39,7 @@ export class AppSession implements Session {
         const result = await this.auth.authenticate(req.token);
         if (!result.ok) throw new HubRefusal('unauthorized', result.reason);
         conn.principal = result.principal;
+        hub.watchExpiry(conn); // a fresh token moves the expiry; the old entry goes stale
         return { role: conn.principal.role };
       }
       case 'sub': {
@@ -58,7 +59,7 @@ export class AppSession implements Session {
       }
       case 'history': {
         const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });
-        return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, messages: page.messages.map((e) => JSON.parse(e.json)) };
+        return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) };
       }
     }
   }

@@ -2,6 +2,7 @@
  * Line mode: the original chat on `/ws`, for humans with wscat. A line is chat unless it starts
  * with `/`, which makes it a command. Hub replies start with `* `, errors with `! `.
  */
+import { escapeControls } from '../chat/rules.ts';
 import { CloseCode, type Connection } from '../core/connection.ts';
 import { HubRefusal, type Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
@@ -31,12 +32,11 @@ const HELP = [
   '* anything else is a chat line for everyone else in chat',
 ].join('\n');
 
-/** Longest chat line accepted, in characters. */
-const MAX_CHAT_LINE = 2000;
-
 export class LineSession implements Session {
-  /** Settles once the connection has its guest nick; lines wait for it, in order. */
-  private joined: Promise<unknown> = Promise.resolve();
+  /** Tail of the line queue: the join first, then each line after the one before it. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Lines received and not yet finished (MAX_QUEUED_LINES bounds those waiting). */
+  private pending = 0;
 
   constructor(
     private readonly hub: Hub,
@@ -45,7 +45,7 @@ export class LineSession implements Session {
 
   start(): void {
     // The nick registry is cluster-wide (the broker's presence), hence asynchronous.
-    this.joined = this.hub.joinChat(this.conn).then(
+    this.tail = this.hub.joinChat(this.conn).then(
       (nick) => {
         this.reply(`* welcome to tickhub, you are ${nick}. /help lists commands.`);
         // Recent chat first, then live chat, in that order and without a gap.
@@ -63,19 +63,29 @@ export class LineSession implements Session {
   onText(text: string): void {
     const line = text.replace(/\r?\n$/, '');
     if (line.trim() === '') return;
+    const { maxQueuedLines } = this.hub.config;
+    // One running, the rest waiting: refuse beyond the bound, saying which line was dropped.
+    if (this.pending > maxQueuedLines) {
+      return this.reply(`! too many lines waiting (more than ${maxQueuedLines}, MAX_QUEUED_LINES); not run: ${escapeControls(line.slice(0, 40))}${line.length > 40 ? '...' : ''}`);
+    }
+    this.pending++;
     const command = parseCommand(line);
-    const work = this.joined.then(() => (command ? this.run(command) : this.chat(line)));
-    work.catch((err: unknown) => {
-      if (err instanceof HubRefusal) this.reply(`! ${err.message}`);
-      else {
-        this.hub.logError(err, this.conn);
-        this.reply('! internal error');
-      }
-    });
+    // In order: each line starts when the previous one has finished (renames must not interleave).
+    const work = this.tail.then(() => (command ? this.run(command) : this.chat(line)));
+    this.tail = work.then(
+      () => this.pending--,
+      (err: unknown) => {
+        this.pending--;
+        if (err instanceof HubRefusal) this.reply(`! ${err.message}`);
+        else {
+          this.hub.logError(err, this.conn);
+          this.reply('! internal error');
+        }
+      },
+    );
   }
 
   private async chat(line: string): Promise<void> {
-    if (line.length > MAX_CHAT_LINE) throw new HubRefusal('bad_request', `chat lines are limited to ${MAX_CHAT_LINE} characters`);
     await this.hub.publish(this.hub.checkPublish('chat', this.conn.principal), { text: line }, this.conn);
   }
 
