@@ -7,6 +7,7 @@ import { hasRole, type Authenticator, type Principal } from '../auth.ts';
 import { HubRefusal, type Hub } from '../hub/hub.ts';
 import { CloseCode } from '../hub/connection.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
+import { crossSiteProblem } from './origin.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -52,6 +53,21 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
     } catch (err) {
       return refusal(c, err);
     }
+  });
+
+  // A web page must not publish with its visitor's cookie (CSRF): the upgrade's Origin rule, and
+  // only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
+  api.use('/api/publish/*', async (c, next) => {
+    const problem = crossSiteProblem(
+      { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') },
+      config.allowedOrigins,
+    );
+    if (problem) return apiError(c, 'forbidden', problem);
+    const type = c.req.header('content-type');
+    if (type !== undefined && !isJsonType(type)) {
+      return apiError(c, 'unsupported_media_type', `content-type ${type} is not accepted: send content-type: application/json`);
+    }
+    await next();
   });
 
   api.post(
@@ -117,4 +133,10 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   });
 
   return api;
+}
+
+/** `application/json` or any `+json` type, parameters (charset) ignored. */
+function isJsonType(contentType: string): boolean {
+  const media = contentType.split(';', 1)[0].trim().toLowerCase();
+  return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
 }

@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'not_subscribed'
   | 'binary_unsupported'
   | 'rate_limited'
+  | 'too_many_connections'
+  | 'unsupported_media_type'
   | 'unavailable'
   | 'internal';
 
