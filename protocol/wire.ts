@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'binary_unsupported'
   | 'rate_limited'
   | 'token_expired'
+  | 'too_many_connections'
+  | 'unsupported_media_type'
   | 'unavailable'
   | 'internal';
 

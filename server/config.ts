@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { isValidPattern } from '../protocol/topics.ts';
 import { ROLES, type ApiKey, type Role } from './auth.ts';
+import { defaultMaxSockets } from './fd-limit.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
 export type JwtRequireExp = 'elevated' | 'all' | 'none';
@@ -39,6 +40,15 @@ export interface HubConfig {
   /** Origins browsers may open WebSockets from, besides the hub's own; `*` allows any. */
   allowedOrigins: string[];
   maxConnectionsPerIp: number;
+  /** Host names (Host header) served besides loopback names and IP literals; `*` accepts any. */
+  allowedHosts: string[];
+  /** Open sockets of any kind (HTTP, WebSocket, idle TCP) per remote address. */
+  maxSocketsPerIp: number;
+  /** Open sockets in total, so the process never runs out of file descriptors. */
+  maxSockets: number;
+  /** Time a client has to send a request's headers / the whole request. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   /** Largest WebSocket frame or HTTP body accepted, in bytes. */
   maxPayload: number;
   /** Bytes a connection may have buffered and unsent before its overflow policy acts. */
@@ -153,6 +163,11 @@ const envSchema = z.object({
   ANONYMOUS_ROLE: z.enum(['none', 'viewer', 'operator']).default('operator'),
   ALLOWED_ORIGINS: z.string().default(DEFAULT_DEV_ORIGINS),
   MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(500),
+  ALLOWED_HOSTS: z.string().default(''),
+  MAX_SOCKETS_PER_IP: int(1, 1_000_000).default(1000),
+  MAX_SOCKETS: int(16, 10_000_000).optional(),
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
   OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   FLUSH_WINDOW_MS: int(0, 1_000).default(0),
@@ -196,6 +211,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(`invalid configuration:\n  HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -206,6 +224,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     anonymousRole: e.ANONYMOUS_ROLE,
     allowedOrigins: e.ALLOWED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
+    allowedHosts: e.ALLOWED_HOSTS.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+    maxSocketsPerIp: e.MAX_SOCKETS_PER_IP,
+    maxSockets: e.MAX_SOCKETS ?? defaultMaxSockets(),
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxPayload: e.MAX_PAYLOAD,
     outboxLimitBytes: e.OUTBOX_LIMIT_BYTES,
     flushWindowMs: e.FLUSH_WINDOW_MS,

@@ -7,6 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { createApp } from './edge/app.ts';
+import { limitSockets } from './edge/socket-limits.ts';
 import type { HubConfig } from './config.ts';
 import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
@@ -46,7 +47,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       ? await RedisBroker.connect({ url: config.redisUrl, retention: config.retention, log: log.child({ component: 'redis' }) })
       : new MemoryBroker({ retention: config.retention }));
   const hub = new Hub(config, broker, log);
-  const telemetry = new Telemetry(hub);
+  const telemetry = new Telemetry(hub, log);
   telemetry.start();
   const app = createApp(hub, log, telemetry);
   const wss = new WebSocketServer({
@@ -57,8 +58,12 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     handleProtocols: (protocols) => (protocols.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false),
   });
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } }, () => resolve(s));
+    const s = serve(
+      { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss }, serverOptions: httpTimeouts(config) },
+      () => resolve(s),
+    );
     s.once('error', reject);
+    limitSockets(s, config, log);
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -80,6 +85,22 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * Slow clients may not hold sockets: headers must arrive within HEADERS_TIMEOUT_MS and the whole
+ * request within REQUEST_TIMEOUT_MS (Node answers 408 and closes). Node checks these every
+ * `connectionsCheckingInterval`, so that is a fraction of the smaller bound; an idle keep-alive
+ * socket is closed after at most 5 s.
+ */
+function httpTimeouts(config: HubConfig) {
+  const { headersTimeoutMs: headersTimeout, requestTimeoutMs: requestTimeout } = config;
+  return {
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: Math.min(5000, headersTimeout),
+    connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
   };
 }
 

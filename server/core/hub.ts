@@ -14,6 +14,8 @@ import { DueQueue } from './due-queue.ts';
 import { Flusher, frameText } from './outbox.ts';
 import { isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
+import { guarded } from '../guard.ts';
+import { AddressSlots, type AddressSlot } from './address-slots.ts';
 
 /** A refusal the edge turns into an error frame or HTTP error. */
 export class HubRefusal extends Error {
@@ -81,8 +83,9 @@ export class Hub {
   /** This node's chat members (nick -> connection); the cluster-wide registry is broker.presence. */
   private readonly chatUsers = new Map<string, Connection>();
   private readonly throttled = new Set<Subscription>();
-  /** Open connections per remote address, for MAX_CONNECTIONS_PER_IP. */
-  private readonly perIp = new Map<string, number>();
+  /** Connections per remote address, for MAX_CONNECTIONS_PER_IP: reserved at admission, released at detach. */
+  private readonly perIp = new AddressSlots();
+  private readonly slotOf = new WeakMap<Connection, AddressSlot>();
   private throttleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private stamp = 0;
@@ -105,8 +108,8 @@ export class Hub {
     broker.presence.onExpired((nicks) => {
       for (const nick of nicks) this.announce(nick, 'left', 'leave');
     });
-    this.timers.push(setInterval(() => this.heartbeat(), config.heartbeatMs / HEARTBEAT_SLICES).unref());
-    this.timers.push(setInterval(() => this.rollRates(), 1000).unref());
+    this.timers.push(setInterval(guarded(log, 'heartbeat', () => this.heartbeat()), config.heartbeatMs / HEARTBEAT_SLICES).unref());
+    this.timers.push(setInterval(guarded(log, 'topic rates', () => this.rollRates()), 1000).unref());
   }
 
   get epoch(): string {
@@ -121,12 +124,12 @@ export class Hub {
     return Math.round((Date.now() - this.startedAt) / 1000);
   }
 
-  /** Create and register a connection for an upgraded socket. */
-  attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, remote: string): Connection {
-    const conn = new Connection(ws, mode, principal, remote, this.config.outboxLimitBytes, this.flusher);
+  /** Create and register a connection for an upgraded socket; it takes over `slot` (from reserveConnection). */
+  attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
+    const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     conn.heartbeatSlot = this.attached++ % HEARTBEAT_SLICES;
     this.connections.add(conn);
-    this.perIp.set(remote, (this.perIp.get(remote) ?? 0) + 1);
+    this.slotOf.set(conn, slot);
     ws.on('pong', () => (conn.alive = true));
     return conn;
   }
@@ -134,9 +137,7 @@ export class Hub {
   /** Forget a closed connection: its subscriptions and its chat presence. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    const left = (this.perIp.get(conn.remote) ?? 1) - 1;
-    if (left > 0) this.perIp.set(conn.remote, left);
-    else this.perIp.delete(conn.remote);
+    this.slotOf.get(conn)?.release();
     conn.closed = true;
     this.counters.conflated += conn.outbox.stats.conflated;
     this.counters.bytesOut += conn.outbox.stats.bytesOut;
@@ -188,8 +189,12 @@ export class Hub {
 
   // ---- publishing ----------------------------------------------------------------------------
 
-  connectionsFrom(remote: string): number {
-    return this.perIp.get(remote) ?? 0;
+  /**
+   * Reserve one of `remote`'s MAX_CONNECTIONS_PER_IP slots, synchronously, before any await of the
+   * admission: null when they are all taken (by open or still-opening connections).
+   */
+  reserveConnection(remote: string): AddressSlot | null {
+    return this.perIp.take(remote, this.config.maxConnectionsPerIp);
   }
 
   /** Check that `principal` may publish to `topic`; returns the topic. */

@@ -14,6 +14,9 @@ import { createMetrics } from '../observability/metrics.ts';
 import { createHttpApi } from './http-api.ts';
 import { apiError, type Env } from './http-util.ts';
 import { createWsRoutes } from './ws-routes.ts';
+import { isHandshake } from './lean-upgrade.ts';
+import { hostAllowed } from './origin.ts';
+import { upgradeRefusals } from './upgrade-refusal.ts';
 
 /**
  * Build the Hono app for a hub.
@@ -30,6 +33,7 @@ export function createApp(hub: Hub, log: Logger, telemetry: Telemetry): Hono<Env
     hub.logError(err);
     return apiError(c, 'internal', 'internal error');
   });
+  app.use('*', upgradeRefusals());
 
   // The dashboard may talk only to its own origin ('self' covers same-host ws: and wss:).
   const withSecureHeaders = secureHeaders({
@@ -45,12 +49,23 @@ export function createApp(hub: Hub, log: Logger, telemetry: Telemetry): Hono<Env
     },
     crossOriginEmbedderPolicy: false,
   });
-  // WebSocket handshakes skip them: no browser renders a 101 or a refused upgrade, and the
-  // headers would cost every connection a Headers object and ~600 bytes in its 101 response.
-  app.use('*', (c, next) => (c.req.header('upgrade')?.toLowerCase() === 'websocket' ? next() : withSecureHeaders(c, next)));
+  // Accepted WebSocket handshakes skip them: no browser renders a 101, and the headers would cost
+  // every connection a Headers object and ~600 bytes in its 101 response. Everything else,
+  // refused upgrades and any request that merely carries `Upgrade`, gets them.
+  app.use('*', async (c, next) => {
+    await next();
+    if (!isHandshake(c.res)) await withSecureHeaders(c, async () => {});
+  });
+
+  // DNS rebinding: a foreign name resolving to the hub is refused before any route runs.
+  app.use('*', async (c, next) => {
+    const host = c.req.header('host');
+    if (!hostAllowed(host, hub.config.allowedHosts)) return apiError(c, 'forbidden', `host ${host} is not served here (ALLOWED_HOSTS)`);
+    await next();
+  });
 
   app.route('/', createWsRoutes(hub, auth, log));
-  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry)));
+  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log)));
   serveDashboard(app, hub.config.dashboardDir);
   return app;
 }

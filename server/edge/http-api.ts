@@ -8,6 +8,7 @@ import { HubRefusal, type Hub } from '../core/hub.ts';
 import { CloseCode } from '../core/connection.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
+import { crossSiteProblem } from './origin.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -53,6 +54,21 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
     } catch (err) {
       return refusal(c, err);
     }
+  });
+
+  // A web page must not publish with its visitor's cookie (CSRF): the upgrade's Origin rule, and
+  // only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
+  api.use('/api/publish/*', async (c, next) => {
+    const problem = crossSiteProblem(
+      { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') },
+      config.allowedOrigins,
+    );
+    if (problem) return apiError(c, 'forbidden', problem);
+    const type = c.req.header('content-type');
+    if (type !== undefined && !isJsonType(type)) {
+      return apiError(c, 'unsupported_media_type', `content-type ${type} is not accepted: send content-type: application/json`);
+    }
+    await next();
   });
 
   // Publishing costs the hub a broker write and a fan-out: the WebSocket rates apply here too.
@@ -126,4 +142,10 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   });
 
   return api;
+}
+
+/** `application/json` or any `+json` type, parameters (charset) ignored. */
+function isJsonType(contentType: string): boolean {
+  const media = contentType.split(';', 1)[0].trim().toLowerCase();
+  return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
 }

@@ -5,11 +5,12 @@ import { getCookie } from 'hono/cookie';
 
 export type Env = { Bindings: { incoming: IncomingMessage } };
 
-const statusOf: Record<string, 400 | 401 | 403 | 404 | 413 | 429 | 500 | 503> = {
+const statusOf: Record<string, 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   rate_limited: 429,
   too_many_connections: 429,
   unavailable: 503,

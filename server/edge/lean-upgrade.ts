@@ -19,7 +19,13 @@ import type { Context } from 'hono';
 import type { WebSocket } from 'ws';
 import type { Env } from './http-util.ts';
 
-export function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void): Promise<Response> {
+/** Responses that accepted a handshake; every other answer to an upgrade request is a refusal. */
+const handshakes = new WeakSet<Response>();
+
+/** True if `res` is leanUpgrade's answer, i.e. node-server goes on to send 101. */
+export const isHandshake = (res: Response): boolean => handshakes.has(res);
+
+export async function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void): Promise<Response> {
   const upgrade = c.req.header('upgrade');
   const env: Partial<Env['Bindings']> = c.env;
   const handshake: { env?: typeof env; req?: { url: string; header(name: string): string | undefined } } = {
@@ -27,7 +33,7 @@ export function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void
     req: { url: c.req.url, header: (name) => (name.toLowerCase() === 'upgrade' ? upgrade : undefined) },
   };
   let open: typeof onOpen | null = onOpen;
-  return upgradeWebSocket(handshake as unknown as Context<Env>, {
+  const res = await upgradeWebSocket(handshake as unknown as Context<Env>, {
     onOpen(_evt, ws) {
       // node-server is done with the handshake but keeps these objects as long as the socket.
       env.incoming = undefined;
@@ -37,4 +43,6 @@ export function leanUpgrade(c: Context<Env>, onOpen: (socket: WebSocket) => void
       opened(ws.raw as unknown as WebSocket); // the published type of `raw` is a stub
     },
   });
+  handshakes.add(res);
+  return res;
 }

@@ -10,6 +10,7 @@ import type { Authenticator, Principal } from '../auth.ts';
 import { hasRole } from '../auth.ts';
 import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
+import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
 import { TokenBucket } from './rate-limit.ts';
@@ -18,14 +19,25 @@ import { TapSession } from '../sessions/tap.ts';
 import { topicError } from '../../protocol/topics.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
+import { originAllowed } from './origin.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+
+interface Admission {
+  principal: Principal;
+  slot: AddressSlot;
+}
 
 export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono<Env> {
   const { config } = hub;
   const routes = new Hono<Env>();
 
-  /** Checks shared by every upgrade; returns the caller or the refusal to send. */
-  async function admit(c: Context<Env>, what: string): Promise<Principal | Response> {
+  /**
+   * Checks shared by every upgrade; returns the caller and its reserved per-address slot, or the
+   * refusal to send. The slot is taken before the first await, so parallel upgrades cannot all
+   * pass the limit while their credentials are being verified; it is released if the upgrade is
+   * refused or the socket closes before it opens, and taken over by the connection at attach.
+   */
+  async function admit(c: Context<Env>, what: string): Promise<Admission | Response> {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       return c.text(`this is a WebSocket endpoint: wscat -c ws://${c.req.header('host') ?? 'host'}${what}\n`, 426);
     }
@@ -33,13 +45,18 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     if (origin !== undefined && !originAllowed(origin, c.req.header('host'), config.allowedOrigins)) {
       return apiError(c, 'forbidden', `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
     }
-    const remote = remoteOf(c);
-    if (hub.connectionsFrom(remote) >= config.maxConnectionsPerIp) {
+    const socket = c.env.incoming.socket;
+    const slot = socket.destroyed ? null : hub.reserveConnection(remoteOf(c));
+    if (!slot) {
       return apiError(c, 'too_many_connections', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
     }
+    socket.once('close', slot.release);
     const result = await auth.authenticate(tokenOf(c));
-    if (!result.ok) return apiError(c, 'unauthorized', result.reason);
-    return result.principal;
+    if (!result.ok) {
+      slot.release();
+      return apiError(c, 'unauthorized', result.reason);
+    }
+    return { principal: result.principal, slot };
   }
 
   routes.get('/ws', async (c): Promise<Response> => {
@@ -49,7 +66,7 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
     return leanUpgrade(
       c,
-      socketOpener(c, mode, admitted, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn))),
+      socketOpener(c, mode, admitted.principal, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn)), admitted.slot),
     );
   });
 
@@ -66,14 +83,14 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     if (typeof options === 'string') return apiError(c, 'bad_request', options);
     const admitted = await admit(c, `/ws/${patterns.join(',')}`);
     if (admitted instanceof Response) return admitted;
-    return leanUpgrade(c, socketOpener(c, 'tap', admitted, (conn) => new TapSession(hub, conn, patterns, options)));
+    return leanUpgrade(c, socketOpener(c, 'tap', admitted.principal, (conn) => new TapSession(hub, conn, patterns, options), admitted.slot));
   });
 
   /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
-  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session): (socket: WebSocket) => void {
-    const remote = remoteOf(c);
+  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session, slot: AddressSlot): (socket: WebSocket) => void {
+    const { remote } = slot;
     return (socket: WebSocket): void => {
-      const conn = hub.attach(socket, mode, principal, remote);
+      const conn = hub.attach(socket, mode, principal, slot);
       const session = createSession(conn);
       hub.watchExpiry(conn);
       // One bucket for the connection's whole life: a new credential changes its rate, never refills it.
@@ -116,22 +133,6 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
   }
 
   return routes;
-}
-
-/**
- * Browsers always send Origin; scripts and wscat usually don't (they are judged by credentials).
- * Same-origin (Origin's host equals the Host header) is always allowed.
- */
-export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
-  if (allowed.includes('*')) return true;
-  let parsed: URL;
-  try {
-    parsed = new URL(origin);
-  } catch {
-    return false;
-  }
-  if (host && parsed.host === host) return true;
-  return allowed.includes(parsed.origin);
 }
 
 function tapOptions(c: Context): SubscribeOptions | string {

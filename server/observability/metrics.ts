@@ -2,14 +2,34 @@
  * `GET /metrics` in Prometheus text format. Values are read from the hub at scrape time, so the
  * hot path pays nothing for metrics. One registry per hub, so tests can run several hubs.
  */
+import type { Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { guarded } from '../guard.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Telemetry } from './telemetry.ts';
 
 /** Topic prefix used as a label: the first token, so label cardinality stays small. */
 const prefixOf = (topic: string) => topic.split('.', 1)[0];
 
-export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
+/**
+ * A collect callback that cannot fail a scrape or the process: a throw is logged and the metric
+ * keeps its last value.
+ */
+function safeCollect<M>(log: Pick<Logger, 'error'>, name: string, fn: (metric: M) => void): (this: M) => void {
+  const run = guarded(log, `metrics collect ${name}`, fn);
+  return function (this: M) {
+    run(this);
+  };
+}
+
+/**
+ * The hub's Prometheus registry (default process metrics plus the hub's own).
+ *
+ * @example
+ * const registry = createMetrics(hub, telemetry, log);
+ * const text = await registry.metrics();
+ */
+export function createMetrics(hub: Hub, telemetry: Telemetry, log: Pick<Logger, 'error'>): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tickhub_' });
 
@@ -18,19 +38,19 @@ export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
     help: 'Open WebSocket connections by mode',
     labelNames: ['mode'],
     registers: [registry],
-    collect() {
+    collect: safeCollect<Gauge>(log, 'tickhub_connections', (metric) => {
       const counts = { line: 0, app: 0, tap: 0 };
       for (const c of hub.connections) counts[c.mode]++;
-      for (const [mode, n] of Object.entries(counts)) this.set({ mode }, n);
-    },
+      for (const [mode, n] of Object.entries(counts)) metric.set({ mode }, n);
+    }),
   });
   new Gauge({
     name: 'tickhub_subscriptions',
     help: 'Active subscriptions (patterns) on this node',
     registers: [registry],
-    collect() {
-      this.set(hub.stats().subscriptions);
-    },
+    collect: safeCollect<Gauge>(log, 'tickhub_subscriptions', (metric) => {
+      metric.set(hub.stats().subscriptions);
+    }),
   });
   const perPrefix = (name: string, help: string, pick: (c: { messages: number; deliveries: number }) => number) =>
     new Counter({
@@ -38,12 +58,12 @@ export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
       help,
       labelNames: ['prefix'],
       registers: [registry],
-      collect() {
+      collect: safeCollect<Counter>(log, name, (metric) => {
         const sums = new Map<string, number>();
         for (const [topic, c] of hub.topicCounters()) sums.set(prefixOf(topic), (sums.get(prefixOf(topic)) ?? 0) + pick(c));
-        this.reset();
-        for (const [prefix, n] of sums) this.inc({ prefix }, n);
-      },
+        metric.reset();
+        for (const [prefix, n] of sums) metric.inc({ prefix }, n);
+      }),
     });
   perPrefix('tickhub_messages_total', 'Messages delivered to this node by the broker, by topic prefix', (c) => c.messages);
   perPrefix('tickhub_deliveries_total', 'Messages queued to subscribers, by topic prefix', (c) => c.deliveries);
@@ -52,10 +72,10 @@ export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
       name,
       help,
       registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(pick(hub.stats()));
-      },
+      collect: safeCollect<Counter>(log, name, (metric) => {
+        metric.reset();
+        metric.inc(pick(hub.stats()));
+      }),
     });
   total('tickhub_published_total', 'Messages published through this node', (s) => s.messagesIn);
   total('tickhub_bytes_out_total', 'Bytes written to subscribers', (s) => s.bytesOut);
@@ -66,7 +86,7 @@ export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
     help: 'Unsent bytes across all connections (sum) and the largest single outbox (max)',
     labelNames: ['stat'],
     registers: [registry],
-    collect() {
+    collect: safeCollect<Gauge>(log, 'tickhub_outbox_bytes', (metric) => {
       let sum = 0;
       let max = 0;
       for (const c of hub.connections) {
@@ -74,22 +94,22 @@ export function createMetrics(hub: Hub, telemetry: Telemetry): Registry {
         sum += d;
         max = Math.max(max, d);
       }
-      this.set({ stat: 'sum' }, sum);
-      this.set({ stat: 'max' }, max);
-    },
+      metric.set({ stat: 'sum' }, sum);
+      metric.set({ stat: 'max' }, max);
+    }),
   });
   new Gauge({
     name: 'tickhub_event_loop_lag_seconds',
     help: 'Event-loop delay over the last telemetry interval',
     labelNames: ['quantile'],
     registers: [registry],
-    collect() {
+    collect: safeCollect<Gauge>(log, 'tickhub_event_loop_lag_seconds', (metric) => {
       const lag = telemetry.latest?.eventLoopLagMs;
       if (!lag) return;
-      this.set({ quantile: '0.5' }, lag.p50 / 1000);
-      this.set({ quantile: '0.99' }, lag.p99 / 1000);
-      this.set({ quantile: '1' }, lag.max / 1000);
-    },
+      metric.set({ quantile: '0.5' }, lag.p50 / 1000);
+      metric.set({ quantile: '0.99' }, lag.p99 / 1000);
+      metric.set({ quantile: '1' }, lag.max / 1000);
+    }),
   });
   return registry;
 }

@@ -4,7 +4,9 @@
  * and the dashboard's ops panel see the hub live.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import type { SysStats } from '../../protocol/sys-stats.ts';
+import { guarded } from '../guard.ts';
 import type { Hub } from '../core/hub.ts';
 
 export class Telemetry {
@@ -15,12 +17,14 @@ export class Telemetry {
 
   constructor(
     private readonly hub: Hub,
+    private readonly log: Pick<Logger, 'error'>,
     private readonly intervalMs = 1000,
   ) {}
 
   start(): void {
     this.lag.enable();
-    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    // process.memoryUsage() throws EMFILE when descriptors run out: skip that tick, keep the process.
+    this.timer = setInterval(guarded(this.log, 'telemetry tick', () => this.tick()), this.intervalMs);
     this.timer.unref();
   }
 

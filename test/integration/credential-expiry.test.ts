@@ -51,7 +51,7 @@ describe('credential expiry on open connections', () => {
     expect((await line.closed).code).toBe(4001);
     expect(line.frames.at(-1)).toMatch(/^! your credential expired/);
     // Others are not touched, and keep receiving.
-    const res = await fetch(`${hub.httpUrl}/api/publish/watch.it`, { method: 'POST', headers: { authorization: 'Bearer expiry-publish-key' }, body: '{"n":1}' });
+    const res = await fetch(`${hub.httpUrl}/api/publish/watch.it`, { method: 'POST', headers: { authorization: 'Bearer expiry-publish-key', 'content-type': 'application/json' }, body: '{"n":1}' });
     expect(res.status).toBe(200);
     expect(JSON.parse(await bystander.next((f) => f.includes('"n":1')))).toMatchObject({ topic: 'watch.it', data: { n: 1 } });
   });

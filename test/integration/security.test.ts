@@ -69,9 +69,9 @@ describe('roles', () => {
   });
 
   it('static API keys carry their role and patterns, over WebSocket and HTTP', async () => {
-    const res = await fetch(`${hub.httpUrl}/api/publish/orders.us`, { method: 'POST', headers: { authorization: `Bearer ${SCRIPT_KEY}` }, body: '{"q":1}' });
+    const res = await fetch(`${hub.httpUrl}/api/publish/orders.us`, { method: 'POST', headers: { authorization: `Bearer ${SCRIPT_KEY}`, 'content-type': 'application/json' }, body: '{"q":1}' });
     expect(res.status).toBe(200);
-    const denied = await fetch(`${hub.httpUrl}/api/publish/ticks.X`, { method: 'POST', headers: { authorization: `Bearer ${SCRIPT_KEY}` }, body: '1' });
+    const denied = await fetch(`${hub.httpUrl}/api/publish/ticks.X`, { method: 'POST', headers: { authorization: `Bearer ${SCRIPT_KEY}`, 'content-type': 'application/json' }, body: '1' });
     expect(denied.status).toBe(403);
     const app = await open('', 'hub.v1');
     await app.nextJson();
