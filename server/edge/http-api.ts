@@ -7,6 +7,7 @@ import { hasRole, type Authenticator, type Principal } from '../auth.ts';
 import { HubRefusal, type Hub } from '../hub/hub.ts';
 import { CloseCode } from '../hub/connection.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
+import { DEPTH_PROBLEM, tooDeep } from '../protocol/parse.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -74,6 +75,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
       } catch (err) {
         return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
       }
+      if (tooDeep(data)) return apiError(c, 'bad_request', DEPTH_PROBLEM);
       try {
         const env = await hub.publish(topic, data);
         return c.json({ topic, seq: env.seq, ts: env.ts });
