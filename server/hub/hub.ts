@@ -8,7 +8,8 @@ import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
 import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
-import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
+import { CloseCode, Connection, type RenderFormat, type Subscription, type ThrottleState } from './connection.ts';
+import { DueQueue } from './due-queue.ts';
 import { Flusher, frameText } from './outbox.ts';
 import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from './topics.ts';
 
@@ -62,8 +63,14 @@ interface TopicCounter {
 
 /** Live messages a subscription may buffer while its replay is being sent. */
 const MAX_REPLAY_BUFFER = 100_000;
-/** Throttled (maxHz) subscriptions are checked this often. */
-const THROTTLE_TICK_MS = 5;
+/** What one throttled topic's state costs besides its held frame, counted toward OUTBOX_LIMIT_BYTES. */
+const THROTTLE_ENTRY_BYTES = 64;
+
+interface ThrottleDue {
+  sub: Subscription;
+  topic: string;
+  state: ThrottleState;
+}
 /** The heartbeat visits 1/HEARTBEAT_SLICES of the connections every HEARTBEAT_MS/HEARTBEAT_SLICES. */
 const HEARTBEAT_SLICES = 10;
 
@@ -77,10 +84,10 @@ export class Hub {
   private readonly topicCounts = new Map<string, TopicCounter>();
   /** This node's chat members (nick -> connection); the cluster-wide registry is broker.presence. */
   private readonly chatUsers = new Map<string, Connection>();
-  private readonly throttled = new Set<Subscription>();
+  /** maxHz states by the time they fall due. */
+  private readonly throttleDue: DueQueue<ThrottleDue>;
   /** Open connections per remote address, for MAX_CONNECTIONS_PER_IP. */
   private readonly perIp = new Map<string, number>();
-  private throttleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private stamp = 0;
   private heartbeatTick = 0;
@@ -94,6 +101,7 @@ export class Hub {
     private readonly log: Logger,
   ) {
     this.flusher = new Flusher(config.flushWindowMs);
+    this.throttleDue = new DueQueue(log, 'maxHz release', (due) => this.releaseThrottled(due));
     broker.onDeliver((env) => this.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     broker.presence.onExpired((nicks) => {
@@ -230,15 +238,15 @@ export class Hub {
         continue;
       }
       if (sub.floor && this.belowFloor(sub, env)) continue;
-      if (sub.maxHz > 0 && !this.throttleAdmits(sub, env)) continue;
+      let out: Buffer;
       if (sub.format === 'chat-line') {
         if (env.origin === conn.id) continue; // chat is not echoed to its sender
-        chatLine ??= frameText(renderChatLine(env));
-        if (conn.pushMessage(chatLine, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
+        out = chatLine ??= frameText(renderChatLine(env));
       } else {
-        frame ??= frameText(env.json);
-        if (conn.pushMessage(frame, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
+        out = frame ??= frameText(env.json);
       }
+      if (sub.throttle && !this.throttleAdmits(sub, env.topic, out)) continue;
+      if (conn.pushMessage(out, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
       this.counters.deliveries++;
     }
     counter.deliveries += this.counters.deliveries - deliveriesBefore;
@@ -273,40 +281,70 @@ export class Hub {
   }
 
   // ---- maxHz ---------------------------------------------------------------------------------
+  //
+  // A throttled subscription keeps a ThrottleState per topic it sent within the last 1/maxHz s.
+  // Each state has exactly one entry in `throttleDue`, at its `nextAt`: when due, the latest
+  // held frame (if any) is sent and the state is scheduled again; with nothing held the state
+  // is forgotten. So the cost is per message and per due send, never per held topic per tick.
 
-  /** True if `env` may go now; otherwise it is held back as the topic's latest value. */
-  private throttleAdmits(sub: Subscription, env: Envelope): boolean {
-    const now = performance.now();
-    const next = sub.nextSendAt!.get(env.topic) ?? 0;
-    if (now >= next && !sub.heldBack!.has(env.topic)) {
-      sub.nextSendAt!.set(env.topic, now + 1000 / sub.maxHz);
-      return true;
+  /** True if the frame may go now; otherwise it is held back as the topic's latest value. */
+  private throttleAdmits(sub: Subscription, topic: string, frame: Buffer): boolean {
+    const state = sub.throttle!.get(topic);
+    if (state) {
+      this.hold(sub, state, frame);
+      return false;
     }
-    sub.heldBack!.set(env.topic, env);
-    this.throttled.add(sub);
-    this.throttleTimer ??= setInterval(() => this.releaseThrottled(), THROTTLE_TICK_MS);
-    return false;
+    const fresh: ThrottleState = { nextAt: performance.now() + 1000 / sub.maxHz, held: null, bytes: topic.length + THROTTLE_ENTRY_BYTES };
+    sub.throttle!.set(topic, fresh);
+    sub.conn.throttledBytes += fresh.bytes;
+    this.throttleDue.add(fresh.nextAt, { sub, topic, state: fresh });
+    this.checkThrottleBudget(sub);
+    return !sub.conn.closed;
   }
 
-  private releaseThrottled(): void {
-    const now = performance.now();
-    for (const sub of this.throttled) {
-      if (sub.conn.closed) {
-        this.throttled.delete(sub);
-        continue;
-      }
-      for (const [topic, env] of sub.heldBack!) {
-        if (now < (sub.nextSendAt!.get(topic) ?? 0)) continue;
-        sub.heldBack!.delete(topic);
-        sub.nextSendAt!.set(topic, now + 1000 / sub.maxHz);
-        sub.conn.pushMessage(frameText(env.json), topic, this.policyFor(topic));
-      }
-      if (sub.heldBack!.size === 0) this.throttled.delete(sub);
+  private hold(sub: Subscription, state: ThrottleState, frame: Buffer): void {
+    const before = state.bytes;
+    state.bytes += frame.length - (state.held?.length ?? 0);
+    state.held = frame;
+    sub.conn.throttledBytes += state.bytes - before;
+    this.checkThrottleBudget(sub);
+  }
+
+  /** Held-back messages count toward the connection's OUTBOX_LIMIT_BYTES; beyond it the connection is closed. */
+  private checkThrottleBudget(sub: Subscription): void {
+    const conn = sub.conn;
+    if (conn.throttledBytes <= this.config.outboxLimitBytes) return;
+    this.counters.slowConsumerCloses++;
+    conn.close(CloseCode.policy, `maxHz holds more than OUTBOX_LIMIT_BYTES (${this.config.outboxLimitBytes})`);
+    this.dropThrottle(sub);
+  }
+
+  /** A throttled topic fell due: send what it holds through the live path, or forget it. */
+  private releaseThrottled({ sub, topic, state }: ThrottleDue): void {
+    const conn = sub.conn;
+    if (conn.closed || conn.subs.get(sub.pattern) !== sub || sub.throttle?.get(topic) !== state) return; // stale
+    const frame = state.held;
+    if (!frame) {
+      sub.throttle.delete(topic);
+      conn.throttledBytes -= state.bytes;
+      return;
     }
-    if (this.throttled.size === 0 && this.throttleTimer) {
-      clearInterval(this.throttleTimer);
-      this.throttleTimer = null;
-    }
+    state.held = null;
+    conn.throttledBytes -= frame.length;
+    state.bytes -= frame.length;
+    state.nextAt = performance.now() + 1000 / sub.maxHz;
+    this.throttleDue.add(state.nextAt, { sub, topic, state });
+    if (conn.pushMessage(frame, topic, this.policyFor(topic)) === 'overflow') this.counters.slowConsumerCloses++;
+    this.counters.deliveries++;
+    const counter = this.topicCounts.get(topic);
+    if (counter) counter.deliveries++;
+  }
+
+  /** Forget a subscription's maxHz state (its queue entries turn stale). */
+  private dropThrottle(sub: Subscription): void {
+    if (!sub.throttle) return;
+    for (const state of sub.throttle.values()) sub.conn.throttledBytes -= state.bytes;
+    sub.throttle.clear();
   }
 
   // ---- subscriptions -------------------------------------------------------------------------
@@ -334,8 +372,7 @@ export class Hub {
       maxHz,
       replayBuffer: wantsReplay ? [] : null,
       floor: null,
-      nextSendAt: maxHz > 0 ? new Map() : null,
-      heldBack: maxHz > 0 ? new Map() : null,
+      throttle: maxHz > 0 ? new Map() : null,
     };
     conn.subs.set(pattern, sub);
     this.index.add(pattern, sub);
@@ -374,7 +411,7 @@ export class Hub {
 
   private dropSubscription(sub: Subscription): void {
     this.index.remove(sub.pattern, sub);
-    this.throttled.delete(sub);
+    this.dropThrottle(sub);
     this.broker.unsubscribe(sub.pattern).catch((err) => this.log.warn({ err, pattern: sub.pattern }, 'broker unsubscribe failed'));
   }
 
@@ -576,7 +613,7 @@ export class Hub {
   /** Close every connection with 1001 and stop timers. */
   close(): void {
     for (const t of this.timers) clearInterval(t);
-    if (this.throttleTimer) clearInterval(this.throttleTimer);
+    this.throttleDue.clear();
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }
