@@ -15,10 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { createClient, ErrorReply } from 'redis';
 import type { Logger } from 'pino';
 import type { RetentionRule } from '../config.ts';
+import { guarded } from '../guard.ts';
 import { matches } from '../hub/topics.ts';
 import {
   BrokerUnavailableError,
+  DEFAULT_MAX_TOPICS,
+  TooManyTopicsError,
   encodeMessage,
+  forgetAfterMs,
   type Broker,
   type DeliveryHandler,
   type Envelope,
@@ -27,7 +31,8 @@ import {
   type LostNotice,
   type Presence,
 } from './broker.ts';
-import { CLAIM, EPOCH, HEARTBEAT, HISTORY, LEAVE, LIST_NICKS, PUBLISH, RELEASE, type Script } from './redis-scripts.ts';
+import { MapSweeper } from './map-sweep.ts';
+import { CLAIM, EPOCH, HEARTBEAT, HISTORY, LEAVE, LIST_NICKS, PUBLISH, RELEASE, SWEEP, type Script } from './redis-scripts.ts';
 
 type Client = ReturnType<typeof createClient>;
 type Reply = string | number | null | Reply[];
@@ -46,6 +51,8 @@ export interface RedisBrokerOptions {
   nodeTtlMs?: number;
   /** How long `connect` waits for Redis before giving up (ms). */
   connectTimeoutMs?: number;
+  /** Live topics at most, cluster-wide (MAX_TOPICS); checked inside the publish script. */
+  maxTopics?: number;
   log?: Logger;
 }
 
@@ -53,6 +60,18 @@ interface Retention {
   maxMessages: number;
   maxAgeMs: number;
 }
+
+/** What this node last handed to the hub for a topic. */
+interface Delivered {
+  seq: number;
+  ts: number;
+}
+
+/** Each node runs one chunk of the idle-topic sweep this often, over this many seq-hash fields. */
+const SWEEP_INTERVAL_MS = 1000;
+const SWEEP_CHUNK = 1000;
+/** Entries of `lastDelivered` visited per sweep tick (forgetting those of idle topics). */
+const DELIVERED_SWEEP_BATCH = 5000;
 
 /**
  * @example
@@ -79,7 +98,11 @@ export class RedisBroker implements Broker {
   private readonly upstream = new Map<string, 'channel' | 'pattern'>();
   private upstreamSync: Promise<void> = Promise.resolve();
   /** Last seq handed to the hub per topic (for dedupe, order and gap detection). */
-  private readonly lastDelivered = new Map<string, number>();
+  private readonly lastDelivered = new Map<string, Delivered>();
+  private readonly deliveredSweeper = new MapSweeper(this.lastDelivered, (topic, d) => this.now() - d.ts > this.forgetAfter(topic));
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private sweepCursor = '0';
+  private sweeping = false;
   /** Redis time up to which this node has received everything published (from its own ticks). */
   private lastAliveTs = 0;
   private recovering = false;
@@ -145,6 +168,9 @@ export class RedisBroker implements Broker {
     }
     broker.heartbeatTimer = setInterval(() => void broker.heartbeat().catch(() => {}), broker.heartbeatMs);
     broker.heartbeatTimer.unref();
+    const log = broker.log ?? { error: () => {} };
+    broker.sweepTimer = setInterval(guarded(log, 'redis topic sweep', () => void broker.sweep()), SWEEP_INTERVAL_MS);
+    broker.sweepTimer.unref();
     return broker;
   }
 
@@ -173,10 +199,12 @@ export class RedisBroker implements Broker {
 
   async publish(topic: string, dataJson: string, origin?: string): Promise<Envelope> {
     const { maxMessages, maxAgeMs } = this.retention(topic);
-    const keys = [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`), this.key(`m:${topic}`)];
+    const keys = [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`), this.key(`m:${topic}`), this.key('last')];
+    const maxTopics = this.options.maxTopics ?? DEFAULT_MAX_TOPICS;
     for (let attempt = 0; ; attempt++) {
-      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.currentEpoch, this.epochCandidate];
+      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.currentEpoch, this.epochCandidate, String(maxTopics)];
       const reply = (await this.script(PUBLISH, keys, args)) as number[] | [0, string];
+      if (reply[0] === 2) throw new TooManyTopicsError(maxTopics);
       if (reply[0] === 1) {
         const seq = Number(reply[1]);
         const ts = Number(reply[2]);
@@ -203,6 +231,38 @@ export class RedisBroker implements Broker {
   async topics(pattern?: string): Promise<string[]> {
     const all = await this.call(() => this.cmd.hKeys(this.key('seq')));
     return pattern ? all.filter((t) => matches(pattern, t)) : all;
+  }
+
+  async topicCount(): Promise<number> {
+    return this.call(() => this.cmd.hLen(this.key('seq')));
+  }
+
+  /**
+   * One tick of forgetting idle topics: a chunk of the cluster-wide sweep (SWEEP script; every
+   * node runs it, each with its own cursor), and a slice of this node's per-topic dedupe state.
+   */
+  async sweep(): Promise<void> {
+    this.deliveredSweeper.step(DELIVERED_SWEEP_BATCH);
+    if (this.sweeping || this.closed || !this.cmd.isReady) return;
+    this.sweeping = true;
+    try {
+      const args = [this.sweepCursor, String(SWEEP_CHUNK), this.key('s:'), String(forgetAfterMs(0, 0)), ...this.retentionArgs()];
+      const reply = (await this.script(SWEEP, [this.key('seq'), this.key('last')], args)) as [string, number];
+      this.sweepCursor = String(reply[0]);
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'topic sweep failed; retrying next tick');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private retentionArgs(): string[] {
+    return this.options.retention.flatMap((r) => [r.pattern, String(r.maxMessages), String(r.maxAgeSeconds * 1000)]);
+  }
+
+  private forgetAfter(topic: string): number {
+    const { maxMessages, maxAgeMs } = this.retention(topic);
+    return forgetAfterMs(maxMessages, maxAgeMs);
   }
 
   // ---- live delivery -------------------------------------------------------------------------
@@ -312,15 +372,18 @@ export class RedisBroker implements Broker {
 
   /** Hand a message to the hub unless it is a duplicate; a gap starts a recovery. */
   private accept(env: Envelope): void {
-    const last = this.lastDelivered.get(env.topic);
-    if (last !== undefined && env.seq <= last) return;
+    let last = this.lastDelivered.get(env.topic)?.seq;
+    if (last !== undefined && env.seq <= last) {
+      if (env.ts <= this.lastDelivered.get(env.topic)!.ts) return; // a copy (overlapping upstream subscriptions)
+      last = undefined; // newer, yet not a higher seq: the topic was forgotten while idle and started over
+    }
     if (last !== undefined && env.seq > last + 1) {
       this.recovering = true;
       this.pending.push(env);
       void this.recover();
       return;
     }
-    this.lastDelivered.set(env.topic, env.seq);
+    this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
     this.deliver(env);
   }
 
@@ -358,9 +421,10 @@ export class RedisBroker implements Broker {
     const startEpoch = this.currentEpoch;
     const trimmed: string[] = [];
     // Topics this node delivered before: everything after the last seq it delivered.
-    for (const [topic, last] of [...this.lastDelivered]) {
+    for (const [topic, { seq: last, ts: lastTs }] of [...this.lastDelivered]) {
       const page = await this.history(topic, { since: last });
       if (this.currentEpoch !== startEpoch) return void (this.recoverAgain = true);
+      if (page.lastSeq < last && (await this.forgottenSince(topic, lastTs))) continue;
       if (page.lastSeq < last) {
         // Same epoch but the counter went back: Redis restarted from an old snapshot.
         this.log?.warn({ topic, last, lastSeq: page.lastSeq }, 'seq went back in Redis; starting a new epoch');
@@ -389,10 +453,23 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /**
+   * The seq of `topic` went back. If nothing it holds is as old as what this node delivered, the
+   * topic was forgotten while idle and started over: deliver its new messages and return true.
+   * Otherwise Redis went back to an old snapshot (the caller starts a new epoch).
+   */
+  private async forgottenSince(topic: string, lastTs: number): Promise<boolean> {
+    const page = await this.history(topic, {});
+    if (page.messages.some((m) => m.ts <= lastTs)) return false;
+    this.lastDelivered.delete(topic);
+    this.deliverPage(page.messages);
+    return true;
+  }
+
   private deliverPage(messages: Envelope[]): void {
     for (const env of messages) {
-      if (env.seq <= (this.lastDelivered.get(env.topic) ?? 0)) continue;
-      this.lastDelivered.set(env.topic, env.seq);
+      if (env.seq <= (this.lastDelivered.get(env.topic)?.seq ?? 0)) continue;
+      this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
       this.deliver(env);
     }
   }
@@ -466,6 +543,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     try {
       if (this.cmd.isReady) await this.script(LEAVE, [this.key(`node:${this.nodeId}`), this.key('nicks')], [this.nodeId]);
     } catch {

@@ -4,7 +4,7 @@ import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../auth.ts';
-import { HubRefusal, type Hub } from '../hub/hub.ts';
+import { HubRefusal, TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX, type Hub } from '../hub/hub.ts';
 import { CloseCode } from '../hub/connection.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../protocol/parse.ts';
@@ -38,7 +38,16 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   api.use('/api/*', identify);
   api.use('/metrics', identify);
   api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
-  api.get('/api/topics', (c) => c.json({ topics: hub.topics() }));
+  // Paged, so the listing costs the same however many topics a publisher created.
+  api.get('/api/topics', (c) => {
+    const limitParam = optionalInt(c.req.query('limit'));
+    const limit = limitParam === undefined ? TOPIC_PAGE_DEFAULT : limitParam;
+    const prefix = c.req.query('prefix') ?? '';
+    const after = c.req.query('after');
+    if (limit === null || limit < 1 || limit > TOPIC_PAGE_MAX) return apiError(c, 'bad_request', `'limit' must be an integer from 1 to ${TOPIC_PAGE_MAX}`);
+    if (prefix.length > 128 || (after?.length ?? 0) > 128) return apiError(c, 'bad_request', "'prefix' and 'after' are at most 128 characters (a topic's length)");
+    return c.json(hub.topics({ prefix, after, limit }));
+  });
   api.get('/api/stats', (c) => c.json(hub.stats()));
 
   api.get('/api/history/:topic{.+}', async (c) => {

@@ -12,6 +12,7 @@ const statusOf: Record<string, 400 | 401 | 403 | 404 | 413 | 429 | 500 | 503> = 
   payload_too_large: 413,
   rate_limited: 429,
   too_many_connections: 429,
+  too_many_topics: 429,
   unavailable: 503,
   internal: 500,
 };

@@ -6,10 +6,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
-import { BrokerUnavailableError, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
+import { BrokerUnavailableError, TooManyTopicsError, forgetAfterMs, type Broker, type Envelope, type LostNotice } from '../broker/broker.ts';
+import { MapSweeper } from '../broker/map-sweep.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../protocol/wire.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription, type ThrottleState } from './connection.ts';
 import { DueQueue } from './due-queue.ts';
+import { guarded } from '../guard.ts';
 import { Flusher, frameText } from './outbox.ts';
 import { SubscriptionIndex, isPattern, isSysTopic, matches, topicError } from './topics.ts';
 
@@ -54,15 +56,43 @@ export interface HubCounters {
   bytesOut: number;
 }
 
+/** A page of `topics()`: sorted by name, `next` is the `after` of the next page when there is one. */
+export interface TopicQuery {
+  /** Only topics starting with this. */
+  prefix?: string;
+  /** Only topics sorting after this one (the previous page's `next`). */
+  after?: string;
+  limit?: number;
+}
+
+export interface TopicPage {
+  topics: TopicInfo[];
+  /** Topics this hub counts, all prefixes. */
+  total: number;
+  next?: string;
+}
+
+/** Default and largest page of `topics()` (GET /api/topics). */
+export const TOPIC_PAGE_DEFAULT = 500;
+export const TOPIC_PAGE_MAX = 5000;
+
 interface TopicCounter {
   messages: number;
   deliveries: number;
+  /** Messages in the current wall-clock second `second`, and in the one before. */
+  second: number;
+  thisSecond: number;
   lastSecond: number;
-  rate: number;
+  /** When the last message came (ms), and how long the counter outlives it (the topic's retention). */
+  lastAt: number;
+  forgetAfterMs: number;
 }
 
 /** Live messages a subscription may buffer while its replay is being sent. */
 const MAX_REPLAY_BUFFER = 100_000;
+/** The topic-counter sweep visits this many counters every TOPIC_SWEEP_MS. */
+const TOPIC_SWEEP_BATCH = 5_000;
+const TOPIC_SWEEP_MS = 250;
 /** What one throttled topic's state costs besides its held frame, counted toward OUTBOX_LIMIT_BYTES. */
 const THROTTLE_ENTRY_BYTES = 64;
 
@@ -82,6 +112,10 @@ export class Hub {
   private readonly flusher: Flusher;
   private readonly policyCache = new Map<string, OverflowPolicy>();
   private readonly topicCounts = new Map<string, TopicCounter>();
+  /** Counters of idle topics go, a bounded slice per tick. */
+  private readonly topicSweeper = new MapSweeper(this.topicCounts, (_, c) => Date.now() - c.lastAt >= c.forgetAfterMs, () => (this.sortedTopics = null));
+  /** topicCounts' keys sorted, built on demand; null after a topic came or went. */
+  private sortedTopics: string[] | null = null;
   /** This node's chat members (nick -> connection); the cluster-wide registry is broker.presence. */
   private readonly chatUsers = new Map<string, Connection>();
   /** maxHz states by the time they fall due. */
@@ -108,7 +142,7 @@ export class Hub {
       for (const nick of nicks) this.announce(nick, 'left', 'leave');
     });
     this.timers.push(setInterval(() => this.heartbeat(), config.heartbeatMs / HEARTBEAT_SLICES).unref());
-    this.timers.push(setInterval(() => this.rollRates(), 1000).unref());
+    this.timers.push(setInterval(guarded(log, 'topic counter sweep', () => this.topicSweeper.step(TOPIC_SWEEP_BATCH)), TOPIC_SWEEP_MS).unref());
   }
 
   get epoch(): string {
@@ -204,6 +238,7 @@ export class Hub {
       return await this.broker.publish(topic, json, origin?.id);
     } catch (err) {
       if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; not published, retry');
+      if (err instanceof TooManyTopicsError) throw new HubRefusal('too_many_topics', `'${topic}' is a new topic and the hub has ${err.message}`);
       throw err;
     }
   }
@@ -539,12 +574,24 @@ export class Hub {
   // ---- stats ---------------------------------------------------------------------------------
 
   private countTopic(topic: string): TopicCounter {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
     let c = this.topicCounts.get(topic);
     if (!c) {
-      c = { messages: 0, deliveries: 0, lastSecond: 0, rate: 0 };
+      const rule = this.config.retention.find((r) => matches(r.pattern, topic));
+      const forget = forgetAfterMs(rule?.maxMessages ?? 0, (rule?.maxAgeSeconds ?? 0) * 1000);
+      c = { messages: 0, deliveries: 0, second, thisSecond: 0, lastSecond: 0, lastAt: now, forgetAfterMs: forget };
       this.topicCounts.set(topic, c);
+      this.sortedTopics = null;
+    }
+    if (c.second !== second) {
+      c.lastSecond = c.second === second - 1 ? c.thisSecond : 0;
+      c.thisSecond = 0;
+      c.second = second;
     }
     c.messages++;
+    c.thisSecond++;
+    c.lastAt = now;
     return c;
   }
 
@@ -553,11 +600,16 @@ export class Hub {
     return this.topicCounts;
   }
 
-  private rollRates(): void {
-    for (const c of this.topicCounts.values()) {
-      c.rate = c.messages - c.lastSecond;
-      c.lastSecond = c.messages;
-    }
+  /** Topics this hub keeps counters for (idle ones are forgotten). */
+  get topicCount(): number {
+    return this.topicCounts.size;
+  }
+
+  /** Messages per second over the last full second (computed when read, so no timer walks every topic). */
+  private rateOf(c: TopicCounter): number {
+    const second = Math.floor(Date.now() / 1000);
+    if (c.second === second) return c.lastSecond;
+    return c.second === second - 1 ? c.thisSecond : 0;
   }
 
   /** Hub-wide totals, open connections included. */
@@ -575,13 +627,25 @@ export class Hub {
     return this.broker.publish(topic, JSON.stringify(data));
   }
 
-  /** Topics seen by this hub, with local subscriber counts and rates. */
-  topics(): TopicInfo[] {
+  /**
+   * One page of the topics this hub has seen, sorted by name, with local subscriber counts and
+   * rates. Costs O(log n + limit) while no topic comes or goes; the sorted list is rebuilt at
+   * most once per change, not per request.
+   */
+  topics({ prefix = '', after, limit = TOPIC_PAGE_DEFAULT }: TopicQuery = {}): TopicPage {
+    this.sortedTopics ??= [...this.topicCounts.keys()].sort();
+    const keys = this.sortedTopics;
+    const from = after !== undefined && after >= prefix ? after : prefix;
+    let i = lowerBound(keys, from);
+    if (after !== undefined && keys[i] === after) i++;
     const out: TopicInfo[] = [];
-    for (const [topic, c] of this.topicCounts) {
-      out.push({ topic, subscribers: this.index.match(topic).length, messages: c.messages, rate: c.rate });
+    const max = Math.min(Math.max(1, limit), TOPIC_PAGE_MAX);
+    for (; i < keys.length && out.length < max && keys[i].startsWith(prefix); i++) {
+      const c = this.topicCounts.get(keys[i])!;
+      out.push({ topic: keys[i], subscribers: this.index.match(keys[i]).length, messages: c.messages, rate: this.rateOf(c) });
     }
-    return out.sort((a, b) => a.topic.localeCompare(b.topic));
+    const more = i < keys.length && keys[i].startsWith(prefix);
+    return more ? { topics: out, total: keys.length, next: out[out.length - 1].topic } : { topics: out, total: keys.length };
   }
 
   // ---- liveness and shutdown -----------------------------------------------------------------
@@ -617,6 +681,18 @@ export class Hub {
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }
+}
+
+/** Index of the first key >= `key` in sorted `keys`. */
+function lowerBound(keys: string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function renderChatLine(env: Envelope): string {

@@ -13,6 +13,8 @@ export interface SysStats {
   uptimeSeconds: number;
   connections: { total: number; line: number; app: number; tap: number };
   subscriptions: number;
+  /** Topics this node keeps counters for (seen recently); see tickhub_topics for the broker's count. */
+  topics: number;
   /** Messages per second published through this node / queued to subscribers. */
   rateIn: number;
   rateOut: number;
@@ -71,6 +73,7 @@ export class Telemetry {
       uptimeSeconds: this.hub.uptimeSeconds(),
       connections,
       subscriptions: stats.subscriptions,
+      topics: this.hub.topicCount,
       rateIn: Math.round((stats.messagesIn - this.last.messagesIn) / seconds),
       rateOut: Math.round((stats.deliveries - this.last.deliveries) / seconds),
       messagesIn: stats.messagesIn,
