@@ -6,6 +6,7 @@
 import {
   APP_SUBPROTOCOL,
   HubError,
+  MAX_SINCE_TOPICS,
   type ClientRequest,
   type ErrorReply,
   type HubMessage,
@@ -206,7 +207,7 @@ export class HubClient {
     const { snapshot, maxHz } = sub.options;
     const resume = sub.sinceTs !== undefined;
     const req: DistributiveOmit<ClientRequest, 'id'> = resume
-      ? { op: 'sub', topic: sub.pattern, since: Object.fromEntries(sub.lastSeq), sinceTs: sub.sinceTs, epoch: this.epoch ?? undefined, snapshot, maxHz }
+      ? { op: 'sub', topic: sub.pattern, since: sinceOf(sub.lastSeq), sinceTs: sub.sinceTs, epoch: this.epoch ?? undefined, snapshot, maxHz }
       : { op: 'sub', topic: sub.pattern, snapshot, maxHz };
     if (newEpoch !== undefined) {
       // Another epoch: the hub answers with reset frames and a fresh snapshot; start over.
@@ -225,7 +226,8 @@ export class HubClient {
     for (const sub of this.subs.values()) {
       if (!matches(sub.pattern, msg.topic)) continue;
       const last = sub.lastSeq.get(msg.topic);
-      if (last !== undefined && msg.seq <= last) continue; // duplicate from an overlapping resume
+      // seq 1 again: the hub forgot the idle topic and it started over (docs/protocol.md).
+      if (last !== undefined && msg.seq <= last && msg.seq !== 1) continue; // duplicate from an overlapping resume
       sub.lastSeq.set(msg.topic, msg.seq);
       try {
         sub.onMessage(msg);
@@ -274,6 +276,20 @@ export class HubClient {
     this.status = status;
     this.options.onStatus?.(status, this.attempt);
   }
+}
+
+/**
+ * The `since` of a resume, at most MAX_SINCE_TOPICS topics (the hub refuses more). Topics left
+ * out replay from `sinceTs`; what of that the client has already is dropped by its seq check.
+ */
+function sinceOf(lastSeq: Map<string, number>): Record<string, number> {
+  const since: Record<string, number> = {};
+  let n = 0;
+  for (const [topic, seq] of lastSeq) {
+    if (n++ === MAX_SINCE_TOPICS) break;
+    since[topic] = seq;
+  }
+  return since;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -6,6 +6,8 @@ export interface SysStats {
   uptimeSeconds: number;
   connections: { total: number; line: number; app: number; tap: number };
   subscriptions: number;
+  /** Topics this node keeps counters for (seen recently); see tickhub_topics for the broker's count. */
+  topics: number;
   /** Messages per second published through this node / queued to subscribers. */
   rateIn: number;
   rateOut: number;

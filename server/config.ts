@@ -75,6 +75,8 @@ export interface HubConfig {
   heartbeatMs: number;
   /** History retention per topic pattern, first match wins. */
   retention: RetentionRule[];
+  /** Live topics at most (cluster-wide with Redis); publishing to a new one beyond it is refused. */
+  maxTopics: number;
   /** Chat lines a new line-mode client sees on join. */
   chatBacklog: number;
   /** Line-mode lines a connection may have waiting behind the one running. */
@@ -180,6 +182,7 @@ const envSchema = z.object({
   PUBLISHER_RATE_LIMIT: int(1, 100_000_000).default(100_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15_000),
   HISTORY: retentionList.default(defaultRetention),
+  MAX_TOPICS: int(1, 100_000_000).default(100_000),
   CHAT_BACKLOG: int(0, 1_000).default(20),
   MAX_QUEUED_LINES: int(1, 100_000).default(128),
   MAX_HISTORY_BYTES: int(4 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
@@ -241,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publisherRateLimitPerSecond: e.PUBLISHER_RATE_LIMIT,
     heartbeatMs: e.HEARTBEAT_MS,
     retention: e.HISTORY,
+    maxTopics: e.MAX_TOPICS,
     chatBacklog: e.CHAT_BACKLOG,
     maxQueuedLines: e.MAX_QUEUED_LINES,
     maxHistoryBytes: e.MAX_HISTORY_BYTES,

@@ -44,8 +44,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const broker =
     options.broker ??
     (config.redisUrl
-      ? await RedisBroker.connect({ url: config.redisUrl, retention: config.retention, log: log.child({ component: 'redis' }) })
-      : new MemoryBroker({ retention: config.retention }));
+      ? await RedisBroker.connect({ url: config.redisUrl, retention: config.retention, maxTopics: config.maxTopics, log: log.child({ component: 'redis' }) })
+      : new MemoryBroker({ retention: config.retention, maxTopics: config.maxTopics, log }));
   const hub = new Hub(config, broker, log);
   const telemetry = new Telemetry(hub, log);
   telemetry.start();

@@ -11,7 +11,9 @@
  *   Redis restarting without persistence). A broker that notices this while running says so
  *   through `onLost`, as it does when it finds a gap it cannot fill from history.
  * - `publish` rejects (with BrokerUnavailableError when the backend is unreachable) rather than
- *   lose a message silently.
+ *   lose a message silently, and with TooManyTopicsError for a new topic beyond MAX_TOPICS.
+ * - A topic idle for `forgetAfterMs` (everything it retained aged out) is forgotten: its next
+ *   message has seq 1 again. A resume from an older seq gets the hub's `reset` path.
  */
 
 /** A message as the broker hands it to the hub: already encoded, once. */
@@ -51,6 +53,28 @@ export type DeliveryHandler = (envelope: Envelope) => void;
 export interface LostNotice {
   topics: string[] | null;
   reason: 'epoch' | 'trimmed';
+}
+
+/** Publishing to a new topic would exceed MAX_TOPICS live topics; nothing was published. */
+export class TooManyTopicsError extends Error {
+  override name = 'TooManyTopicsError';
+  constructor(readonly limit: number) {
+    super(`at most ${limit} live topics (MAX_TOPICS); publish to an existing topic or wait until idle ones are forgotten`);
+  }
+}
+
+/** A topic whose retention keeps no messages is forgotten after this long without a publish. */
+export const IDLE_TOPIC_MS = 60_000;
+
+/** Live topics a broker accepts unless told otherwise (MAX_TOPICS). */
+export const DEFAULT_MAX_TOPICS = 100_000;
+
+/**
+ * How long after its last publish an idle topic is forgotten (its seq starts again at 1): once
+ * its messages have all aged out (their max age), or IDLE_TOPIC_MS when its rule keeps none.
+ */
+export function forgetAfterMs(maxMessages: number, maxAgeMs: number): number {
+  return maxMessages > 0 ? maxAgeMs : IDLE_TOPIC_MS;
 }
 
 /** The backend (e.g. Redis) is unreachable: the operation did not happen (or its outcome is unknown). */
@@ -93,8 +117,10 @@ export interface Broker {
   subscribe(pattern: string): Promise<void>;
   unsubscribe(pattern: string): Promise<void>;
   history(topic: string, query: HistoryQuery): Promise<HistoryPage>;
-  /** Topics that have history, optionally only those matching a pattern. */
+  /** Live topics (not yet forgotten), optionally only those matching a pattern. */
   topics(pattern?: string): Promise<string[]>;
+  /** How many live topics there are (what MAX_TOPICS caps). */
+  topicCount(): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -3,10 +3,17 @@
  * every start, because a restart loses all history.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { RetentionRule } from '../config.ts';
+import { guarded } from '../guard.ts';
 import { matches } from '../../protocol/topics.ts';
-import { encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
+import { DEFAULT_MAX_TOPICS, TooManyTopicsError, encodeMessage, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
+import { MapSweeper } from './map-sweep.ts';
 import { Ring } from './ring.ts';
+
+/** The idle-topic sweep visits this many topics every SWEEP_INTERVAL_MS (about 1 ms of work). */
+const SWEEP_BATCH = 5_000;
+const SWEEP_INTERVAL_MS = 250;
 
 interface Stream {
   lastSeq: number;
@@ -14,11 +21,18 @@ interface Stream {
   keeps: boolean;
   ring: Ring<Envelope>;
   maxAgeMs: number;
+  /** Clock time of the last publish, and how long after it the idle topic is forgotten. */
+  lastPublishAt: number;
+  forgetAfterMs: number;
 }
 
 export interface MemoryBrokerOptions {
   /** Retention per topic pattern; first match wins; topics that match none keep nothing. */
   retention: RetentionRule[];
+  /** Live topics at most (MAX_TOPICS); a publish to a new topic beyond it is refused. */
+  maxTopics?: number;
+  /** Where a failing sweep is reported. */
+  log?: Pick<Logger, 'error'>;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -37,9 +51,21 @@ export class MemoryBroker implements Broker {
   private readonly streams = new Map<string, Stream>();
   private deliver: DeliveryHandler = () => {};
   private readonly clock: () => number;
+  private readonly maxTopics: number;
+  private readonly sweeper: MapSweeper<string, Stream>;
+  private readonly sweepTimer: ReturnType<typeof setInterval>;
 
   constructor(private readonly options: MemoryBrokerOptions) {
     this.clock = options.now ?? Date.now;
+    this.maxTopics = options.maxTopics ?? DEFAULT_MAX_TOPICS;
+    this.sweeper = new MapSweeper(this.streams, (_, stream) => this.idle(stream, this.clock()));
+    const log = options.log ?? { error: () => {} };
+    this.sweepTimer = setInterval(guarded(log, 'memory broker topic sweep', () => this.sweep()), SWEEP_INTERVAL_MS).unref();
+  }
+
+  /** Forget idle topics, one bounded slice per call (a timer calls it; tests may too). */
+  sweep(budget = SWEEP_BATCH): number {
+    return this.sweeper.step(budget);
   }
 
   onDeliver(handler: DeliveryHandler): void {
@@ -54,7 +80,11 @@ export class MemoryBroker implements Broker {
   }
 
   publish(topic: string, dataJson: string, origin?: string): Promise<Envelope> {
-    return Promise.resolve(this.publishNow(topic, dataJson, origin));
+    try {
+      return Promise.resolve(this.publishNow(topic, dataJson, origin));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Synchronous publish: the hub's fast path when the broker is local. */
@@ -62,6 +92,7 @@ export class MemoryBroker implements Broker {
     const stream = this.stream(topic);
     const seq = ++stream.lastSeq;
     const ts = this.clock();
+    stream.lastPublishAt = ts;
     const envelope: Envelope = { topic, seq, ts, json: encodeMessage(topic, seq, ts, dataJson), origin };
     if (stream.keeps) {
       stream.ring.push(envelope);
@@ -106,20 +137,34 @@ export class MemoryBroker implements Broker {
     return pattern ? all.filter((t) => matches(pattern, t)) : all;
   }
 
+  async topicCount(): Promise<number> {
+    return this.streams.size;
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.streams.clear();
   }
 
   private stream(topic: string): Stream {
     let stream = this.streams.get(topic);
     if (!stream) {
+      if (this.streams.size >= this.maxTopics) throw new TooManyTopicsError(this.maxTopics);
       const rule = this.options.retention.find((r) => matches(r.pattern, topic));
       const capacity = rule?.maxMessages ?? 0;
-      stream = { lastSeq: 0, keeps: capacity > 0, ring: new Ring(Math.max(1, capacity)), maxAgeMs: (rule?.maxAgeSeconds ?? 0) * 1000 };
-      if (capacity === 0) stream.maxAgeMs = 0;
+      const maxAgeMs = capacity > 0 ? (rule?.maxAgeSeconds ?? 0) * 1000 : 0;
+      const forget = forgetAfterMs(capacity, maxAgeMs);
+      stream = { lastSeq: 0, keeps: capacity > 0, ring: new Ring(Math.max(1, capacity)), maxAgeMs, lastPublishAt: 0, forgetAfterMs: forget };
       this.streams.set(topic, stream);
     }
     return stream;
+  }
+
+  /** True once nothing was published for `forgetAfterMs` and every retained message aged out. */
+  private idle(stream: Stream, now: number): boolean {
+    if (now - stream.lastPublishAt < stream.forgetAfterMs) return false;
+    this.trimByAge(stream, now);
+    return stream.ring.length === 0;
   }
 
   private trimByAge(stream: Stream, now: number): void {

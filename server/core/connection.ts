@@ -27,9 +27,16 @@ export interface Subscription {
    * delivery lags its history (Redis) may still deliver those; they are skipped, once.
    */
   floor: Map<string, number> | null;
-  /** maxHz state: when each topic may next be sent, and the latest held-back message. */
-  nextSendAt: Map<string, number> | null;
-  heldBack: Map<string, Envelope> | null;
+  /** maxHz state per topic sent recently (see Hub, maxHz); null when unthrottled. */
+  throttle: Map<string, ThrottleState> | null;
+}
+
+/** One throttled topic of a subscription: when it may next be sent, and the latest frame held back. */
+export interface ThrottleState {
+  nextAt: number;
+  held: Buffer | null;
+  /** Bytes this entry counts toward its connection's `throttledBytes`. */
+  bytes: number;
 }
 
 /** Close codes the hub uses (RFC 6455 section 7.4.1). */
@@ -65,6 +72,8 @@ export class Connection {
   nickQueue: Promise<void> = Promise.resolve();
   framesIn = 0;
   dropped = 0;
+  /** Bytes of maxHz state (held-back frames) across this connection's subscriptions; bounded by OUTBOX_LIMIT_BYTES. */
+  throttledBytes = 0;
 
   constructor(
     readonly ws: WebSocket,

@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
-import { BrokerUnavailableError, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
+import { BrokerUnavailableError, TooManyTopicsError, forgetAfterMs, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
+import { MapSweeper } from '../broker/map-sweep.ts';
 import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
 import { checkChatData, escapeControls, nickProblem } from '../chat/rules.ts';
-import { CloseCode, Connection, type RenderFormat, type Subscription } from './connection.ts';
+import { CloseCode, Connection, type RenderFormat, type Subscription, type ThrottleState } from './connection.ts';
 import { DueQueue } from './due-queue.ts';
 import { Flusher, frameText } from './outbox.ts';
 import { isPattern, isSysTopic, matches, topicError } from '../../protocol/topics.ts';
@@ -58,17 +59,51 @@ export interface HubCounters {
   bytesOut: number;
 }
 
+/** A page of `topics()`: sorted by name, `next` is the `after` of the next page when there is one. */
+export interface TopicQuery {
+  /** Only topics starting with this. */
+  prefix?: string;
+  /** Only topics sorting after this one (the previous page's `next`). */
+  after?: string;
+  limit?: number;
+}
+
+export interface TopicPage {
+  topics: TopicInfo[];
+  /** Topics this hub counts, all prefixes. */
+  total: number;
+  next?: string;
+}
+
+/** Default and largest page of `topics()` (GET /api/topics). */
+export const TOPIC_PAGE_DEFAULT = 500;
+export const TOPIC_PAGE_MAX = 5000;
+
 interface TopicCounter {
   messages: number;
   deliveries: number;
+  /** Messages in the current wall-clock second `second`, and in the one before. */
+  second: number;
+  thisSecond: number;
   lastSecond: number;
-  rate: number;
+  /** When the last message came (ms), and how long the counter outlives it (the topic's retention). */
+  lastAt: number;
+  forgetAfterMs: number;
 }
 
 /** Live messages a subscription may buffer while its replay is being sent. */
 const MAX_REPLAY_BUFFER = 100_000;
-/** Throttled (maxHz) subscriptions are checked this often. */
-const THROTTLE_TICK_MS = 5;
+/** The topic-counter sweep visits this many counters every TOPIC_SWEEP_MS. */
+const TOPIC_SWEEP_BATCH = 5_000;
+const TOPIC_SWEEP_MS = 250;
+/** What one throttled topic's state costs besides its held frame, counted toward OUTBOX_LIMIT_BYTES. */
+const THROTTLE_ENTRY_BYTES = 64;
+
+interface ThrottleDue {
+  sub: Subscription;
+  topic: string;
+  state: ThrottleState;
+}
 /** The heartbeat visits 1/HEARTBEAT_SLICES of the connections every HEARTBEAT_MS/HEARTBEAT_SLICES. */
 const HEARTBEAT_SLICES = 10;
 
@@ -80,13 +115,17 @@ export class Hub {
   private readonly flusher: Flusher;
   private readonly policyCache = new Map<string, OverflowPolicy>();
   private readonly topicCounts = new Map<string, TopicCounter>();
+  /** Counters of idle topics go, a bounded slice per tick. */
+  private readonly topicSweeper = new MapSweeper(this.topicCounts, (_, c) => Date.now() - c.lastAt >= c.forgetAfterMs, () => (this.sortedTopics = null));
+  /** topicCounts' keys sorted, built on demand; null after a topic came or went. */
+  private sortedTopics: string[] | null = null;
   /** This node's chat members (nick -> connection); the cluster-wide registry is broker.presence. */
   private readonly chatUsers = new Map<string, Connection>();
-  private readonly throttled = new Set<Subscription>();
+  /** maxHz states by the time they fall due. */
+  private readonly throttleDue: DueQueue<ThrottleDue>;
   /** Connections per remote address, for MAX_CONNECTIONS_PER_IP: reserved at admission, released at detach. */
   private readonly perIp = new AddressSlots();
   private readonly slotOf = new WeakMap<Connection, AddressSlot>();
-  private throttleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private stamp = 0;
   private heartbeatTick = 0;
@@ -103,13 +142,14 @@ export class Hub {
   ) {
     this.flusher = new Flusher(config.flushWindowMs);
     this.expiries = new DueQueue(log, 'credential expiry', (entry) => this.expire(entry.conn, entry.at));
+    this.throttleDue = new DueQueue(log, 'maxHz release', (due) => this.releaseThrottled(due));
     broker.onDeliver((env) => this.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     broker.presence.onExpired((nicks) => {
       for (const nick of nicks) this.announce(nick, 'left', 'leave');
     });
     this.timers.push(setInterval(guarded(log, 'heartbeat', () => this.heartbeat()), config.heartbeatMs / HEARTBEAT_SLICES).unref());
-    this.timers.push(setInterval(guarded(log, 'topic rates', () => this.rollRates()), 1000).unref());
+    this.timers.push(setInterval(guarded(log, 'topic counter sweep', () => this.topicSweeper.step(TOPIC_SWEEP_BATCH)), TOPIC_SWEEP_MS).unref());
   }
 
   get epoch(): string {
@@ -227,6 +267,7 @@ export class Hub {
       return await this.broker.publish(topic, json, origin?.id);
     } catch (err) {
       if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; not published, retry');
+      if (err instanceof TooManyTopicsError) throw new HubRefusal('too_many_topics', `'${topic}' is a new topic and the hub has ${err.message}`);
       throw err;
     }
   }
@@ -283,15 +324,15 @@ export class Hub {
         continue;
       }
       if (sub.floor && this.belowFloor(sub, env)) continue;
-      if (sub.maxHz > 0 && !this.throttleAdmits(sub, env)) continue;
+      let out: Buffer;
       if (sub.format === 'chat-line') {
         if (env.origin === conn.id) continue; // chat is not echoed to its sender
-        chatLine ??= frameText(renderChatLine(env));
-        if (conn.pushMessage(chatLine, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
+        out = chatLine ??= frameText(renderChatLine(env));
       } else {
-        frame ??= frameText(env.json);
-        if (conn.pushMessage(frame, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
+        out = frame ??= frameText(env.json);
       }
+      if (sub.throttle && !this.throttleAdmits(sub, env.topic, out)) continue;
+      if (conn.pushMessage(out, env.topic, policy) === 'overflow') this.counters.slowConsumerCloses++;
       this.counters.deliveries++;
     }
     counter.deliveries += this.counters.deliveries - deliveriesBefore;
@@ -326,40 +367,70 @@ export class Hub {
   }
 
   // ---- maxHz ---------------------------------------------------------------------------------
+  //
+  // A throttled subscription keeps a ThrottleState per topic it sent within the last 1/maxHz s.
+  // Each state has exactly one entry in `throttleDue`, at its `nextAt`: when due, the latest
+  // held frame (if any) is sent and the state is scheduled again; with nothing held the state
+  // is forgotten. So the cost is per message and per due send, never per held topic per tick.
 
-  /** True if `env` may go now; otherwise it is held back as the topic's latest value. */
-  private throttleAdmits(sub: Subscription, env: Envelope): boolean {
-    const now = performance.now();
-    const next = sub.nextSendAt!.get(env.topic) ?? 0;
-    if (now >= next && !sub.heldBack!.has(env.topic)) {
-      sub.nextSendAt!.set(env.topic, now + 1000 / sub.maxHz);
-      return true;
+  /** True if the frame may go now; otherwise it is held back as the topic's latest value. */
+  private throttleAdmits(sub: Subscription, topic: string, frame: Buffer): boolean {
+    const state = sub.throttle!.get(topic);
+    if (state) {
+      this.hold(sub, state, frame);
+      return false;
     }
-    sub.heldBack!.set(env.topic, env);
-    this.throttled.add(sub);
-    this.throttleTimer ??= setInterval(() => this.releaseThrottled(), THROTTLE_TICK_MS);
-    return false;
+    const fresh: ThrottleState = { nextAt: performance.now() + 1000 / sub.maxHz, held: null, bytes: topic.length + THROTTLE_ENTRY_BYTES };
+    sub.throttle!.set(topic, fresh);
+    sub.conn.throttledBytes += fresh.bytes;
+    this.throttleDue.add(fresh.nextAt, { sub, topic, state: fresh });
+    this.checkThrottleBudget(sub);
+    return !sub.conn.closed;
   }
 
-  private releaseThrottled(): void {
-    const now = performance.now();
-    for (const sub of this.throttled) {
-      if (sub.conn.closed) {
-        this.throttled.delete(sub);
-        continue;
-      }
-      for (const [topic, env] of sub.heldBack!) {
-        if (now < (sub.nextSendAt!.get(topic) ?? 0)) continue;
-        sub.heldBack!.delete(topic);
-        sub.nextSendAt!.set(topic, now + 1000 / sub.maxHz);
-        sub.conn.pushMessage(frameText(env.json), topic, this.policyFor(topic));
-      }
-      if (sub.heldBack!.size === 0) this.throttled.delete(sub);
+  private hold(sub: Subscription, state: ThrottleState, frame: Buffer): void {
+    const before = state.bytes;
+    state.bytes += frame.length - (state.held?.length ?? 0);
+    state.held = frame;
+    sub.conn.throttledBytes += state.bytes - before;
+    this.checkThrottleBudget(sub);
+  }
+
+  /** Held-back messages count toward the connection's OUTBOX_LIMIT_BYTES; beyond it the connection is closed. */
+  private checkThrottleBudget(sub: Subscription): void {
+    const conn = sub.conn;
+    if (conn.throttledBytes <= this.config.outboxLimitBytes) return;
+    this.counters.slowConsumerCloses++;
+    conn.close(CloseCode.policy, `maxHz holds more than OUTBOX_LIMIT_BYTES (${this.config.outboxLimitBytes})`);
+    this.dropThrottle(sub);
+  }
+
+  /** A throttled topic fell due: send what it holds through the live path, or forget it. */
+  private releaseThrottled({ sub, topic, state }: ThrottleDue): void {
+    const conn = sub.conn;
+    if (conn.closed || conn.subs.get(sub.pattern) !== sub || sub.throttle?.get(topic) !== state) return; // stale
+    const frame = state.held;
+    if (!frame) {
+      sub.throttle.delete(topic);
+      conn.throttledBytes -= state.bytes;
+      return;
     }
-    if (this.throttled.size === 0 && this.throttleTimer) {
-      clearInterval(this.throttleTimer);
-      this.throttleTimer = null;
-    }
+    state.held = null;
+    conn.throttledBytes -= frame.length;
+    state.bytes -= frame.length;
+    state.nextAt = performance.now() + 1000 / sub.maxHz;
+    this.throttleDue.add(state.nextAt, { sub, topic, state });
+    if (conn.pushMessage(frame, topic, this.policyFor(topic)) === 'overflow') this.counters.slowConsumerCloses++;
+    this.counters.deliveries++;
+    const counter = this.topicCounts.get(topic);
+    if (counter) counter.deliveries++;
+  }
+
+  /** Forget a subscription's maxHz state (its queue entries turn stale). */
+  private dropThrottle(sub: Subscription): void {
+    if (!sub.throttle) return;
+    for (const state of sub.throttle.values()) sub.conn.throttledBytes -= state.bytes;
+    sub.throttle.clear();
   }
 
   // ---- subscriptions -------------------------------------------------------------------------
@@ -387,8 +458,7 @@ export class Hub {
       maxHz,
       replayBuffer: wantsReplay ? [] : null,
       floor: null,
-      nextSendAt: maxHz > 0 ? new Map() : null,
-      heldBack: maxHz > 0 ? new Map() : null,
+      throttle: maxHz > 0 ? new Map() : null,
     };
     conn.subs.set(pattern, sub);
     this.index.add(pattern, sub);
@@ -427,7 +497,7 @@ export class Hub {
 
   private dropSubscription(sub: Subscription): void {
     this.index.remove(sub.pattern, sub);
-    this.throttled.delete(sub);
+    this.dropThrottle(sub);
     this.broker.unsubscribe(sub.pattern).catch((err) => this.log.warn({ err, pattern: sub.pattern }, 'broker unsubscribe failed'));
   }
 
@@ -586,12 +656,24 @@ export class Hub {
   // ---- stats ---------------------------------------------------------------------------------
 
   private countTopic(topic: string): TopicCounter {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
     let c = this.topicCounts.get(topic);
     if (!c) {
-      c = { messages: 0, deliveries: 0, lastSecond: 0, rate: 0 };
+      const rule = this.config.retention.find((r) => matches(r.pattern, topic));
+      const forget = forgetAfterMs(rule?.maxMessages ?? 0, (rule?.maxAgeSeconds ?? 0) * 1000);
+      c = { messages: 0, deliveries: 0, second, thisSecond: 0, lastSecond: 0, lastAt: now, forgetAfterMs: forget };
       this.topicCounts.set(topic, c);
+      this.sortedTopics = null;
+    }
+    if (c.second !== second) {
+      c.lastSecond = c.second === second - 1 ? c.thisSecond : 0;
+      c.thisSecond = 0;
+      c.second = second;
     }
     c.messages++;
+    c.thisSecond++;
+    c.lastAt = now;
     return c;
   }
 
@@ -600,11 +682,16 @@ export class Hub {
     return this.topicCounts;
   }
 
-  private rollRates(): void {
-    for (const c of this.topicCounts.values()) {
-      c.rate = c.messages - c.lastSecond;
-      c.lastSecond = c.messages;
-    }
+  /** Topics this hub keeps counters for (idle ones are forgotten). */
+  get topicCount(): number {
+    return this.topicCounts.size;
+  }
+
+  /** Messages per second over the last full second (computed when read, so no timer walks every topic). */
+  private rateOf(c: TopicCounter): number {
+    const second = Math.floor(Date.now() / 1000);
+    if (c.second === second) return c.lastSecond;
+    return c.second === second - 1 ? c.thisSecond : 0;
   }
 
   /** Hub-wide totals, open connections included. */
@@ -622,13 +709,25 @@ export class Hub {
     return this.broker.publish(topic, JSON.stringify(data));
   }
 
-  /** Topics seen by this hub, with local subscriber counts and rates. */
-  topics(): TopicInfo[] {
+  /**
+   * One page of the topics this hub has seen, sorted by name, with local subscriber counts and
+   * rates. Costs O(log n + limit) while no topic comes or goes; the sorted list is rebuilt at
+   * most once per change, not per request.
+   */
+  topics({ prefix = '', after, limit = TOPIC_PAGE_DEFAULT }: TopicQuery = {}): TopicPage {
+    this.sortedTopics ??= [...this.topicCounts.keys()].sort();
+    const keys = this.sortedTopics;
+    const from = after !== undefined && after >= prefix ? after : prefix;
+    let i = lowerBound(keys, from);
+    if (after !== undefined && keys[i] === after) i++;
     const out: TopicInfo[] = [];
-    for (const [topic, c] of this.topicCounts) {
-      out.push({ topic, subscribers: this.index.match(topic).length, messages: c.messages, rate: c.rate });
+    const max = Math.min(Math.max(1, limit), TOPIC_PAGE_MAX);
+    for (; i < keys.length && out.length < max && keys[i].startsWith(prefix); i++) {
+      const c = this.topicCounts.get(keys[i])!;
+      out.push({ topic: keys[i], subscribers: this.index.match(keys[i]).length, messages: c.messages, rate: this.rateOf(c) });
     }
-    return out.sort((a, b) => a.topic.localeCompare(b.topic));
+    const more = i < keys.length && keys[i].startsWith(prefix);
+    return more ? { topics: out, total: keys.length, next: out[out.length - 1].topic } : { topics: out, total: keys.length };
   }
 
   // ---- liveness and shutdown -----------------------------------------------------------------
@@ -661,10 +760,22 @@ export class Hub {
   close(): void {
     for (const t of this.timers) clearInterval(t);
     this.expiries.clear();
-    if (this.throttleTimer) clearInterval(this.throttleTimer);
+    this.throttleDue.clear();
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }
+}
+
+/** Index of the first key >= `key` in sorted `keys`. */
+function lowerBound(keys: string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Presence checks of HTTP chat posts use this holder id (no connection has it). */

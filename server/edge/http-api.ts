@@ -4,11 +4,12 @@ import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../auth.ts';
-import { HubRefusal, type Hub } from '../core/hub.ts';
+import { HubRefusal, TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX, type Hub } from '../core/hub.ts';
 import { CloseCode } from '../core/connection.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
 import { crossSiteProblem } from './origin.ts';
+import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -39,7 +40,16 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   api.use('/api/*', identify);
   api.use('/metrics', identify);
   api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
-  api.get('/api/topics', (c) => c.json({ topics: hub.topics() }));
+  // Paged, so the listing costs the same however many topics a publisher created.
+  api.get('/api/topics', (c) => {
+    const limitParam = optionalInt(c.req.query('limit'));
+    const limit = limitParam === undefined ? TOPIC_PAGE_DEFAULT : limitParam;
+    const prefix = c.req.query('prefix') ?? '';
+    const after = c.req.query('after');
+    if (limit === null || limit < 1 || limit > TOPIC_PAGE_MAX) return apiError(c, 'bad_request', `'limit' must be an integer from 1 to ${TOPIC_PAGE_MAX}`);
+    if (prefix.length > 128 || (after?.length ?? 0) > 128) return apiError(c, 'bad_request', "'prefix' and 'after' are at most 128 characters (a topic's length)");
+    return c.json(hub.topics({ prefix, after, limit }));
+  });
   api.get('/api/stats', (c) => c.json(hub.stats()));
 
   api.get('/api/history/:topic{.+}', async (c) => {
@@ -99,6 +109,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
       } catch (err) {
         return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
       }
+      if (tooDeep(data)) return apiError(c, 'bad_request', DEPTH_PROBLEM);
       try {
         const env = await hub.publish(topic, data);
         return c.json({ topic, seq: env.seq, ts: env.ts });

@@ -13,6 +13,7 @@ const statusOf: Record<string, 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 5
   unsupported_media_type: 415,
   rate_limited: 429,
   too_many_connections: 429,
+  too_many_topics: 429,
   unavailable: 503,
   internal: 500,
 };

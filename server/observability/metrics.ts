@@ -52,6 +52,18 @@ export function createMetrics(hub: Hub, telemetry: Telemetry, log: Pick<Logger, 
       metric.set(hub.stats().subscriptions);
     }),
   });
+  new Gauge({
+    name: 'tickhub_topics',
+    help: 'Live topics in the broker (cluster-wide with Redis); MAX_TOPICS caps it',
+    registers: [registry],
+    async collect() {
+      try {
+        this.set(await hub.broker.topicCount());
+      } catch {
+        // broker unreachable: /healthz says so; keep the last value
+      }
+    },
+  });
   const perPrefix = (name: string, help: string, pick: (c: { messages: number; deliveries: number }) => number) =>
     new Counter({
       name,

@@ -54,6 +54,7 @@ export class Telemetry {
       uptimeSeconds: this.hub.uptimeSeconds(),
       connections,
       subscriptions: stats.subscriptions,
+      topics: this.hub.topicCount,
       rateIn: Math.round((stats.messagesIn - this.last.messagesIn) / seconds),
       rateOut: Math.round((stats.deliveries - this.last.deliveries) / seconds),
       messagesIn: stats.messagesIn,

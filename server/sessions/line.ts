@@ -32,6 +32,9 @@ const HELP = [
   '* anything else is a chat line for everyone else in chat',
 ].join('\n');
 
+/** Topics `/topics` lists; the rest are counted and left to GET /api/topics (pages). */
+const LINE_TOPICS = 50;
+
 export class LineSession implements Session {
   /** Tail of the line queue: the join first, then each line after the one before it. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -108,9 +111,10 @@ export class LineSession implements Session {
         if (arg === 'chat' || !hub.unsubscribe(conn, arg)) throw new HubRefusal('not_subscribed', `not subscribed to '${arg}'`);
         return this.reply(`* unsubscribed from ${arg}`);
       case 'topics': {
-        const topics = hub.topics();
+        const { topics, total } = hub.topics({ limit: LINE_TOPICS });
         if (topics.length === 0) return this.reply('* no topics yet');
         const rows = topics.map((t) => `*   ${t.topic}  subscribers=${t.subscribers} messages=${t.messages} rate=${t.rate}/s`);
+        if (total > topics.length) rows.push(`* ... and ${total - topics.length} more, see /api/topics`);
         return this.reply(['* topics:', ...rows].join('\n'));
       }
       case 'help':

@@ -2,7 +2,7 @@
  * Parse and check one app-mode request. Returns the request or a refusal naming the problem,
  * with the request id when one could be read, so the client can match the error to its request.
  */
-import type { ClientRequest, ErrorCode, RequestId } from '../../protocol/wire.ts';
+import { MAX_JSON_DEPTH, MAX_SINCE_TOPICS, type ClientRequest, type ErrorCode, type RequestId } from '../../protocol/wire.ts';
 
 export type ParseResult = { ok: true; request: ClientRequest } | { ok: false; id?: RequestId; code: ErrorCode; message: string };
 
@@ -31,6 +31,9 @@ export function parseRequest(text: string): ParseResult {
       if (typeof r.topic !== 'string') return fail('bad_request', "sub needs a 'topic' string", id);
       if (r.snapshot !== undefined && !isNonNegInt(r.snapshot)) return fail('bad_request', "'snapshot' must be a non-negative integer", id);
       if (r.since !== undefined && !isSince(r.since)) return fail('bad_request', "'since' must be a seq or an object of topic to seq", id);
+      if (typeof r.since === 'object' && Object.keys(r.since as object).length > MAX_SINCE_TOPICS) {
+        return fail('bad_request', `'since' lists more than ${MAX_SINCE_TOPICS} topics; resume with fewer (or with sinceTs)`, id);
+      }
       if (r.sinceTs !== undefined && !isNonNegInt(r.sinceTs)) return fail('bad_request', "'sinceTs' must be a Unix time in milliseconds", id);
       if (r.epoch !== undefined && typeof r.epoch !== 'string') return fail('bad_request', "'epoch' must be a string", id);
       if (r.maxHz !== undefined && !(typeof r.maxHz === 'number' && r.maxHz >= 0 && r.maxHz <= 1000)) return fail('bad_request', "'maxHz' must be a number from 0 to 1000", id);
@@ -42,6 +45,7 @@ export function parseRequest(text: string): ParseResult {
     case 'pub':
       if (typeof r.topic !== 'string') return fail('bad_request', "pub needs a 'topic' string", id);
       if (!('data' in r)) return fail('bad_request', "pub needs 'data'", id);
+      if (tooDeep(r.data)) return fail('bad_request', DEPTH_PROBLEM, id);
       return { ok: true, request: { op: 'pub', id, topic: r.topic, data: r.data } };
     case 'history':
       if (typeof r.topic !== 'string') return fail('bad_request', "history needs a 'topic' string", id);
@@ -61,6 +65,26 @@ type ClientRequestSince = number | Record<string, number> | undefined;
 function isSince(v: unknown): boolean {
   if (isNonNegInt(v)) return true;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const entries = Object.values(v);
-  return entries.length <= 10_000 && entries.every(isNonNegInt);
+  return Object.values(v).every(isNonNegInt);
+}
+
+/** The refusal for data that `tooDeep` rejects (also used by the HTTP publish route). */
+export const DEPTH_PROBLEM = `'data' is nested deeper than ${MAX_JSON_DEPTH} levels; flatten it`;
+
+/**
+ * True if `value` nests objects/arrays deeper than MAX_JSON_DEPTH. Iterative (an explicit
+ * stack), so hostile input cannot overflow the call stack here either. Cost is bounded by the
+ * payload size (MAX_PAYLOAD).
+ */
+export function tooDeep(value: unknown): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > MAX_JSON_DEPTH) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }

@@ -110,11 +110,26 @@ for (const factory of factories) {
 
     it('drops history older than the retention age', async () => {
       const b = await make();
+      // Published to every 600 ms, so the topic is never idle for its max age (then it is forgotten, below).
       await b.publish('aged.t', '1');
-      await new Promise((r) => setTimeout(r, 1100));
+      await new Promise((r) => setTimeout(r, 600));
       await b.publish('aged.t', '2');
-      expect(seqs((await b.history('aged.t', {})).messages)).toEqual([2]);
+      await new Promise((r) => setTimeout(r, 600));
+      await b.publish('aged.t', '3');
+      expect(seqs((await b.history('aged.t', {})).messages)).toEqual([2, 3]);
       expect(await b.history('aged.t', { since: 0 })).toMatchObject({ truncated: true });
+    });
+
+    it('forgets a topic idle past its max age: it leaves topics() and starts again at seq 1', async () => {
+      const b = await make();
+      await b.publish('aged.idle', '1');
+      await b.publish('aged.idle', '2');
+      const deadline = Date.now() + 8000;
+      while ((await b.topics('aged.idle')).length > 0) {
+        if (Date.now() > deadline) throw new Error('aged.idle was not forgotten');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await b.publish('aged.idle', '3')).toMatchObject({ seq: 1 });
     });
 
     it('lists topics, optionally by pattern', async () => {

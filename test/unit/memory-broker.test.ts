@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../../server/broker/memory.ts';
 import { Ring } from '../../server/broker/ring.ts';
-import type { Envelope } from '../../server/broker/broker.ts';
+import { IDLE_TOPIC_MS, TooManyTopicsError, type Envelope } from '../../server/broker/broker.ts';
 
 describe('Ring', () => {
   it('keeps the newest `capacity` items in order through growth, shifts and wrap-around', () => {
@@ -61,5 +61,36 @@ describe('MemoryBroker', () => {
 
   it('has a fresh epoch per instance', () => {
     expect(make().epoch).not.toBe(make().epoch);
+  });
+});
+
+describe('MemoryBroker topic limits', () => {
+  it('refuses a new topic beyond maxTopics with TooManyTopicsError; existing topics still publish', async () => {
+    const broker = new MemoryBroker({ retention: [{ pattern: '>', maxMessages: 5, maxAgeSeconds: 60 }], maxTopics: 2 });
+    await broker.publish('a', '1');
+    await broker.publish('b', '1');
+    await expect(broker.publish('c', '1')).rejects.toBeInstanceOf(TooManyTopicsError);
+    await expect(broker.publish('a', '2')).resolves.toMatchObject({ seq: 2 });
+    await broker.close();
+  });
+
+  it('#sweep forgets topics idle past their max age (or IDLE_TOPIC_MS when kept nothing), a bounded slice per call', async () => {
+    let now = 0;
+    const retention = [{ pattern: 'k.>', maxMessages: 5, maxAgeSeconds: 10 }];
+    const broker = new MemoryBroker({ retention, now: () => now });
+    for (let i = 0; i < 10; i++) await broker.publish(`k.${i}`, '1');
+    await broker.publish('none', '1'); // no rule: keeps nothing
+    now = 9_000;
+    await broker.publish('k.0', '2');
+    now = 10_500;
+    expect(broker.sweep(4)).toBe(3); // k.1..k.3 aged out; k.0 is fresh
+    expect(broker.sweep(100)).toBe(6); // k.4..k.9; 'none' waits for IDLE_TOPIC_MS
+    expect((await broker.topics()).sort()).toEqual(['k.0', 'none']);
+    now = IDLE_TOPIC_MS + 1;
+    await broker.publish('k.0', '3');
+    broker.sweep(100);
+    expect(await broker.topics()).toEqual(['k.0']);
+    await expect(broker.publish('k.5', '1')).resolves.toMatchObject({ seq: 1 }); // starts over
+    await broker.close();
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequest } from '../../server/sessions/parse.ts';
+import { parseRequest, tooDeep } from '../../server/sessions/parse.ts';
+import { MAX_JSON_DEPTH, MAX_SINCE_TOPICS } from '../../protocol/wire.ts';
 
 describe('parseRequest', () => {
   it('parses every op with its fields', () => {
@@ -40,5 +41,28 @@ describe('parseRequest', () => {
       expect(result.id).toBe(id);
       expect(result.message.length).toBeGreaterThan(5);
     }
+  });
+});
+
+describe('parseRequest limits', () => {
+  const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+
+  it('refuses pub data nested deeper than MAX_JSON_DEPTH, without recursing', () => {
+    expect(parseRequest(`{"op":"pub","id":1,"topic":"a","data":${nested(MAX_JSON_DEPTH)}}`)).toMatchObject({ ok: true });
+    for (const depth of [MAX_JSON_DEPTH + 1, 30_000]) {
+      const result = parseRequest(`{"op":"pub","id":1,"topic":"a","data":${nested(depth)}}`);
+      expect(result).toMatchObject({ ok: false, id: 1, code: 'bad_request' });
+      if (!result.ok) expect(result.message).toContain(String(MAX_JSON_DEPTH));
+    }
+    expect(tooDeep({ a: [{ b: 1 }] })).toBe(false);
+    expect(tooDeep(JSON.parse(`{"x":${'{"y":'.repeat(100)}1${'}'.repeat(100)}}`))).toBe(true);
+  });
+
+  it('refuses a since object listing more than MAX_SINCE_TOPICS topics', () => {
+    const since = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t.${i}`, 1]));
+    expect(parseRequest(JSON.stringify({ op: 'sub', id: 1, topic: 't.*', since: since(MAX_SINCE_TOPICS) }))).toMatchObject({ ok: true });
+    const result = parseRequest(JSON.stringify({ op: 'sub', id: 1, topic: 't.*', since: since(5500) }));
+    expect(result).toMatchObject({ ok: false, id: 1, code: 'bad_request' });
+    if (!result.ok) expect(result.message).toContain(String(MAX_SINCE_TOPICS));
   });
 });

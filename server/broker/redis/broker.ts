@@ -15,10 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { createClient, ErrorReply } from 'redis';
 import type { Logger } from 'pino';
 import type { RetentionRule } from '../../config.ts';
+import { guarded } from '../../guard.ts';
 import { matches } from '../../../protocol/topics.ts';
 import {
   BrokerUnavailableError,
+  DEFAULT_MAX_TOPICS,
+  TooManyTopicsError,
   encodeMessage,
+  forgetAfterMs,
   type Broker,
   type DeliveryHandler,
   type Envelope,
@@ -28,7 +32,7 @@ import {
   type Presence,
 } from '../broker.ts';
 import { RedisPresence } from './presence.ts';
-import { EPOCH, HEARTBEAT, HISTORY, LEAVE, PUBLISH, type Script } from './scripts.ts';
+import { EPOCH, HEARTBEAT, HISTORY, LEAVE, PUBLISH, SWEEP, type Script } from './scripts.ts';
 import { Sequencer } from './sequencer.ts';
 import { isCovered, planUpstream, type UpstreamKind } from './upstream.ts';
 
@@ -49,6 +53,8 @@ export interface RedisBrokerOptions {
   nodeTtlMs?: number;
   /** How long `connect` waits for Redis before giving up (ms). */
   connectTimeoutMs?: number;
+  /** Live topics at most, cluster-wide (MAX_TOPICS); checked inside the publish script. */
+  maxTopics?: number;
   log?: Logger;
 }
 
@@ -56,6 +62,12 @@ interface Retention {
   maxMessages: number;
   maxAgeMs: number;
 }
+
+/** Each node runs one chunk of the idle-topic sweep this often, over this many seq-hash fields. */
+const SWEEP_INTERVAL_MS = 1000;
+const SWEEP_CHUNK = 1000;
+/** Per-topic dedupe entries of the sequencer visited per sweep tick (forgetting those of idle topics). */
+const DELIVERED_SWEEP_BATCH = 5000;
 
 /**
  * @example
@@ -80,6 +92,9 @@ export class RedisBroker implements Broker {
   private upstreamSync: Promise<void> = Promise.resolve();
   /** Order, dedupe, gaps and epochs of what reaches the hub (set once connected). */
   private sequencer!: Sequencer;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private sweepCursor = '0';
+  private sweeping = false;
   private clockOffsetMs = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
@@ -136,6 +151,9 @@ export class RedisBroker implements Broker {
     }
     broker.heartbeatTimer = setInterval(() => void broker.heartbeat().catch(() => {}), broker.heartbeatMs);
     broker.heartbeatTimer.unref();
+    const log = broker.log ?? { error: () => {} };
+    broker.sweepTimer = setInterval(guarded(log, 'redis topic sweep', () => void broker.sweep()), SWEEP_INTERVAL_MS);
+    broker.sweepTimer.unref();
     return broker;
   }
 
@@ -164,10 +182,12 @@ export class RedisBroker implements Broker {
 
   async publish(topic: string, dataJson: string, origin?: string): Promise<Envelope> {
     const { maxMessages, maxAgeMs } = this.retention(topic);
-    const keys = [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`), this.key(`m:${topic}`)];
+    const keys = [this.key('epoch'), this.key('seq'), this.key(`s:${topic}`), this.key(`m:${topic}`), this.key('last')];
+    const maxTopics = this.options.maxTopics ?? DEFAULT_MAX_TOPICS;
     for (let attempt = 0; ; attempt++) {
-      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate];
+      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate, String(maxTopics)];
       const reply = (await this.script(PUBLISH, keys, args)) as number[] | [0, string];
+      if (reply[0] === 2) throw new TooManyTopicsError(maxTopics);
       if (reply[0] === 1) {
         const seq = Number(reply[1]);
         const ts = Number(reply[2]);
@@ -194,6 +214,38 @@ export class RedisBroker implements Broker {
   async topics(pattern?: string): Promise<string[]> {
     const all = await this.call(() => this.cmd.hKeys(this.key('seq')));
     return pattern ? all.filter((t) => matches(pattern, t)) : all;
+  }
+
+  async topicCount(): Promise<number> {
+    return this.call(() => this.cmd.hLen(this.key('seq')));
+  }
+
+  /**
+   * One tick of forgetting idle topics: a chunk of the cluster-wide sweep (SWEEP script; every
+   * node runs it, each with its own cursor), and a slice of this node's per-topic dedupe state.
+   */
+  async sweep(): Promise<void> {
+    this.sequencer.forgetIdle(DELIVERED_SWEEP_BATCH, (topic, ts) => this.now() - ts > this.forgetAfter(topic));
+    if (this.sweeping || this.closed || !this.cmd.isReady) return;
+    this.sweeping = true;
+    try {
+      const args = [this.sweepCursor, String(SWEEP_CHUNK), this.key('s:'), String(forgetAfterMs(0, 0)), ...this.retentionArgs()];
+      const reply = (await this.script(SWEEP, [this.key('seq'), this.key('last')], args)) as [string, number];
+      this.sweepCursor = String(reply[0]);
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'topic sweep failed; retrying next tick');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private retentionArgs(): string[] {
+    return this.options.retention.flatMap((r) => [r.pattern, String(r.maxMessages), String(r.maxAgeSeconds * 1000)]);
+  }
+
+  private forgetAfter(topic: string): number {
+    const { maxMessages, maxAgeMs } = this.retention(topic);
+    return forgetAfterMs(maxMessages, maxAgeMs);
   }
 
   // ---- live delivery -------------------------------------------------------------------------
@@ -371,6 +423,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     try {
       if (this.cmd.isReady) await this.script(LEAVE, [this.key(`node:${this.nodeId}`), this.key('nicks')], [this.nodeId]);
     } catch {

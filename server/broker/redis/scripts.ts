@@ -4,7 +4,8 @@
  *
  * Keys (prefix `th:` by default):
  *   <p>epoch          string   the current epoch (SET NX by the first node)
- *   <p>seq            hash     topic -> last seq (also the registry of topics)
+ *   <p>seq            hash     topic -> last seq (also the registry of live topics, capped by MAX_TOPICS)
+ *   <p>last           hash     topic -> ts of its last publish, for topics whose rule keeps no stream
  *   <p>s:<topic>      stream   history, entry id `<seq>-0`, fields j (wire JSON), t (ts)
  *   <p>m:<topic>      channel  live messages: `<epoch> <seq> <ts> <origin> <json>`
  *   <p>t:<node>       channel  a node's own liveness tick: `<ts>`
@@ -47,10 +48,12 @@ end
 `;
 
 /**
- * KEYS: epoch, seq hash, stream, channel
+ * KEYS: epoch, seq hash, stream, channel, last-publish hash
  * ARGV: topic, data JSON, max messages, max age ms, origin (`node/conn` or `-`), expected epoch,
- *       a fresh epoch candidate (never the current epoch: a missing key means data was lost)
- * Returns {1, seq, ts} or, when the epoch is not the expected one, {0, epoch} and does nothing.
+ *       a fresh epoch candidate (never the current epoch: a missing key means data was lost),
+ *       max live topics
+ * Returns {1, seq, ts}; when the epoch is not the expected one, {0, epoch}; when the topic is
+ * new and the seq hash already holds max live topics, {2, count}. The last two do nothing.
  */
 export const PUBLISH = define(`${NOW}${TRIM_AGE}
 local epoch = redis.call('GET', KEYS[1])
@@ -59,6 +62,10 @@ if not epoch then
   epoch = redis.call('GET', KEYS[1])
 end
 if epoch ~= ARGV[6] then return {0, epoch} end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+  local count = redis.call('HLEN', KEYS[2])
+  if count >= tonumber(ARGV[8]) then return {2, count} end
+end
 local seq = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local ts = now_ms()
 local s = string.format('%d', seq)
@@ -68,9 +75,61 @@ local max_n = tonumber(ARGV[3])
 if max_n > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', max_n, s .. '-0', 'j', json, 't', t)
   trim_age(KEYS[3], ts, tonumber(ARGV[4]))
+else
+  redis.call('HSET', KEYS[5], ARGV[1], t)
 end
 redis.call('PUBLISH', KEYS[4], epoch .. ' ' .. s .. ' ' .. t .. ' ' .. ARGV[5] .. ' ' .. json)
 return {1, seq, ts}
+`);
+
+/**
+ * Forget idle topics, one HSCAN chunk of the seq hash per call: a topic whose stream is empty
+ * after age trimming (or, if its rule keeps no stream, with no publish for the idle time) loses
+ * its stream, seq and last-publish fields, so its next publish starts again at seq 1. Atomic
+ * per chunk, so a publish can never land between the check and the delete.
+ * KEYS: seq hash, last-publish hash
+ * ARGV: cursor, chunk size, stream key prefix, idle ms for rules keeping nothing, then the
+ *       retention rules as triples (pattern, max messages, max age ms), first match wins
+ * Returns {next cursor ('0' when the pass is complete), topics forgotten}.
+ */
+export const SWEEP = define(`${NOW}${TRIM_AGE}
+local function matches(pattern, topic)
+  local p, t = {}, {}
+  for x in string.gmatch(pattern, '[^.]+') do p[#p + 1] = x end
+  for x in string.gmatch(topic, '[^.]+') do t[#t + 1] = x end
+  for i = 1, #p do
+    if p[i] == '>' then return #t >= i end
+    if i > #t or (p[i] ~= '*' and p[i] ~= t[i]) then return false end
+  end
+  return #p == #t
+end
+local now = now_ms()
+local idle = tonumber(ARGV[4])
+local scan = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local fields = scan[2]
+local forgotten = 0
+for i = 1, #fields, 2 do
+  local topic = fields[i]
+  local max_n, max_age = 0, 0
+  for r = 5, #ARGV, 3 do
+    if matches(ARGV[r], topic) then max_n, max_age = tonumber(ARGV[r + 1]), tonumber(ARGV[r + 2]); break end
+  end
+  local stream = ARGV[3] .. topic
+  local gone
+  if max_n > 0 then
+    if redis.call('EXISTS', stream) == 1 then trim_age(stream, now, max_age) end
+    gone = redis.call('XLEN', stream) == 0
+  else
+    gone = now - tonumber(redis.call('HGET', KEYS[2], topic) or '0') >= idle
+  end
+  if gone then
+    redis.call('DEL', stream)
+    redis.call('HDEL', KEYS[1], topic)
+    redis.call('HDEL', KEYS[2], topic)
+    forgotten = forgotten + 1
+  end
+end
+return {scan[1], forgotten}
 `);
 
 /**

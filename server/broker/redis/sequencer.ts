@@ -3,10 +3,18 @@
  * once, in seq order per topic. It drops the copies that overlapping upstream subscriptions
  * bring, notices gaps (pub/sub is at-most-once and drops while disconnected), fills them from
  * history before live delivery resumes, says what it cannot fill (`onLost`), and follows epoch
- * changes (Redis lost its data). Driven through `HistorySource`, so tests feed it fake pages.
+ * changes (Redis lost its data), and a topic that was forgotten while idle and started again at
+ * seq 1 (told from a copy by its newer time). Driven through `HistorySource`, so tests feed it fake pages.
  */
 import { matches } from '../../../protocol/topics.ts';
 import type { Envelope, HistoryPage, HistoryQuery, LostNotice } from '../broker.ts';
+import { MapSweeper } from '../map-sweep.ts';
+
+/** What this node last handed to the hub for a topic. */
+interface Delivered {
+  seq: number;
+  ts: number;
+}
 
 /** What the sequencer needs from Redis; the broker implements it with scripts. */
 export interface HistorySource {
@@ -39,7 +47,8 @@ export class Sequencer {
   /** Epochs this node has left; late messages of theirs are dropped, never re-adopted. */
   private readonly retired = new Set<string>();
   /** Last seq handed to the hub per topic (for dedupe, order and gap detection). */
-  private readonly lastDelivered = new Map<string, number>();
+  private readonly lastDelivered = new Map<string, Delivered>();
+  private idleSweeper: MapSweeper<string, Delivered> | null = null;
   /** Redis time up to which this node has received everything published (from its own ticks). */
   private lastAliveTs = 0;
   private recovering = false;
@@ -106,6 +115,12 @@ export class Sequencer {
     return true;
   }
 
+  /** Forget, a bounded slice at a time, topics whose last delivery `idle` calls old enough. */
+  forgetIdle(budget: number, idle: (topic: string, lastTs: number) => boolean): void {
+    this.idleSweeper ??= new MapSweeper(this.lastDelivered, (topic, d) => idle(topic, d.ts));
+    this.idleSweeper.step(budget);
+  }
+
   /** Stop tracking topics no upstream subscription covers any more. */
   forget(covered: (topic: string) => boolean): void {
     for (const topic of this.lastDelivered.keys()) if (!covered(topic)) this.lastDelivered.delete(topic);
@@ -138,14 +153,18 @@ export class Sequencer {
 
   /** Hand a message to the hub unless it is a duplicate; a gap starts a recovery. */
   private accept(env: Envelope): void {
-    const last = this.lastDelivered.get(env.topic);
-    if (last !== undefined && env.seq <= last) return;
+    const delivered = this.lastDelivered.get(env.topic);
+    let last = delivered?.seq;
+    if (last !== undefined && env.seq <= last) {
+      if (env.ts <= delivered!.ts) return; // a copy (overlapping upstream subscriptions)
+      last = undefined; // newer, yet not a higher seq: the topic was forgotten while idle and started over
+    }
     if (last !== undefined && env.seq > last + 1) {
       this.pending.push(env);
       void this.recover();
       return;
     }
-    this.lastDelivered.set(env.topic, env.seq);
+    this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
     this.events.deliver(env);
   }
 
@@ -156,10 +175,11 @@ export class Sequencer {
     const startEpoch = this.currentEpoch;
     const trimmed: string[] = [];
     // Topics this node delivered before: everything after the last seq it delivered.
-    for (const [topic, last] of [...this.lastDelivered]) {
+    for (const [topic, { seq: last, ts: lastTs }] of [...this.lastDelivered]) {
       const page = await source.history(topic, { since: last });
       this.adoptEpoch(page.epoch);
       if (this.currentEpoch !== startEpoch) return void (this.again = true);
+      if (page.lastSeq < last && (await this.forgottenSince(topic, lastTs))) continue;
       if (page.lastSeq < last) {
         // Same epoch but the counter went back: Redis restarted from an old snapshot.
         this.adoptEpoch(await source.rotateEpoch(this.currentEpoch));
@@ -188,10 +208,23 @@ export class Sequencer {
     }
   }
 
+  /**
+   * The seq of `topic` went back. If nothing it holds is as old as what this node delivered, the
+   * topic was forgotten while idle and started over: deliver its new messages and return true.
+   * Otherwise Redis went back to an old snapshot (the caller starts a new epoch).
+   */
+  private async forgottenSince(topic: string, lastTs: number): Promise<boolean> {
+    const page = await this.source.history(topic, {});
+    if (page.messages.some((m) => m.ts <= lastTs)) return false;
+    this.lastDelivered.delete(topic);
+    this.deliverPage(page.messages);
+    return true;
+  }
+
   private deliverPage(messages: Envelope[]): void {
     for (const env of messages) {
-      if (env.seq <= (this.lastDelivered.get(env.topic) ?? 0)) continue;
-      this.lastDelivered.set(env.topic, env.seq);
+      if (env.seq <= (this.lastDelivered.get(env.topic)?.seq ?? 0)) continue;
+      this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
       this.events.deliver(env);
     }
   }
