@@ -144,6 +144,34 @@ describe('Sequencer', () => {
     expect(delivered).toEqual(['a:1', 'a:2']);
   });
 
+  it('seq 1 with a newer time after a higher seq is a topic that started over, not a copy', () => {
+    const { seq, delivered } = setup();
+    seq.receive(env('a', 7, 100), 'e1');
+    seq.receive(env('a', 7, 100), 'e1'); // a copy
+    seq.receive(env('a', 1, 500), 'e1'); // forgotten while idle, started over
+    seq.receive(env('a', 2, 501), 'e1');
+    expect(delivered).toEqual(['a:7', 'a:1', 'a:2']);
+  });
+
+  it('a recovery that finds the seq went back because the topic was forgotten delivers the new run, no new epoch', async () => {
+    const { seq, source, delivered, epochs } = setup();
+    seq.receive(env('a', 9, 100), 'e1');
+    source.streams.set('a', { first: 1, last: 2, ts: (q) => 1000 + q }); // all newer than what was delivered
+    seq.hold();
+    await seq.recover();
+    expect(epochs).toEqual([]);
+    expect(delivered).toEqual(['a:9', 'a:1', 'a:2']);
+  });
+
+  it('#forgetIdle drops the dedupe state of idle topics, a bounded slice at a time', () => {
+    const { seq, delivered } = setup();
+    for (let i = 0; i < 10; i++) seq.receive(env(`t${i}`, 5, i), 'e1');
+    seq.forgetIdle(100, (topic) => topic !== 't0');
+    for (let i = 0; i < 10; i++) seq.receive(env(`t${i}`, 5, i), 'e1'); // t0 still known: a copy
+    expect(delivered.filter((d) => d === 't0:5')).toHaveLength(1);
+    expect(delivered.filter((d) => d === 't1:5')).toHaveLength(2);
+  });
+
   it('#forget stops tracking topics no longer covered (a later seq 1 is not a duplicate)', () => {
     const { seq, delivered } = setup();
     seq.receive(env('a', 5), 'e1');
