@@ -204,6 +204,9 @@ export class MarketStore {
   addFill(fill: Fill): boolean {
     const key = fillKey(fill);
     if (this.fillKeys.has(key)) return false;
+    // The global blotter forgets the keys it trims; the symbol's own list may still hold the fill.
+    const held = this.symbols.get(fill.symbol)?.fills;
+    if (held?.some((f) => fillKey(f) === key)) return false;
     this.fillKeys.add(key);
     insertByTime(this.fills, fill);
     if (this.fills.length > MAX_FILLS) {

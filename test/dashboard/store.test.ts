@@ -183,6 +183,17 @@ describe('MarketStore', () => {
     expect(store.resetGap('AAPL')).toBeNull();
   });
 
+  it('#addFill drops a replayed fill its symbol still holds after the global blotter has trimmed it', () => {
+    const store = new MarketStore();
+    const old = fill(1, 1000, 'MSFT');
+    expect(store.addFill(old)).toBe(true);
+    for (let i = 2; i <= MAX_FILLS + 1; i++) store.addFill(fill(i, i * 1000, 'AAPL'));
+    expect(store.fills.some((f) => fillKey(f) === fillKey(old))).toBe(false);
+    expect(store.get('MSFT').fills).toEqual([old]);
+    expect(store.addFill({ ...old })).toBe(false);
+    expect(store.get('MSFT').fills.length).toBe(1);
+  });
+
   it('#addFill drops a fill already known by fillKey; the same id at another time or symbol is a new fill', () => {
     const store = new MarketStore();
     expect(store.addFill(fill(1, 5000))).toBe(true);
