@@ -113,7 +113,8 @@ export class Connection {
   /** Resolves once the socket has written what it holds (or closed). Used to pace replays. */
   drained(): Promise<void> {
     const socket = (this.ws as unknown as { _socket: Socket })._socket;
-    if (this.closed || socket.writableLength === 0) return Promise.resolve();
+    // Only a due 'drain' will fire: below the high-water mark the socket is as good as drained.
+    if (this.closed || !socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         socket.off('drain', done);

@@ -53,8 +53,9 @@ export class Outbox {
   private held: Map<string, Buffer> | null = null;
   private scheduled = false;
   /**
-   * Bytes the socket still held after the last flush (0 once it drains). A snapshot, so the
-   * per-delivery check costs a field read; it lags the socket by at most one flush.
+   * Bytes the socket still held after the last flush while a 'drain' is due (0 otherwise, and once
+   * it drains). A snapshot, so the per-delivery check costs a field read; it lags the socket by at
+   * most one flush. Only a due 'drain' counts: it is what releases held frames.
    */
   private stuckBytes = 0;
   /** Set when the connection closes: nothing may follow the close frame. */
@@ -82,7 +83,8 @@ export class Outbox {
    * reading (the socket holds more than the limit) or this batch alone queued more than the limit.
    */
   push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
-    const congested = this.held !== null || this.stuckBytes + frame.length > this.limitBytes || this.queuedBytes > this.limitBytes;
+    const congested =
+      this.held !== null || (this.stuckBytes > 0 && this.stuckBytes + frame.length > this.limitBytes) || this.queuedBytes > this.limitBytes;
     if (!congested) {
       this.enqueue(frame);
       return 'queued';
@@ -126,7 +128,9 @@ export class Outbox {
       for (const frame of queue) this.socket.write(frame);
       this.socket.uncork();
     }
-    this.stuckBytes = this.socket.writableLength;
+    this.stuckBytes = this.socket.writableNeedDrain ? this.socket.writableLength : 0;
+    // No 'drain' is coming (the socket took the batch below its high-water mark): release now.
+    if (this.stuckBytes === 0) this.releaseHeld();
   }
 
   /** Flush what is queued, then accept nothing more. */

@@ -352,6 +352,45 @@ describe('Outbox', () => {
   });
 });
 
+describe('Outbox release without a drain', () => {
+  it('#push writes a frame larger than the limit to a reading peer (no drain is ever due)', async () => {
+    const pair = await socketPair();
+    const flusher = new Flusher(0);
+    const outbox = new Outbox(pair.socket, 16 * 1024, flusher);
+    const big = frame('big-tick', 20_000);
+    const small = frame('small-tick', 100);
+    outbox.push(big, 'ticks.A', 'conflate');
+    outbox.push(small, 'ticks.B', 'conflate');
+    await until('the frames to reach a reading peer', () => pair.receivedBytes() >= big.length + small.length, 2000);
+  });
+
+  it('#push is not held back by bytes the socket wrote out without a drain (stale snapshot)', async () => {
+    const pair = await socketPair();
+    const flusher = new Flusher(0);
+    const limit = 16 * 1024;
+    const outbox = new Outbox(pair.socket, limit, flusher);
+    let drains = 0;
+    pair.socket.on('drain', () => drains++);
+    pair.reader.pause();
+    const replies: Buffer[] = [];
+    while (pair.socket.writableLength <= 8 * 1024) {
+      // 4 KiB writes, each under the high-water mark, so no drain becomes due
+      if (replies.length >= 5000) throw new Error('the kernel never filled');
+      const r = frame(`reply-${replies.length}:`, 4096 - 4, 'r');
+      outbox.pushControl(r);
+      replies.push(r);
+      flusher.flushNow();
+    }
+    pair.reader.resume();
+    const total = Buffer.concat(replies).length;
+    await until('the reader to take every reply', () => pair.receivedBytes() >= total && pair.socket.writableLength === 0, 3000);
+    expect(drains).toBe(0);
+    const tick = frame('tick', 8 * 1024); // half the limit, into an empty socket
+    outbox.push(tick, 'ticks.A', 'conflate');
+    await until('the tick to reach a reading peer', () => pair.receivedBytes() >= total + tick.length, 2000);
+  });
+});
+
 describe('Flusher', () => {
   it('#schedule with windowMs 0 flushes in a microtask right after the handler', async () => {
     const one = await socketPair();
