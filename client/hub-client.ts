@@ -3,9 +3,9 @@
  * simulator and tests (`ws`). It keeps its subscriptions across reconnects and resumes each one
  * from the last seq it saw per topic, so a short outage costs no message and no duplicate.
  */
+import { HubError } from '../protocol/errors.ts';
 import {
   APP_SUBPROTOCOL,
-  HubError,
   MAX_SINCE_TOPICS,
   type ClientRequest,
   type ErrorReply,

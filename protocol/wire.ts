@@ -2,6 +2,9 @@
  * Wire types of protocol v1 (see docs/protocol.md). Shared by the hub, the simulator, the
  * dashboard and the tests, so a change here is a protocol change.
  */
+import type { ErrorCode } from './errors.ts';
+
+export type { ErrorCode };
 
 /** Subprotocol name that selects app mode on `GET /ws`. */
 export const APP_SUBPROTOCOL = 'hub.v1';
@@ -34,24 +37,6 @@ export type ClientRequest =
   | { op: 'ping'; id: RequestId };
 
 export type ClientOp = ClientRequest['op'];
-
-export type ErrorCode =
-  | 'bad_json'
-  | 'bad_request'
-  | 'unknown_op'
-  | 'bad_topic'
-  | 'forbidden'
-  | 'unauthorized'
-  | 'too_many_subscriptions'
-  | 'too_many_topics'
-  | 'not_subscribed'
-  | 'binary_unsupported'
-  | 'rate_limited'
-  | 'token_expired'
-  | 'too_many_connections'
-  | 'unsupported_media_type'
-  | 'unavailable'
-  | 'internal';
 
 export interface OkReply {
   op: 'ok';
@@ -91,15 +76,4 @@ export interface ChatData {
   nick: string;
   text: string;
   kind?: 'join' | 'leave' | 'nick';
-}
-
-/** Thrown by the client for an error reply. */
-export class HubError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HubError';
-  }
 }

@@ -19,7 +19,7 @@
  */
 import WebSocket from 'ws';
 import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike } from '../client/hub-client.ts';
-import { HubError } from '../protocol/wire.ts';
+import { HubError } from '../protocol/errors.ts';
 import { DEFAULT_HUB_URL, DEFAULT_RATE, DEFAULT_SEED } from './args.ts';
 import { OutageBacklog, backlogKind, type BacklogLimit } from './backlog.ts';
 import { createSimulator, type FeedPayload, type Simulator } from './simulator.ts';

@@ -8,7 +8,8 @@ import type { HubConfig, OverflowPolicy } from '../config.ts';
 import { canPublish, type Principal } from '../auth.ts';
 import { BrokerUnavailableError, TooManyTopicsError, forgetAfterMs, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
 import { MapSweeper } from '../broker/map-sweep.ts';
-import type { ChatData, ErrorCode, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
+import { HubError } from '../../protocol/errors.ts';
+import type { ChatData, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
 import { checkChatData, escapeControls, nickProblem } from '../chat/rules.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription, type ThrottleState } from './connection.ts';
 import { DueQueue } from './due-queue.ts';
@@ -17,16 +18,6 @@ import { isPattern, isSysTopic, matches, topicError } from '../../protocol/topic
 import { SubscriptionIndex } from './subscription-index.ts';
 import { guarded } from '../guard.ts';
 import { AddressSlots, type AddressSlot } from './address-slots.ts';
-
-/** A refusal the edge turns into an error frame or HTTP error. */
-export class HubRefusal extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface SubscribeOptions {
   snapshot?: number;
@@ -240,10 +231,10 @@ export class Hub {
   /** Check that `principal` may publish to `topic`; returns the topic. */
   checkPublish(topic: unknown, principal: Principal): string {
     const problem = topicError(topic);
-    if (problem !== null || typeof topic !== 'string') throw new HubRefusal('bad_topic', problem ?? 'bad topic');
-    if (isSysTopic(topic)) throw new HubRefusal('forbidden', '$sys topics are published by the hub only');
+    if (problem !== null || typeof topic !== 'string') throw new HubError('bad_topic', problem ?? 'bad topic');
+    if (isSysTopic(topic)) throw new HubError('forbidden', '$sys topics are published by the hub only');
     if (!canPublish(principal, topic)) {
-      throw new HubRefusal(
+      throw new HubError(
         'forbidden',
         topic === 'chat'
           ? `role ${principal.role} may not chat (operator or above)`
@@ -261,13 +252,13 @@ export class Hub {
 
   private async publishData(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
     const json = JSON.stringify(data);
-    if (json === undefined) throw new HubRefusal('bad_request', 'data must be JSON');
+    if (json === undefined) throw new HubError('bad_request', 'data must be JSON');
     this.counters.messagesIn++;
     try {
       return await this.broker.publish(topic, json, origin?.id);
     } catch (err) {
-      if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; not published, retry');
-      if (err instanceof TooManyTopicsError) throw new HubRefusal('too_many_topics', `'${topic}' is a new topic and the hub has ${err.message}`);
+      if (err instanceof BrokerUnavailableError) throw new HubError('unavailable', 'the message broker is unreachable; not published, retry');
+      if (err instanceof TooManyTopicsError) throw new HubError('too_many_topics', `'${topic}' is a new topic and the hub has ${err.message}`);
       throw err;
     }
   }
@@ -279,10 +270,10 @@ export class Hub {
    */
   private async publishChat(data: unknown, origin?: Connection): Promise<Envelope> {
     const checked = checkChatData(data);
-    if (!checked.ok) throw new HubRefusal('bad_request', checked.problem);
+    if (!checked.ok) throw new HubError('bad_request', checked.problem);
     const { text } = checked.chat;
     if (origin?.mode === 'line') {
-      if (!origin.nick) throw new HubRefusal('unavailable', 'not in chat yet; try again');
+      if (!origin.nick) throw new HubError('unavailable', 'not in chat yet; try again');
       return this.publishData('chat', { nick: origin.nick, text } satisfies ChatData, origin);
     }
     if (origin) {
@@ -296,7 +287,7 @@ export class Hub {
     }
     const nick = checked.chat.nick ?? 'anonymous';
     if (!(await this.unavailableAsRefusal(() => this.broker.presence.claim(nick, HTTP_SPEAKER)))) {
-      throw new HubRefusal('forbidden', `nick '${nick}' is held by a chat user; pick another`);
+      throw new HubError('forbidden', `nick '${nick}' is held by a chat user; pick another`);
     }
     // A check, not a hold: two HTTP posts under one free nick both pass.
     await this.broker.presence.release(nick, HTTP_SPEAKER).catch((err) => this.log.warn({ err, nick }, 'presence release failed'));
@@ -442,12 +433,12 @@ export class Hub {
    */
   async subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
     const problem = topicError(pattern, true);
-    if (problem) throw new HubRefusal('bad_topic', problem);
+    if (problem) throw new HubError('bad_topic', problem);
     const maxHz = options.maxHz ?? 0;
-    if (!(typeof maxHz === 'number' && maxHz >= 0 && maxHz <= 1000)) throw new HubRefusal('bad_request', 'maxHz must be a number from 0 to 1000');
+    if (!(typeof maxHz === 'number' && maxHz >= 0 && maxHz <= 1000)) throw new HubError('bad_request', 'maxHz must be a number from 0 to 1000');
     const existing = conn.subs.get(pattern);
     if (!existing && conn.subs.size >= this.config.maxSubscriptionsPerConnection) {
-      throw new HubRefusal('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
+      throw new HubError('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
     }
     if (existing) this.dropSubscription(existing);
     const wantsReplay = (options.snapshot ?? 0) > 0 || options.since !== undefined || options.sinceTs !== undefined;
@@ -478,7 +469,7 @@ export class Hub {
   /** A page of one topic's history, at most MAX_HISTORY_BYTES of messages; `more` says the page stopped short. */
   async history(topic: string, query: HistoryQuery): Promise<HistoryPage & { more: boolean }> {
     const problem = topicError(topic);
-    if (problem) throw new HubRefusal('bad_topic', problem);
+    if (problem) throw new HubError('bad_topic', problem);
     return boundPage(await this.broker.history(topic, query), this.config.maxHistoryBytes);
   }
 
@@ -584,7 +575,7 @@ export class Hub {
    */
   private inNickOrder<T>(conn: Connection, fn: () => Promise<T>): Promise<T> {
     const run = conn.nickQueue.then(() => {
-      if (conn.closed) throw new HubRefusal('unavailable', 'connection closed');
+      if (conn.closed) throw new HubError('unavailable', 'connection closed');
       return fn();
     });
     conn.nickQueue = run.then(noop, noop);
@@ -605,10 +596,10 @@ export class Hub {
 
   private async rename(conn: Connection, nick: string): Promise<void> {
     const bad = nickProblem(nick);
-    if (bad) throw new HubRefusal('bad_request', bad);
+    if (bad) throw new HubError('bad_request', bad);
     const old = conn.nick;
     if (old === nick) return;
-    if (!(await this.claimNick(nick, conn))) throw new HubRefusal('bad_request', `nick '${nick}' is taken`);
+    if (!(await this.claimNick(nick, conn))) throw new HubError('bad_request', `nick '${nick}' is taken`);
     if (conn.closed) return this.releaseNick(conn, nick);
     if (old && this.chatUsers.get(old) === conn) this.chatUsers.delete(old);
     if (old) await this.releaseNick(conn, old);
@@ -644,7 +635,7 @@ export class Hub {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof BrokerUnavailableError) throw new HubRefusal('unavailable', 'the message broker is unreachable; try again');
+      if (err instanceof BrokerUnavailableError) throw new HubError('unavailable', 'the message broker is unreachable; try again');
       throw err;
     }
   }

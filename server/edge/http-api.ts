@@ -4,7 +4,8 @@ import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../auth.ts';
-import { HubRefusal, TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX, type Hub } from '../core/hub.ts';
+import { HubError } from '../../protocol/errors.ts';
+import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX, type Hub } from '../core/hub.ts';
 import { CloseCode } from '../core/connection.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
@@ -18,7 +19,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   const api = new Hono<AuthedEnv>();
 
   const refusal = (c: Parameters<typeof apiError>[0], err: unknown) => {
-    if (err instanceof HubRefusal) return apiError(c, err.code, err.message);
+    if (err instanceof HubError) return apiError(c, err.code, err.message);
     throw err;
   };
 
@@ -98,7 +99,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
       try {
         topic = hub.checkPublish(c.req.param('topic'), principal);
       } catch (err) {
-        if (err instanceof HubRefusal && err.code === 'forbidden' && principal.subject === 'anonymous') {
+        if (err instanceof HubError && err.code === 'forbidden' && principal.subject === 'anonymous') {
           return apiError(c, 'unauthorized', `${err.message}; send Authorization: Bearer <key>`);
         }
         return refusal(c, err);

@@ -2,24 +2,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { ERROR_CODES, type ErrorCode } from '../../protocol/errors.ts';
 
 export type Env = { Bindings: { incoming: IncomingMessage } };
 
-const statusOf: Record<string, 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503> = {
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  rate_limited: 429,
-  too_many_connections: 429,
-  too_many_topics: 429,
-  unavailable: 503,
-  internal: 500,
-};
 
-/** A JSON error body `{"error":{"code","message"}}` with the status that fits the code (400 otherwise). */
-export const apiError = (c: Context, code: string, message: string) => c.json({ error: { code, message } }, statusOf[code] ?? 400);
+/** A JSON error body `{"error":{"code","message"}}` with the status ERROR_CODES gives the code. */
+export const apiError = (c: Context, code: ErrorCode, message: string) => c.json({ error: { code, message } }, ERROR_CODES[code]);
 
 /** undefined when absent, null when present but not a non-negative integer. */
 export function optionalInt(text: string | undefined): number | undefined | null {

@@ -5,7 +5,8 @@ import type { ClientRequest, ErrorReply, RequestId } from '../../protocol/wire.t
 import { parseRequest } from './parse.ts';
 import type { Authenticator } from '../auth.ts';
 import type { Connection } from '../core/connection.ts';
-import { HubRefusal, type Hub } from '../core/hub.ts';
+import { HubError } from '../../protocol/errors.ts';
+import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
 export class AppSession implements Session {
@@ -21,7 +22,7 @@ export class AppSession implements Session {
 
   onText(text: string): void {
     const parsed = parseRequest(text);
-    if (!parsed.ok) return this.error(parsed.id, new HubRefusal(parsed.code, parsed.message));
+    if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
     this.handle(request).then(
       (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
@@ -37,7 +38,7 @@ export class AppSession implements Session {
         return { ts: Date.now() };
       case 'auth': {
         const result = await this.auth.authenticate(req.token);
-        if (!result.ok) throw new HubRefusal('unauthorized', result.reason);
+        if (!result.ok) throw new HubError('unauthorized', result.reason);
         conn.principal = result.principal;
         hub.watchExpiry(conn); // a fresh token moves the expiry; the old entry goes stale
         return { role: conn.principal.role };
@@ -51,7 +52,7 @@ export class AppSession implements Session {
         return null;
       }
       case 'unsub':
-        if (!hub.unsubscribe(conn, req.topic)) throw new HubRefusal('not_subscribed', `not subscribed to '${req.topic}'`);
+        if (!hub.unsubscribe(conn, req.topic)) throw new HubError('not_subscribed', `not subscribed to '${req.topic}'`);
         return {};
       case 'pub': {
         const env = await hub.publish(hub.checkPublish(req.topic, conn.principal), req.data, conn);
@@ -66,10 +67,10 @@ export class AppSession implements Session {
 
   private error(id: RequestId | undefined, err: unknown): void {
     const reply: ErrorReply =
-      err instanceof HubRefusal
+      err instanceof HubError
         ? { op: 'error', id, code: err.code, message: err.message }
         : { op: 'error', id, code: 'internal', message: 'internal error' };
-    if (!(err instanceof HubRefusal)) this.hub.logError(err, this.conn);
+    if (!(err instanceof HubError)) this.hub.logError(err, this.conn);
     this.conn.sendJson(reply);
   }
 }

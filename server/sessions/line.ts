@@ -4,7 +4,8 @@
  */
 import { escapeControls } from '../chat/rules.ts';
 import { CloseCode, type Connection } from '../core/connection.ts';
-import { HubRefusal, type Hub } from '../core/hub.ts';
+import { HubError } from '../../protocol/errors.ts';
+import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
 export interface LineCommand {
@@ -57,7 +58,7 @@ export class LineSession implements Session {
           .catch((err) => this.hub.logError(err, this.conn));
       },
       (err: unknown) => {
-        this.reply(`! ${err instanceof HubRefusal ? err.message : 'internal error'}`);
+        this.reply(`! ${err instanceof HubError ? err.message : 'internal error'}`);
         this.conn.close(CloseCode.serviceRestart, 'chat unavailable');
       },
     );
@@ -79,7 +80,7 @@ export class LineSession implements Session {
       () => this.pending--,
       (err: unknown) => {
         this.pending--;
-        if (err instanceof HubRefusal) this.reply(`! ${err.message}`);
+        if (err instanceof HubError) this.reply(`! ${err.message}`);
         else {
           this.hub.logError(err, this.conn);
           this.reply('! internal error');
@@ -96,19 +97,19 @@ export class LineSession implements Session {
     const { hub, conn } = this;
     switch (name) {
       case 'nick':
-        if (!arg) throw new HubRefusal('bad_request', 'usage: /nick NAME');
+        if (!arg) throw new HubError('bad_request', 'usage: /nick NAME');
         await hub.renameInChat(conn, arg);
         return this.reply(`* you are now ${arg}`);
       case 'who':
         return this.reply(`* in chat: ${(await hub.chatNicks()).join(', ')}`);
       case 'sub':
-        if (!arg) throw new HubRefusal('bad_request', 'usage: /sub PATTERN (e.g. /sub ticks.*)');
-        if (arg === 'chat') throw new HubRefusal('bad_request', 'you are in chat already');
+        if (!arg) throw new HubError('bad_request', 'usage: /sub PATTERN (e.g. /sub ticks.*)');
+        if (arg === 'chat') throw new HubError('bad_request', 'you are in chat already');
         await hub.subscribe(conn, arg, { accepted: () => this.reply(`* subscribed to ${arg}`) });
         return;
       case 'unsub':
-        if (!arg) throw new HubRefusal('bad_request', 'usage: /unsub PATTERN');
-        if (arg === 'chat' || !hub.unsubscribe(conn, arg)) throw new HubRefusal('not_subscribed', `not subscribed to '${arg}'`);
+        if (!arg) throw new HubError('bad_request', 'usage: /unsub PATTERN');
+        if (arg === 'chat' || !hub.unsubscribe(conn, arg)) throw new HubError('not_subscribed', `not subscribed to '${arg}'`);
         return this.reply(`* unsubscribed from ${arg}`);
       case 'topics': {
         const { topics, total } = hub.topics({ limit: LINE_TOPICS });
@@ -120,7 +121,7 @@ export class LineSession implements Session {
       case 'help':
         return this.reply(HELP);
       default:
-        throw new HubRefusal('unknown_op', `unknown command '/${name.slice(0, 32)}'; /help lists commands`);
+        throw new HubError('unknown_op', `unknown command '/${name.slice(0, 32)}'; /help lists commands`);
     }
   }
 
