@@ -4,9 +4,9 @@
  * from the last seq it saw per topic, so a short outage costs no message and no duplicate.
  */
 import { HubError } from '../protocol/errors.ts';
+import { MAX_SINCE_TOPICS } from '../protocol/limits.ts';
 import {
   APP_SUBPROTOCOL,
-  MAX_SINCE_TOPICS,
   type ClientRequest,
   type ErrorReply,
   type HubMessage,

@@ -4,8 +4,8 @@
  * hub, the client and the dashboard share it.
  */
 
-export const MAX_TOPIC_LENGTH = 128;
-export const MAX_TOPIC_TOKENS = 8;
+import { MAX_TOPIC_LENGTH, MAX_TOPIC_TOKENS } from './limits.ts';
+
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 /** `$sys` is allowed as the first token only: it marks the hub's own telemetry. */
 const SYS_PREFIX = '$sys';

@@ -22,12 +22,6 @@ export type RequestId = number | string;
 /** `since` is either one seq (exact topic) or a map of topic -> last seen seq (patterns). */
 export type SinceSpec = number | Record<string, number>;
 
-/** Most topics one `since` object may list: each can cost a history read and a `reset` frame. */
-export const MAX_SINCE_TOPICS = 1024;
-
-/** Deepest nesting of published `data` (JSON.stringify recurses; deeper input would throw). */
-export const MAX_JSON_DEPTH = 64;
-
 export type ClientRequest =
   | { op: 'sub'; id: RequestId; topic: string; snapshot?: number; since?: SinceSpec; sinceTs?: number; epoch?: string; maxHz?: number }
   | { op: 'unsub'; id: RequestId; topic: string }

@@ -9,8 +9,9 @@ import { canPublish, type Principal } from '../auth.ts';
 import { BrokerUnavailableError, TooManyTopicsError, forgetAfterMs, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
 import { MapSweeper } from '../broker/map-sweep.ts';
 import { HubError } from '../../protocol/errors.ts';
+import { maxHzProblem } from '../../protocol/limits.ts';
 import type { ChatData, ResetFrame, SinceSpec } from '../../protocol/wire.ts';
-import { checkChatData, escapeControls, nickProblem } from '../chat/rules.ts';
+import { checkChatData, escapeControls, nickProblem } from '../../protocol/chat.ts';
 import { CloseCode, Connection, type RenderFormat, type Subscription, type ThrottleState } from './connection.ts';
 import { DueQueue } from './due-queue.ts';
 import { Flusher, frameText } from './outbox.ts';
@@ -435,7 +436,8 @@ export class Hub {
     const problem = topicError(pattern, true);
     if (problem) throw new HubError('bad_topic', problem);
     const maxHz = options.maxHz ?? 0;
-    if (!(typeof maxHz === 'number' && maxHz >= 0 && maxHz <= 1000)) throw new HubError('bad_request', 'maxHz must be a number from 0 to 1000');
+    const badHz = maxHzProblem(maxHz);
+    if (badHz) throw new HubError('bad_request', badHz);
     const existing = conn.subs.get(pattern);
     if (!existing && conn.subs.size >= this.config.maxSubscriptionsPerConnection) {
       throw new HubError('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);

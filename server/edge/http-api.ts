@@ -7,6 +7,7 @@ import { hasRole, type Authenticator, type Principal } from '../auth.ts';
 import { HubError } from '../../protocol/errors.ts';
 import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX, type Hub } from '../core/hub.ts';
 import { CloseCode } from '../core/connection.ts';
+import { MAX_HISTORY_LIMIT } from '../../protocol/limits.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
 import { crossSiteProblem } from './origin.ts';
@@ -57,7 +58,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
     const since = optionalInt(c.req.query('since'));
     const limitParam = optionalInt(c.req.query('limit'));
     const limit = limitParam === undefined ? 100 : limitParam;
-    if (since === null || limit === null || limit > 10_000) return apiError(c, 'bad_request', "'since' and 'limit' must be non-negative integers (limit <= 10000)");
+    if (since === null || limit === null || limit > MAX_HISTORY_LIMIT) return apiError(c, 'bad_request', `'since' and 'limit' must be non-negative integers (limit <= ${MAX_HISTORY_LIMIT})`);
     const topic = c.req.param('topic');
     try {
       const page = await hub.history(topic, { since, limit });

@@ -16,6 +16,7 @@ import { LineSession } from '../sessions/line.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
+import { maxHzProblem } from '../../protocol/limits.ts';
 import { topicError } from '../../protocol/topics.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
@@ -141,6 +142,6 @@ function tapOptions(c: Context): SubscribeOptions | string {
   const maxHz = c.req.query('maxHz') === undefined ? undefined : Number(c.req.query('maxHz'));
   if (snapshot === null) return "'snapshot' must be a non-negative integer";
   if (since === null) return "'since' must be a non-negative integer";
-  if (maxHz !== undefined && !(maxHz >= 0 && maxHz <= 1000)) return "'maxHz' must be a number from 0 to 1000";
+  if (maxHz !== undefined && maxHzProblem(maxHz)) return maxHzProblem(maxHz)!;
   return { snapshot, since, maxHz, epoch: c.req.query('epoch') };
 }

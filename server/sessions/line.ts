@@ -2,7 +2,7 @@
  * Line mode: the original chat on `/ws`, for humans with wscat. A line is chat unless it starts
  * with `/`, which makes it a command. Hub replies start with `* `, errors with `! `.
  */
-import { escapeControls } from '../chat/rules.ts';
+import { escapeControls } from '../../protocol/chat.ts';
 import { CloseCode, type Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';

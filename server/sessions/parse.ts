@@ -2,7 +2,8 @@
  * Parse and check one app-mode request. Returns the request or a refusal naming the problem,
  * with the request id when one could be read, so the client can match the error to its request.
  */
-import { MAX_JSON_DEPTH, MAX_SINCE_TOPICS, type ClientRequest, type ErrorCode, type RequestId } from '../../protocol/wire.ts';
+import { MAX_HISTORY_LIMIT, MAX_JSON_DEPTH, MAX_REQUEST_ID_LENGTH, MAX_SINCE_TOPICS, maxHzProblem } from '../../protocol/limits.ts';
+import type { ClientRequest, ErrorCode, RequestId } from '../../protocol/wire.ts';
 
 export type ParseResult = { ok: true; request: ClientRequest } | { ok: false; id?: RequestId; code: ErrorCode; message: string };
 
@@ -22,7 +23,7 @@ export function parseRequest(text: string): ParseResult {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('bad_request', 'a request must be a JSON object');
   const r = value as Record<string, unknown>;
-  const id = typeof r.id === 'number' || (typeof r.id === 'string' && r.id.length <= 64) ? (r.id as RequestId) : undefined;
+  const id = typeof r.id === 'number' || (typeof r.id === 'string' && r.id.length <= MAX_REQUEST_ID_LENGTH) ? (r.id as RequestId) : undefined;
   if (id === undefined) return fail('bad_request', "a request needs an 'id' (number, or string of at most 64 chars)");
   if (typeof r.op !== 'string') return fail('bad_request', "a request needs an 'op' string", id);
   if (!OPS.has(r.op)) return fail('unknown_op', `unknown op '${r.op.slice(0, 32)}' (known: ${[...OPS].join(', ')})`, id);
@@ -36,7 +37,7 @@ export function parseRequest(text: string): ParseResult {
       }
       if (r.sinceTs !== undefined && !isNonNegInt(r.sinceTs)) return fail('bad_request', "'sinceTs' must be a Unix time in milliseconds", id);
       if (r.epoch !== undefined && typeof r.epoch !== 'string') return fail('bad_request', "'epoch' must be a string", id);
-      if (r.maxHz !== undefined && !(typeof r.maxHz === 'number' && r.maxHz >= 0 && r.maxHz <= 1000)) return fail('bad_request', "'maxHz' must be a number from 0 to 1000", id);
+      if (r.maxHz !== undefined && maxHzProblem(r.maxHz)) return fail('bad_request', maxHzProblem(r.maxHz)!, id);
       return { ok: true, request: { op: 'sub', id, topic: r.topic, snapshot: r.snapshot as number | undefined, since: r.since as ClientRequestSince, sinceTs: r.sinceTs as number | undefined, epoch: r.epoch as string | undefined, maxHz: r.maxHz as number | undefined } };
     }
     case 'unsub':
@@ -50,7 +51,7 @@ export function parseRequest(text: string): ParseResult {
     case 'history':
       if (typeof r.topic !== 'string') return fail('bad_request', "history needs a 'topic' string", id);
       if (r.since !== undefined && !isNonNegInt(r.since)) return fail('bad_request', "'since' must be a non-negative integer", id);
-      if (r.limit !== undefined && !(isNonNegInt(r.limit) && r.limit <= 10_000)) return fail('bad_request', "'limit' must be an integer from 0 to 10000", id);
+      if (r.limit !== undefined && !(isNonNegInt(r.limit) && r.limit <= MAX_HISTORY_LIMIT)) return fail('bad_request', `'limit' must be an integer from 0 to ${MAX_HISTORY_LIMIT}`, id);
       return { ok: true, request: { op: 'history', id, topic: r.topic, since: r.since as number | undefined, limit: r.limit as number | undefined } };
     case 'auth':
       if (typeof r.token !== 'string') return fail('bad_request', "auth needs a 'token' string", id);

@@ -4,10 +4,9 @@
  * clients never send `kind` (join/leave/nick lines are the hub's own). Pure; no Node APIs.
  */
 
-/** Longest chat text accepted, in characters. */
-export const MAX_CHAT_TEXT = 2000;
+import { MAX_CHAT_TEXT, MAX_NICK_LENGTH } from './limits.ts';
 
-const NICK_RE = /^[A-Za-z0-9_-]{1,24}$/;
+const NICK_RE = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_NICK_LENGTH}}$`);
 
 /**
  * C0 controls (newline, ESC...), DEL, C1 controls and the bidi embeddings, overrides and
@@ -21,7 +20,7 @@ export type ChatProblem = string;
 
 /** Null if `nick` is a valid nick, else what is wrong with it. */
 export function nickProblem(nick: unknown): ChatProblem | null {
-  if (typeof nick !== 'string' || !NICK_RE.test(nick)) return 'nick must be 1-24 characters of A-Z a-z 0-9 _ -';
+  if (typeof nick !== 'string' || !NICK_RE.test(nick)) return `nick must be 1-${MAX_NICK_LENGTH} characters of A-Z a-z 0-9 _ -`;
   return null;
 }
 
