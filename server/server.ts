@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
+import { ChatService } from './chat/chat.ts';
 import { createApp } from './edge/app.ts';
 import { limitSockets } from './edge/socket-limits.ts';
 import type { HubConfig } from './config.ts';
@@ -19,6 +20,8 @@ import { createLogger } from './observability/log.ts';
 
 export interface RunningHub {
   hub: Hub;
+  /** Chat: nicks, presence and the chat rule on every path into topic `chat`. */
+  chat: ChatService;
   port: number;
   /** `http://host:port` */
   httpUrl: string;
@@ -47,9 +50,10 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       ? await RedisBroker.connect({ url: config.redisUrl, retention: config.retention, maxTopics: config.maxTopics, log: log.child({ component: 'redis' }) })
       : new MemoryBroker({ retention: config.retention, maxTopics: config.maxTopics, log }));
   const hub = new Hub(config, broker, log);
+  const chat = new ChatService(hub, log);
   const telemetry = new Telemetry(hub, log);
   telemetry.start();
-  const app = createApp(hub, log, telemetry);
+  const app = createApp(hub, chat, log, telemetry);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
@@ -70,6 +74,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   let closing: Promise<void> | undefined;
   return {
     hub,
+    chat,
     port,
     httpUrl: `http://${host}:${port}`,
     wsUrl: `ws://${host}:${port}/ws`,

@@ -11,13 +11,16 @@ import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap';
 
-/** How a subscription renders messages: the wire JSON, or `nick: text` chat lines for line mode. */
-export type RenderFormat = 'json' | 'chat-line';
+/** Renders a message as a subscription's own text (e.g. `nick: text` chat lines for line mode). */
+export type Renderer = (env: Envelope) => string;
 
 export interface Subscription {
   readonly conn: Connection;
   readonly pattern: string;
-  readonly format: RenderFormat;
+  /** null: the wire JSON (framed once per message for everyone); otherwise this text. */
+  readonly render: Renderer | null;
+  /** Skip messages this connection published itself (chat is not echoed to its sender). */
+  readonly skipOwn: boolean;
   /** At most this many messages per second per topic (latest wins); 0 = unthrottled. */
   readonly maxHz: number;
   /** While a replay is being sent, live messages wait here so replay and live stitch exactly. */
@@ -68,7 +71,7 @@ export class Connection {
   nick: string | null = null;
   /** Every nick this connection holds in presence (current and any being claimed or given back), released with it. */
   readonly nicks = new Set<string>();
-  /** Tail of this connection's nick changes, which run one at a time (Hub.inNickOrder). */
+  /** Tail of this connection's nick changes, which run one at a time (ChatService). */
   nickQueue: Promise<void> = Promise.resolve();
   framesIn = 0;
   dropped = 0;
@@ -102,8 +105,13 @@ export class Connection {
 
   /** Queue a text frame that must not be dropped (replies, notices, replay). */
   sendText(text: string): void {
+    this.sendFrame(frameText(text));
+  }
+
+  /** Queue a framed message that must not be dropped. */
+  sendFrame(frame: Buffer): void {
     if (this.closed) return;
-    if (this.outbox.pushControl(frameText(text)) === 'overflow') this.close(CloseCode.policy, 'slow consumer');
+    if (this.outbox.pushControl(frame) === 'overflow') this.close(CloseCode.policy, 'slow consumer');
   }
 
   sendJson(frame: object): void {

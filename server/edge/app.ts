@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { createAuthenticator } from '../auth.ts';
+import type { ChatService } from '../chat/chat.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import { createMetrics } from '../observability/metrics.ts';
@@ -22,10 +23,10 @@ import { upgradeRefusals } from './upgrade-refusal.ts';
  * Build the Hono app for a hub.
  *
  * @example
- * const app = createApp(hub, log, telemetry);
+ * const app = createApp(hub, chat, log, telemetry);
  * serve({ fetch: app.fetch, websocket: { server: wss } });
  */
-export function createApp(hub: Hub, log: Logger, telemetry: Telemetry): Hono<Env> {
+export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: Telemetry): Hono<Env> {
   const app = new Hono<Env>();
   const auth = createAuthenticator(hub.config);
 
@@ -64,7 +65,7 @@ export function createApp(hub: Hub, log: Logger, telemetry: Telemetry): Hono<Env
     await next();
   });
 
-  app.route('/', createWsRoutes(hub, auth, log));
+  app.route('/', createWsRoutes(hub, chat, auth, log));
   app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log)));
   serveDashboard(app, hub.config.dashboardDir);
   return app;

@@ -13,6 +13,7 @@ import { CloseCode, type Connection, type ConnectionMode } from '../core/connect
 import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
+import type { ChatService } from '../chat/chat.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
@@ -28,7 +29,7 @@ interface Admission {
   slot: AddressSlot;
 }
 
-export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono<Env> {
+export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger): Hono<Env> {
   const { config } = hub;
   const routes = new Hono<Env>();
 
@@ -67,7 +68,7 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
     return leanUpgrade(
       c,
-      socketOpener(c, mode, admitted.principal, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, conn)), admitted.slot),
+      socketOpener(c, mode, admitted.principal, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, chat, conn)), admitted.slot),
     );
   });
 
@@ -93,7 +94,6 @@ export function createWsRoutes(hub: Hub, auth: Authenticator, log: Logger): Hono
     return (socket: WebSocket): void => {
       const conn = hub.attach(socket, mode, principal, slot);
       const session = createSession(conn);
-      hub.watchExpiry(conn);
       // One bucket for the connection's whole life: a new credential changes its rate, never refills it.
       const rateOf = (p: Principal): [number, number] =>
         hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];

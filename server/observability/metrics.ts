@@ -72,7 +72,7 @@ export function createMetrics(hub: Hub, telemetry: Telemetry, log: Pick<Logger, 
       registers: [registry],
       collect: safeCollect<Counter>(log, name, (metric) => {
         const sums = new Map<string, number>();
-        for (const [topic, c] of hub.topicCounters()) sums.set(prefixOf(topic), (sums.get(prefixOf(topic)) ?? 0) + pick(c));
+        for (const [topic, c] of hub.topicStats.counters()) sums.set(prefixOf(topic), (sums.get(prefixOf(topic)) ?? 0) + pick(c));
         metric.reset();
         for (const [prefix, n] of sums) metric.inc({ prefix }, n);
       }),

@@ -54,7 +54,7 @@ export class Telemetry {
       uptimeSeconds: this.hub.uptimeSeconds(),
       connections,
       subscriptions: stats.subscriptions,
-      topics: this.hub.topicCount,
+      topics: this.hub.topicStats.size,
       rateIn: Math.round((stats.messagesIn - this.last.messagesIn) / seconds),
       rateOut: Math.round((stats.deliveries - this.last.deliveries) / seconds),
       messagesIn: stats.messagesIn,
@@ -74,7 +74,7 @@ export class Telemetry {
 
   private tick(): void {
     const snap = this.snapshot();
-    this.hub.publishSys('$sys.stats', snap).catch(() => {}); // a broker outage is reported elsewhere
+    this.hub.publishOwn('$sys.stats', snap).catch(() => {}); // a broker outage is reported elsewhere
   }
 }
 

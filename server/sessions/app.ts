@@ -39,8 +39,7 @@ export class AppSession implements Session {
       case 'auth': {
         const result = await this.auth.authenticate(req.token);
         if (!result.ok) throw new HubError('unauthorized', result.reason);
-        conn.principal = result.principal;
-        hub.watchExpiry(conn); // a fresh token moves the expiry; the old entry goes stale
+        hub.reauthenticated(conn, result.principal); // a fresh token moves the expiry
         return { role: conn.principal.role };
       }
       case 'sub': {

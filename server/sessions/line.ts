@@ -5,6 +5,7 @@
 import { escapeControls } from '../../protocol/chat.ts';
 import { CloseCode, type Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
+import { renderChatLine, type ChatService } from '../chat/chat.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 
@@ -44,17 +45,18 @@ export class LineSession implements Session {
 
   constructor(
     private readonly hub: Hub,
+    private readonly chat: ChatService,
     private readonly conn: Connection,
   ) {}
 
   start(): void {
     // The nick registry is cluster-wide (the broker's presence), hence asynchronous.
-    this.tail = this.hub.joinChat(this.conn).then(
-      (nick) => {
+    this.tail = this.chat.join(this.conn).then(
+      (nick: string) => {
         this.reply(`* welcome to tickhub, you are ${nick}. /help lists commands.`);
         // Recent chat first, then live chat, in that order and without a gap.
         this.hub
-          .subscribe(this.conn, 'chat', { format: 'chat-line', snapshot: this.hub.config.chatBacklog })
+          .subscribe(this.conn, 'chat', { render: renderChatLine, skipOwn: true, snapshot: this.hub.config.chatBacklog })
           .catch((err) => this.hub.logError(err, this.conn));
       },
       (err: unknown) => {
@@ -75,7 +77,7 @@ export class LineSession implements Session {
     this.pending++;
     const command = parseCommand(line);
     // In order: each line starts when the previous one has finished (renames must not interleave).
-    const work = this.tail.then(() => (command ? this.run(command) : this.chat(line)));
+    const work = this.tail.then(() => (command ? this.run(command) : this.say(line)));
     this.tail = work.then(
       () => this.pending--,
       (err: unknown) => {
@@ -89,19 +91,19 @@ export class LineSession implements Session {
     );
   }
 
-  private async chat(line: string): Promise<void> {
+  private async say(line: string): Promise<void> {
     await this.hub.publish(this.hub.checkPublish('chat', this.conn.principal), { text: line }, this.conn);
   }
 
   private async run({ name, arg }: LineCommand): Promise<void> {
-    const { hub, conn } = this;
+    const { hub, chat, conn } = this;
     switch (name) {
       case 'nick':
         if (!arg) throw new HubError('bad_request', 'usage: /nick NAME');
-        await hub.renameInChat(conn, arg);
+        await chat.rename(conn, arg);
         return this.reply(`* you are now ${arg}`);
       case 'who':
-        return this.reply(`* in chat: ${(await hub.chatNicks()).join(', ')}`);
+        return this.reply(`* in chat: ${(await chat.nicks()).join(', ')}`);
       case 'sub':
         if (!arg) throw new HubError('bad_request', 'usage: /sub PATTERN (e.g. /sub ticks.*)');
         if (arg === 'chat') throw new HubError('bad_request', 'you are in chat already');

@@ -114,7 +114,7 @@ describe('line-mode commands', () => {
     const order = burst[0].frames.filter((f) => f.startsWith('* you are now')).map((f) => f.slice('* you are now '.length));
     expect(order).toEqual(Array.from({ length: 15 }, (_, j) => `n0x${j}`));
     for (const s of burst) s.ws.terminate(); // most with renames still queued or in flight
-    await until(async () => (await hub.hub.chatNicks()).every((n) => !/^n\d+x\d+$/.test(n)), 5000, 'burst nicks released');
+    await until(async () => (await hub.chat.nicks()).every((n) => !/^n\d+x\d+$/.test(n)), 5000, 'burst nicks released');
     watcher.send('/who');
     const who = await watcher.next((f) => f.startsWith('* in chat:'));
     expect(who).not.toMatch(/n\d+x\d+/);
@@ -141,7 +141,7 @@ describe('line-mode commands', () => {
       });
       await burst[0].next((f) => f === '* you are now r0x9');
       for (const s of burst) s.ws.terminate();
-      await until(async () => (await h.hub.chatNicks()).length === 0, 5000, 'presence empty');
+      await until(async () => (await h.chat.nicks()).length === 0, 5000, 'presence empty');
       await expectHealthy(h);
       await h.close();
     } finally {
@@ -205,7 +205,7 @@ describe('nicks are owned', () => {
     console.send({ op: 'pub', id: 1, topic: 'chat', data: { nick: 'consoleop', text: 'hello' } });
     expect(await console.nextJson((f) => f.id === 1)).toMatchObject({ op: 'ok' });
     expect(await alice.next((f) => f.includes('hello'))).toBe('consoleop: hello');
-    expect(await hub.hub.chatNicks()).toContain('consoleop');
+    expect(await hub.chat.nicks()).toContain('consoleop');
     alice.send('/nick consoleop');
     expect(await alice.next((f) => f.startsWith('!'))).toBe("! nick 'consoleop' is taken");
     const http = await post(hub, 'chat', { nick: 'consoleop', text: 'me too' });
@@ -213,9 +213,9 @@ describe('nicks are owned', () => {
     // A nick change releases the old one; closing releases the current one.
     console.send({ op: 'pub', id: 2, topic: 'chat', data: { nick: 'consoleop2', text: 'renamed' } });
     await console.nextJson((f) => f.id === 2);
-    await until(async () => !(await hub.hub.chatNicks()).includes('consoleop'), 2000, 'old nick released');
+    await until(async () => !(await hub.chat.nicks()).includes('consoleop'), 2000, 'old nick released');
     console.close();
-    await until(async () => !(await hub.hub.chatNicks()).includes('consoleop2'), 2000, 'nick released on close');
+    await until(async () => !(await hub.chat.nicks()).includes('consoleop2'), 2000, 'nick released on close');
     expect((await post(hub, 'chat', { nick: 'consoleop2', text: 'free now' })).status).toBe(200);
     await expectHealthy(hub);
   });
