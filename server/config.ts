@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { isValidPattern } from '../protocol/topics.ts';
-import { ROLES, type ApiKey, type Role } from './auth.ts';
+import { ROLES, type ApiKey, type Role } from './core/principal.ts';
 import { defaultMaxSockets } from './fd-limit.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';

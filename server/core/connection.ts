@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
-import type { Principal } from '../auth.ts';
+import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 

@@ -1,26 +1,25 @@
 /**
- * The core: who is connected and subscribed to what, and fan-out. A message from the broker is
- * framed once and the same Buffer is queued to every matching connection; nothing per
- * subscriber but the append. Every message a subscription receives (live, maxHz release,
- * replay, buffered during a replay) goes through one `enqueue`, which counts it.
+ * The core's registry: who is connected, what they subscribe to, and what they publish. It wires
+ * the parts that each do one job: delivery.ts (frame-once fan-out and the one enqueue path),
+ * throttle.ts (maxHz), replay.ts (history stitched to live), heartbeat.ts, expiry.ts
+ * (credential lifetime), topic-stats.ts, and the broker behind it all.
  */
 import type { Logger } from 'pino';
-import type { HubConfig, OverflowPolicy } from '../config.ts';
-import { canPublish, type Principal } from '../auth.ts';
+import type { HubConfig } from '../config.ts';
+import type { Principal } from './principal.ts';
 import { BrokerUnavailableError, TooManyTopicsError, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
 import { HubError } from '../../protocol/errors.ts';
 import { maxHzProblem } from '../../protocol/limits.ts';
-import { isSysTopic, matches, topicError } from '../../protocol/topics.ts';
+import { matches, topicError } from '../../protocol/topics.ts';
 import { guarded } from '../guard.ts';
 import { AddressSlots, type AddressSlot } from './address-slots.ts';
 import { CloseCode, Connection, type Renderer, type Subscription } from './connection.ts';
+import { Delivery } from './delivery.ts';
 import { CredentialExpiry } from './expiry.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { Flusher, frameText } from './outbox.ts';
+import { Flusher } from './outbox.ts';
 import { replay, wantsReplay, type ReplayOptions } from './replay.ts';
-import { SubscriptionIndex } from './subscription-index.ts';
-import { Throttle } from './throttle.ts';
-import { TopicStats, type TopicCounter, type TopicPage, type TopicQuery } from './topic-stats.ts';
+import { TopicStats, type TopicPage, type TopicQuery } from './topic-stats.ts';
 
 export interface SubscribeOptions extends ReplayOptions {
   maxHz?: number;
@@ -46,8 +45,6 @@ export interface HubCounters {
 /** Publishes to one topic that a service handles itself (chat). */
 export type PublishRoute = (data: unknown, origin?: Connection) => Promise<Envelope>;
 
-/** Live messages a subscription may buffer while its replay is being sent. */
-const MAX_REPLAY_BUFFER = 100_000;
 /** How often a slice of idle topic counters is forgotten. */
 const TOPIC_SWEEP_MS = 250;
 
@@ -56,10 +53,8 @@ export class Hub {
   /** Totals; conflated and bytesOut here cover closed connections only (see stats()). */
   readonly counters: HubCounters = { messagesIn: 0, deliveries: 0, conflated: 0, slowConsumerCloses: 0, bytesOut: 0 };
   readonly topicStats: TopicStats;
-  private readonly index = new SubscriptionIndex<Subscription>();
+  private readonly delivery: Delivery;
   private readonly flusher: Flusher;
-  private readonly policyCache = new Map<string, OverflowPolicy>();
-  private readonly throttle: Throttle;
   private readonly heartbeat: Heartbeat;
   private readonly expiry: CredentialExpiry;
   /** Connections per remote address, for MAX_CONNECTIONS_PER_IP: reserved at admission, released at detach. */
@@ -68,7 +63,6 @@ export class Hub {
   private readonly routes = new Map<string, PublishRoute>();
   private readonly detachHooks: ((conn: Connection) => void)[] = [];
   private readonly sweepTimer: ReturnType<typeof setInterval>;
-  private stamp = 0;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -80,14 +74,8 @@ export class Hub {
     this.topicStats = new TopicStats(config.retention);
     this.expiry = new CredentialExpiry(log);
     this.heartbeat = new Heartbeat(this.connections, config.heartbeatMs, log);
-    this.throttle = new Throttle(log, config.outboxLimitBytes, {
-      release: (sub, topic, frame) => this.enqueue(sub, topic, frame, false),
-      overBudget: (sub) => {
-        this.counters.slowConsumerCloses++;
-        sub.conn.close(CloseCode.policy, `maxHz holds more than OUTBOX_LIMIT_BYTES (${config.outboxLimitBytes})`);
-      },
-    });
-    broker.onDeliver((env) => this.deliver(env));
+    this.delivery = new Delivery(config, this.counters, this.topicStats, log);
+    broker.onDeliver((env) => this.delivery.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     this.sweepTimer = setInterval(guarded(log, 'topic counter sweep', () => this.topicStats.sweep()), TOPIC_SWEEP_MS);
     this.sweepTimer.unref();
@@ -168,22 +156,6 @@ export class Hub {
 
   // ---- publishing ----------------------------------------------------------------------------
 
-  /** Check that `principal` may publish to `topic`; returns the topic. */
-  checkPublish(topic: unknown, principal: Principal): string {
-    const problem = topicError(topic);
-    if (problem !== null || typeof topic !== 'string') throw new HubError('bad_topic', problem ?? 'bad topic');
-    if (isSysTopic(topic)) throw new HubError('forbidden', '$sys topics are published by the hub only');
-    if (!canPublish(principal, topic)) {
-      throw new HubError(
-        'forbidden',
-        topic === 'chat'
-          ? `role ${principal.role} may not chat (operator or above)`
-          : `role ${principal.role} may not publish to '${topic}' (needs a publisher credential covering it: ?token=, the auth op, or Bearer)`,
-      );
-    }
-    return topic;
-  }
-
   /** Let a service handle every publish to `topic` (chat applies its rule, then calls publishData). */
   routePublish(topic: string, route: PublishRoute): void {
     this.routes.set(topic, route);
@@ -212,91 +184,6 @@ export class Hub {
   /** The hub's own messages ($sys telemetry, chat presence lines): no checks, not counted as published. */
   publishOwn(topic: string, data: unknown): Promise<Envelope> {
     return this.broker.publish(topic, JSON.stringify(data));
-  }
-
-  // ---- fan-out -------------------------------------------------------------------------------
-
-  private deliver(env: Envelope): void {
-    const counter = this.topicStats.count(env.topic);
-    const subs = this.index.match(env.topic);
-    if (subs.length === 0) return;
-    const stamp = ++this.stamp;
-    let frame: Buffer | undefined;
-    let renderedBy: Renderer | null = null;
-    let rendered: Buffer | undefined;
-    for (let i = 0; i < subs.length; i++) {
-      const sub = subs[i];
-      const conn = sub.conn;
-      if (conn.lastStamp === stamp) continue; // already queued via an overlapping pattern
-      conn.lastStamp = stamp;
-      if (sub.replayBuffer) {
-        this.bufferDuringReplay(sub, env);
-        continue;
-      }
-      if (sub.floor && this.belowFloor(sub, env)) continue;
-      if (sub.skipOwn && env.origin === conn.id) continue;
-      let out: Buffer;
-      if (sub.render) {
-        if (renderedBy !== sub.render) {
-          renderedBy = sub.render;
-          rendered = frameText(sub.render(env)); // once per message per renderer, like the JSON frame
-        }
-        out = rendered!;
-      } else {
-        out = frame ??= frameText(env.json);
-      }
-      if (sub.throttle && !this.throttle.admits(sub, env.topic, out)) continue;
-      this.enqueue(sub, env.topic, out, false, counter);
-    }
-  }
-
-  /**
-   * The one way into a subscription. `replayed` frames must not be dropped (control path); the
-   * others go under the topic's overflow policy. Counts the delivery, per topic too.
-   */
-  private enqueue(sub: Subscription, topic: string, frame: Buffer, replayed: boolean, counter?: TopicCounter): void {
-    const conn = sub.conn;
-    if (replayed) conn.sendFrame(frame);
-    else if (conn.pushMessage(frame, topic, this.policyFor(topic)) === 'overflow') this.counters.slowConsumerCloses++;
-    this.counters.deliveries++;
-    if (counter) counter.deliveries++;
-    else this.topicStats.delivered(topic);
-  }
-
-  /** The replay's way in: render as the subscription does, skip own messages if live. */
-  private enqueueEnvelope(sub: Subscription, env: Envelope, replayed: boolean): void {
-    if (!replayed && sub.skipOwn && env.origin === sub.conn.id) return;
-    const frame = frameText(sub.render ? sub.render(env) : env.json);
-    if (!replayed && sub.throttle && !this.throttle.admits(sub, env.topic, frame)) return;
-    this.enqueue(sub, env.topic, frame, replayed);
-  }
-
-  private policyFor(topic: string): OverflowPolicy {
-    let policy = this.policyCache.get(topic);
-    if (!policy) {
-      policy = this.config.overflowPolicies.find((r) => matches(r.pattern, topic))?.policy ?? 'disconnect';
-      if (this.policyCache.size > 10_000) this.policyCache.clear();
-      this.policyCache.set(topic, policy);
-    }
-    return policy;
-  }
-
-  /** True if the replay already sent `env`; the first newer message of a topic lifts its floor. */
-  private belowFloor(sub: Subscription, env: Envelope): boolean {
-    const floor = sub.floor!.get(env.topic);
-    if (floor === undefined) return false;
-    if (env.seq <= floor) return true;
-    sub.floor!.delete(env.topic);
-    if (sub.floor!.size === 0) sub.floor = null;
-    return false;
-  }
-
-  private bufferDuringReplay(sub: Subscription, env: Envelope): void {
-    sub.replayBuffer!.push(env);
-    if (sub.replayBuffer!.length > MAX_REPLAY_BUFFER) {
-      this.counters.slowConsumerCloses++;
-      sub.conn.close(CloseCode.policy, 'slow consumer (replay)');
-    }
   }
 
   // ---- subscriptions -------------------------------------------------------------------------
@@ -328,13 +215,13 @@ export class Hub {
       throttle: maxHz > 0 ? new Map() : null,
     };
     conn.subs.set(pattern, sub);
-    this.index.add(pattern, sub);
+    this.delivery.index.add(pattern, sub);
     const acceptedAt = this.broker.now(); // the clock message ts come from (Redis time with Redis)
     await this.broker.subscribe(pattern);
     options.accepted?.(acceptedAt);
     if (!replaying) return;
     try {
-      await replay(sub, options, { broker: this.broker, outboxLimitBytes: this.config.outboxLimitBytes, enqueue: (s, env, replayed) => this.enqueueEnvelope(s, env, replayed) });
+      await replay(sub, options, { broker: this.broker, outboxLimitBytes: this.config.outboxLimitBytes, enqueue: (s, env, replayed) => this.delivery.enqueueEnvelope(s, env, replayed) });
     } catch (err) {
       // Replying twice is not allowed; closing makes the client reconnect and resume.
       this.logError(err, conn);
@@ -351,8 +238,7 @@ export class Hub {
   }
 
   private dropSubscription(sub: Subscription): void {
-    this.index.remove(sub.pattern, sub);
-    this.throttle.drop(sub);
+    this.delivery.remove(sub);
     this.broker.unsubscribe(sub.pattern).catch((err) => this.log.warn({ err, pattern: sub.pattern }, 'broker unsubscribe failed'));
   }
 
@@ -372,12 +258,12 @@ export class Hub {
       conflated += conn.outbox.stats.conflated;
       bytesOut += conn.outbox.stats.bytesOut;
     }
-    return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.index.size, epoch: this.epoch };
+    return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.delivery.index.size, epoch: this.epoch };
   }
 
   /** One page of the topics this hub has seen, sorted by name, with local subscriber counts and rates. */
   topics(query: TopicQuery = {}): TopicPage {
-    return this.topicStats.page(query, (topic) => this.index.match(topic).length);
+    return this.topicStats.page(query, (topic) => this.delivery.index.match(topic).length);
   }
 
   /** Log an unexpected error with the connection it happened on. */
@@ -390,7 +276,7 @@ export class Hub {
     clearInterval(this.sweepTimer);
     this.heartbeat.stop();
     this.expiry.clear();
-    this.throttle.clear();
+    this.delivery.throttle.clear();
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }

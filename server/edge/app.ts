@@ -7,7 +7,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
-import { createAuthenticator } from '../auth.ts';
+import { createAuthenticator } from './credentials.ts';
 import type { ChatService } from '../chat/chat.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Telemetry } from '../observability/telemetry.ts';

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
-import { hasRole, type Authenticator, type Principal } from '../auth.ts';
+import { checkPublish, hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX } from '../core/topic-stats.ts';
@@ -99,7 +99,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
       const principal = c.get('principal');
       let topic: string;
       try {
-        topic = hub.checkPublish(c.req.param('topic'), principal);
+        topic = checkPublish(c.req.param('topic'), principal);
       } catch (err) {
         if (err instanceof HubError && err.code === 'forbidden' && principal.subject === 'anonymous') {
           return apiError(c, 'unauthorized', `${err.message}; send Authorization: Bearer <key>`);

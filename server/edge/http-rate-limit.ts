@@ -4,7 +4,7 @@
  * WebSocket rate limits. The map is bounded: buckets that have refilled are dropped first (they
  * equal a new one), then the least recently used.
  */
-import { hasRole, type Principal } from '../auth.ts';
+import { hasRole, type Principal } from '../core/principal.ts';
 import type { HubConfig } from '../config.ts';
 import { TokenBucket } from './rate-limit.ts';
 

@@ -6,8 +6,7 @@
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import type { Authenticator, Principal } from '../auth.ts';
-import { hasRole } from '../auth.ts';
+import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
 import type { AddressSlot } from '../core/address-slots.ts';

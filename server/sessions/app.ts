@@ -3,7 +3,7 @@
  */
 import type { ClientRequest, ErrorReply, RequestId } from '../../protocol/wire.ts';
 import { parseRequest } from './parse.ts';
-import type { Authenticator } from '../auth.ts';
+import { checkPublish, type Authenticator } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
@@ -54,7 +54,7 @@ export class AppSession implements Session {
         if (!hub.unsubscribe(conn, req.topic)) throw new HubError('not_subscribed', `not subscribed to '${req.topic}'`);
         return {};
       case 'pub': {
-        const env = await hub.publish(hub.checkPublish(req.topic, conn.principal), req.data, conn);
+        const env = await hub.publish(checkPublish(req.topic, conn.principal), req.data, conn);
         return { seq: env.seq, ts: env.ts };
       }
       case 'history': {

@@ -7,6 +7,7 @@ import { CloseCode, type Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import { renderChatLine, type ChatService } from '../chat/chat.ts';
 import type { Hub } from '../core/hub.ts';
+import { checkPublish } from '../core/principal.ts';
 import type { Session } from './session.ts';
 
 export interface LineCommand {
@@ -92,7 +93,7 @@ export class LineSession implements Session {
   }
 
   private async say(line: string): Promise<void> {
-    await this.hub.publish(this.hub.checkPublish('chat', this.conn.principal), { text: line }, this.conn);
+    await this.hub.publish(checkPublish('chat', this.conn.principal), { text: line }, this.conn);
   }
 
   private async run({ name, arg }: LineCommand): Promise<void> {

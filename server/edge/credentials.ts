@@ -1,53 +1,20 @@
 /**
- * Who a caller is and what they may do. Credentials are HS256 JWTs (alg pinned) or static API
- * keys from config; callers without credentials get the configured anonymous role.
- * docs/security.md has the table of roles and rights.
+ * Credentials to principals: HS256 JWTs (alg pinned, `exp` enforced per JWT_REQUIRE_EXP) or
+ * static API keys from config, compared in constant time; callers without credentials get the
+ * configured anonymous role.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { verify } from 'hono/jwt';
-import type { HubConfig, JwtRequireExp } from './config.ts';
-import { isValidPattern, matches } from '../protocol/topics.ts';
-
-/** Ordered: each role has every right of the roles before it. */
-export const ROLES = ['viewer', 'operator', 'publisher', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface Principal {
-  role: Role;
-  /** Patterns this principal may publish to (publishers); admins may publish anywhere. */
-  publish: string[];
-  /** Who it is, for logs: a JWT `sub`, an API key's name, or `anonymous`. */
-  subject: string;
-  /** When the credential stops being valid (Unix ms, a JWT's `exp`); the hub closes the connection 4001 then. */
-  expiresAt?: number;
-}
-
-export interface ApiKey {
-  key: string;
-  role: Role;
-  publish: string[];
-  name: string;
-}
-
-const rank = (role: Role) => ROLES.indexOf(role);
-export const hasRole = (p: Principal, role: Role): boolean => rank(p.role) >= rank(role);
-
-export const canSubscribe = (_p: Principal): boolean => true;
-export const canChat = (p: Principal): boolean => hasRole(p, 'operator');
-export function canPublish(p: Principal, topic: string): boolean {
-  if (topic === 'chat') return canChat(p);
-  if (hasRole(p, 'admin')) return true;
-  return hasRole(p, 'publisher') && p.publish.some((pattern) => matches(pattern, topic));
-}
-
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+import type { HubConfig, JwtRequireExp } from '../config.ts';
+import { isValidPattern } from '../../protocol/topics.ts';
+import { ROLES, type ApiKey, type AuthResult, type Authenticator, type Principal, type Role } from '../core/principal.ts';
 
 /**
  * @example
  * const auth = createAuthenticator(config);
  * const result = await auth.authenticate(token); // token undefined = anonymous
  */
-export function createAuthenticator(config: HubConfig) {
+export function createAuthenticator(config: HubConfig): Authenticator {
   const keys: ApiKey[] = [...config.apiKeys];
   if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
 
@@ -65,8 +32,6 @@ export function createAuthenticator(config: HubConfig) {
 
   return { authenticate };
 }
-
-export type Authenticator = ReturnType<typeof createAuthenticator>;
 
 /** Roles whose JWTs must carry `exp` under JWT_REQUIRE_EXP=elevated: a leaked one must not work forever. */
 const ELEVATED: readonly Role[] = ['publisher', 'admin'];
