@@ -6,7 +6,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { HubClient, type HubClientOptions, type WebSocketLike } from '../../client/hub-client.ts';
-import { HubError, MAX_SINCE_TOPICS, type HubMessage, type ResetFrame, type WelcomeFrame } from '../../protocol/wire.ts';
+import { HubError } from '../../protocol/errors.ts';
+import { MAX_SINCE_TOPICS } from '../../protocol/limits.ts';
+import type { HubMessage, ResetFrame, WelcomeFrame } from '../../protocol/wire.ts';
 import { MemoryBroker } from '../../server/broker/memory.ts';
 import { defaultRetention, testConfig, type HubConfig } from '../../server/config.ts';
 import { startHub, type RunningHub, type StartOptions } from '../../server/server.ts';

@@ -3,7 +3,7 @@
  * and once through a real hub's POST /api/publish for the 429 and its Retry-After.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Principal } from '../../../server/auth.ts';
+import type { Principal } from '../../../server/core/principal.ts';
 import { testConfig } from '../../../server/config.ts';
 import { HttpRateLimiter } from '../../../server/edge/http-rate-limit.ts';
 import { startHub } from '../../../server/server.ts';

@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sign } from 'hono/jwt';
 import { createHmac } from 'node:crypto';
 import * as crypto from 'node:crypto';
-import { canChat, canPublish, canSubscribe, createAuthenticator, hasRole, ROLES, type ApiKey, type Principal } from '../../server/auth.ts';
-import { testConfig, type HubConfig } from '../../server/config.ts';
+import { createAuthenticator } from '../../../server/edge/credentials.ts';
+import { canPublish, ROLES, type ApiKey, type Principal } from '../../../server/core/principal.ts';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
 
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:crypto')>();
@@ -231,47 +232,5 @@ describe('createAuthenticator', () => {
       const token = await sign({ role: 'admin', exp: nowSeconds() + 60 }, SECRET);
       expect(await reasonOf(authFor({ jwtSecret: null }), token)).toBe('invalid token');
     });
-  });
-});
-
-describe('rights', () => {
-  const as = (role: Principal['role'], publish: string[] = []): Principal => ({ role, publish, subject: 't' });
-
-  it('#hasRole: each role has the rights of the roles before it', () => {
-    for (const [i, role] of ROLES.entries()) {
-      for (const [j, needed] of ROLES.entries()) expect(hasRole(as(role), needed)).toBe(i >= j);
-    }
-  });
-
-  it('#canSubscribe: everyone', () => {
-    for (const role of ROLES) expect(canSubscribe(as(role))).toBe(true);
-  });
-
-  it('#canChat and #canPublish(chat): operator and above, whatever the publish patterns', () => {
-    expect(canChat(as('viewer'))).toBe(false);
-    expect(canPublish(as('viewer', ['>']), 'chat')).toBe(false);
-    for (const role of ['operator', 'publisher', 'admin'] as const) {
-      expect(canChat(as(role))).toBe(true);
-      expect(canPublish(as(role), 'chat')).toBe(true);
-    }
-  });
-
-  it('#canPublish: publishers only where a pattern matches', () => {
-    const feeder = as('publisher', ['ticks.>', 'bars.*.1m']);
-    expect(canPublish(feeder, 'ticks.AAPL')).toBe(true);
-    expect(canPublish(feeder, 'ticks.AAPL.l2')).toBe(true);
-    expect(canPublish(feeder, 'ticks')).toBe(false); // `>` needs one more token
-    expect(canPublish(feeder, 'bars.AAPL.1m')).toBe(true);
-    expect(canPublish(feeder, 'bars.AAPL.5m')).toBe(false);
-    expect(canPublish(feeder, 'bars.AAPL.1m.x')).toBe(false);
-    expect(canPublish(feeder, 'fills')).toBe(false);
-    expect(canPublish(as('publisher'), 'ticks.AAPL')).toBe(false); // no patterns, no topics
-  });
-
-  it('#canPublish: patterns give viewers and operators nothing; admins publish anywhere', () => {
-    expect(canPublish(as('viewer', ['>']), 'ticks.AAPL')).toBe(false);
-    expect(canPublish(as('operator', ['>']), 'ticks.AAPL')).toBe(false);
-    expect(canPublish(as('admin'), 'ticks.AAPL')).toBe(true);
-    expect(canPublish(as('admin'), 'fills')).toBe(true);
   });
 });
