@@ -3,7 +3,7 @@
  * whose node stopped heartbeating is void (the heartbeat script reaps it and reports it through
  * `expired`). Runs on the broker's script runner, never on its private state.
  */
-import type { Presence } from '../broker.ts';
+import type { Presence } from '../presence.ts';
 import { CLAIM, LIST_NICKS, RELEASE, type Script } from './scripts.ts';
 
 /** What presence needs from the broker: run a script, name a key, know its node. */

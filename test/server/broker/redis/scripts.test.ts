@@ -27,5 +27,4 @@ describe('Redis scripts loader', () => {
       }
     }
   });
-
 });
