@@ -15,6 +15,10 @@
  * - A topic idle for `forgetAfterMs` (everything it retained aged out) is forgotten: its next
  *   message has seq 1 again. A resume from an older seq gets the hub's `reset` path.
  */
+import type { Presence } from './presence.ts';
+
+/** The presence port has its own file; re-exported so `broker.ts` stays the one import of the seam. */
+export type { Presence } from './presence.ts';
 
 /** A message as the broker hands it to the hub: already encoded, once. */
 export interface Envelope {
@@ -80,21 +84,6 @@ export function forgetAfterMs(maxMessages: number, maxAgeMs: number): number {
 /** The backend (e.g. Redis) is unreachable: the operation did not happen (or its outcome is unknown). */
 export class BrokerUnavailableError extends Error {
   override name = 'BrokerUnavailableError';
-}
-
-/**
- * Chat presence shared by every node: who holds which nick. Entries of a node that stops
- * heartbeating expire, and are reported through `onExpired` (once, by one node).
- */
-export interface Presence {
-  /** Take `nick` for connection `connId` of this node; false if another connection holds it. */
-  claim(nick: string, connId: string): Promise<boolean>;
-  /** Give `nick` back if `connId` of this node still holds it. */
-  release(nick: string, connId: string): Promise<void>;
-  /** Every nick held anywhere, sorted. */
-  list(): Promise<string[]>;
-  /** Nicks whose node died; the hub announces them as left. */
-  onExpired(handler: (nicks: string[]) => void): void;
 }
 
 export interface Broker {

@@ -8,6 +8,7 @@ import type { RetentionRule } from '../config.ts';
 import { guarded } from '../guard.ts';
 import { matches } from '../../protocol/topics.ts';
 import { DEFAULT_MAX_TOPICS, TooManyTopicsError, encodeMessage, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
+import { MemoryPresence } from './memory-presence.ts';
 import { MapSweeper } from './map-sweep.ts';
 import { Ring } from './ring.ts';
 
@@ -171,26 +172,4 @@ export class MemoryBroker implements Broker {
     const oldest = now - stream.maxAgeMs;
     while (stream.ring.length > 0 && stream.ring.at(0).ts < oldest) stream.ring.shift();
   }
-}
-
-/** Presence inside one process: nick -> connection id. Nothing expires; connections leave. */
-export class MemoryPresence implements Presence {
-  private readonly holders = new Map<string, string>();
-
-  async claim(nick: string, connId: string): Promise<boolean> {
-    const holder = this.holders.get(nick);
-    if (holder !== undefined && holder !== connId) return false;
-    this.holders.set(nick, connId);
-    return true;
-  }
-
-  async release(nick: string, connId: string): Promise<void> {
-    if (this.holders.get(nick) === connId) this.holders.delete(nick);
-  }
-
-  async list(): Promise<string[]> {
-    return [...this.holders.keys()].sort();
-  }
-
-  onExpired(): void {}
 }

@@ -1,6 +1,7 @@
 /**
  * One contract, every Broker: the same tests run against the memory broker and the Redis broker
- * (a private redis-server started by this file).
+ * (a private redis-server started by this file). Presence has its own contract:
+ * test/server/broker/presence-contract.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker, Envelope } from '../../server/broker/broker.ts';
@@ -174,22 +175,8 @@ for (const factory of factories) {
       }
     });
 
-    it('gives nicks to one connection at a time, lists and releases them', async () => {
-      const b = await make();
-      expect(await b.presence.claim('alice', 'c1')).toBe(true);
-      expect(await b.presence.claim('alice', 'c1')).toBe(true);
-      expect(await b.presence.claim('alice', 'c2')).toBe(false);
-      expect(await b.presence.claim('bob', 'c2')).toBe(true);
-      expect(await b.presence.list()).toEqual(['alice', 'bob']);
-      await b.presence.release('alice', 'c2'); // not the holder: no effect
-      expect(await b.presence.list()).toEqual(['alice', 'bob']);
-      await b.presence.release('alice', 'c1');
-      expect(await b.presence.list()).toEqual(['bob']);
-      expect(await b.presence.claim('alice', 'c2')).toBe(true);
-    });
-
     if (factory.shared) {
-      it('shares seqs, history, delivery and presence between nodes', async () => {
+      it('shares seqs, history and delivery between nodes', async () => {
         const shared = `sh${++prefixCounter}:`;
         const a = await make(shared);
         const b = await make(shared);
@@ -203,24 +190,6 @@ for (const factory of factories) {
         expect(seenB.map((e) => e.seq)).toEqual([1, 2]);
         expect(seenB[0].origin).toBeUndefined();
         expect(seqs((await a.history('x.1', {})).messages)).toEqual([1, 2]);
-        expect(await a.presence.claim('carol', 'c1')).toBe(true);
-        expect(await b.presence.claim('carol', 'c1')).toBe(false); // same conn id, other node
-        expect(await b.presence.list()).toEqual(['carol']);
-      });
-
-      it("expires a dead node's nicks and reports them once", async () => {
-        const shared = `dead${++prefixCounter}:`;
-        const a = await make(shared);
-        const b = await make(shared);
-        const expired: string[] = [];
-        b.presence.onExpired((nicks) => expired.push(...nicks));
-        await a.presence.claim('ghost', 'c1');
-        // Simulate a dead node: stop its heartbeat without leaving.
-        (a as unknown as { heartbeatTimer: NodeJS.Timeout }).heartbeatTimer.close();
-        await until('expired.length > 0', () => expired.length > 0, 3000);
-        expect(expired).toEqual(['ghost']);
-        expect(await b.presence.list()).toEqual([]);
-        expect(await b.presence.claim('ghost', 'c9')).toBe(true);
       });
     }
   });

@@ -1,12 +1,12 @@
 /**
  * Chat presence for a cluster: nicks in a Redis hash, each held by `<node> <connection>`. An entry
  * whose node stopped heartbeating is void (the heartbeat script reaps it and reports it through
- * `expired`). Runs on the broker's script runner, never on its private state.
+ * `expired`). Runs on the broker's Redis client (client.ts), never on the broker's state.
  */
-import type { Presence } from '../broker.ts';
+import type { Presence } from '../presence.ts';
 import { CLAIM, LIST_NICKS, RELEASE, type Script } from './scripts.ts';
 
-/** What presence needs from the broker: run a script, name a key, know its node. */
+/** What presence needs from Redis: run a script, name a key, know its node (RedisClient gives it). */
 export interface ScriptRunner {
   readonly nodeId: string;
   key(suffix: string): string;

@@ -1,0 +1,151 @@
+/**
+ * The Redis plumbing of the broker: its two connections (commands, and pub/sub, which Redis
+ * gives nothing else once subscribed), key naming, the script runner and the error mapping.
+ * Knows nothing of seqs, epochs or topics; the broker and presence run on it.
+ */
+import { createClient, ErrorReply } from 'redis';
+import type { Logger } from 'pino';
+import { BrokerUnavailableError } from '../broker.ts';
+import type { ScriptRunner } from './presence.ts';
+import type { Script } from './scripts.ts';
+
+export type Client = ReturnType<typeof createClient>;
+export type Reply = string | number | null | Reply[];
+
+export interface RedisClientOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://...`. */
+  url: string;
+  /** Prepended to every key and channel name (see scripts.ts for the layout). */
+  prefix: string;
+  /** This node's id in presence, origins and its own keys. */
+  nodeId: string;
+  log?: Logger;
+}
+
+/** What the pub/sub connection reports, so the broker can hold live delivery and close the gap. */
+export interface PubSubEvents {
+  /** The connection reported an error; `connected` when it is still up (no reconnect will follow). */
+  error(connected: boolean): void;
+  /** The connection is back after a disconnect: messages published meanwhile were missed. */
+  reconnected(): void;
+}
+
+/**
+ * @example
+ * const redis = new RedisClient({ url, prefix: 'th:', nodeId }, { error: () => {}, reconnected: () => {} });
+ * await redis.connect(10_000);
+ * const epoch = await redis.script(EPOCH, [redis.key('epoch')], [candidate, 'ensure', '']);
+ */
+export class RedisClient implements ScriptRunner {
+  readonly prefix: string;
+  readonly nodeId: string;
+  /** Commands and scripts; no offline queue, so a command while disconnected fails at once. */
+  readonly cmd: Client;
+  /** Pub/sub only. */
+  readonly sub: Client;
+  private closedFlag = false;
+
+  constructor(
+    private readonly options: RedisClientOptions,
+    events: PubSubEvents,
+  ) {
+    this.prefix = options.prefix;
+    this.nodeId = options.nodeId;
+    const log = options.log;
+    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 1000);
+    this.cmd = createClient({ url: options.url, disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout: 2000 } });
+    this.sub = this.cmd.duplicate();
+    let cmdWasReady = false;
+    this.cmd.on('error', (err: Error) => log?.warn({ err: err.message }, 'redis (commands) error'));
+    this.cmd.on('ready', () => {
+      if (cmdWasReady) log?.info('redis (commands) reconnected');
+      cmdWasReady = true;
+    });
+    let subWasReady = false;
+    this.sub.on('error', (err: Error) => {
+      log?.warn({ err: err.message }, 'redis (pub/sub) error');
+      events.error(this.sub.isReady);
+    });
+    this.sub.on('ready', () => {
+      if (!subWasReady) {
+        subWasReady = true;
+        return;
+      }
+      log?.info('redis (pub/sub) reconnected; closing the gap from the streams');
+      events.reconnected();
+    });
+  }
+
+  /** Connect both connections, or reject with BrokerUnavailableError after `timeoutMs`. */
+  async connect(timeoutMs: number): Promise<void> {
+    const message = `Redis at ${redactUrl(this.options.url)} did not answer within ${timeoutMs} ms`;
+    await withTimeout(Promise.all([this.cmd.connect(), this.sub.connect()]), timeoutMs, message);
+  }
+
+  /** True once `close` or `destroy` began; every call then rejects. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Both connections are up. */
+  get ready(): boolean {
+    return this.cmd.isReady && this.sub.isReady;
+  }
+
+  /** The full name of a key or channel. */
+  key(suffix: string): string {
+    return this.prefix + suffix;
+  }
+
+  /** Run one of our scripts (EVALSHA, loading it on NOSCRIPT); connection trouble becomes BrokerUnavailableError. */
+  async script(script: Script, keys: string[], args: string[]): Promise<Reply> {
+    return this.call(async () => {
+      try {
+        return (await this.cmd.sendCommand(['EVALSHA', script.sha, String(keys.length), ...keys, ...args])) as Reply;
+      } catch (err) {
+        if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) throw err;
+        return (await this.cmd.sendCommand(['EVAL', script.source, String(keys.length), ...keys, ...args])) as Reply;
+      }
+    });
+  }
+
+  /**
+   * Run a command on the command connection. Rejects with BrokerUnavailableError when closed,
+   * disconnected or failing in transit; a Redis error reply (ErrorReply) passes through as is.
+   */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closedFlag) throw new BrokerUnavailableError('broker closed');
+    if (!this.cmd.isReady) throw new BrokerUnavailableError('Redis is unreachable');
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ErrorReply) throw err;
+      throw new BrokerUnavailableError(`Redis is unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  /** Close both connections (QUIT, then drop the sockets). */
+  async close(): Promise<void> {
+    this.closedFlag = true;
+    await Promise.allSettled([this.cmd.close(), this.sub.close()]);
+    this.destroy();
+  }
+
+  /** Drop both connections now. */
+  destroy(): void {
+    this.closedFlag = true;
+    this.cmd.destroy();
+    this.sub.destroy();
+  }
+}
+
+const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BrokerUnavailableError(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

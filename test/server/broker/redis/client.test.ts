@@ -1,0 +1,78 @@
+/** The Redis plumbing on a private redis-server: script runner, NOSCRIPT fallback, error mapping. */
+import { ErrorReply } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerUnavailableError } from '../../../../server/broker/broker.ts';
+import { RedisClient } from '../../../../server/broker/redis/client.ts';
+import { EPOCH, type Script } from '../../../../server/broker/redis/scripts.ts';
+import { decodeLive } from '../../../../server/broker/redis/subscriptions.ts';
+import { TestRedis } from '../../../support/redis-server.ts';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await TestRedis.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+const open: RedisClient[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.close();
+});
+async function client(): Promise<RedisClient> {
+  const c = new RedisClient({ url: redis.url, prefix: 'cl:', nodeId: 'n1' }, { error: () => {}, reconnected: () => {} });
+  open.push(c);
+  await c.connect(5000);
+  return c;
+}
+
+describe('RedisClient', () => {
+  it('#key prefixes every key', async () => {
+    const c = await client();
+    expect(c.key('seq')).toBe('cl:seq');
+  });
+
+  it('#script runs a script Redis does not have cached (EVAL after NOSCRIPT), then by SHA', async () => {
+    const c = await client();
+    await redis.command('SCRIPT', 'FLUSH');
+    expect(await redis.command('SCRIPT', 'EXISTS', EPOCH.sha)).toContain(':0');
+    expect(await c.script(EPOCH, [c.key('epoch')], ['e1', 'ensure', ''])).toBe('e1');
+    expect(await redis.command('SCRIPT', 'EXISTS', EPOCH.sha)).toContain(':1');
+    expect(await c.script(EPOCH, [c.key('epoch')], ['e2', 'ensure', ''])).toBe('e1');
+  });
+
+  it('#script passes a script error through as the ErrorReply it is', async () => {
+    const c = await client();
+    const failing: Script = { name: 'failing', source: "return redis.error_reply('ERR nope')", sha: '0'.repeat(40) };
+    await expect(c.script(failing, [], [])).rejects.toBeInstanceOf(ErrorReply);
+  });
+
+  it('#call rejects with BrokerUnavailableError once closed', async () => {
+    const c = await client();
+    await c.close();
+    expect(c.closed).toBe(true);
+    await expect(c.call(() => c.cmd.ping())).rejects.toBeInstanceOf(BrokerUnavailableError);
+    await expect(c.script(EPOCH, [c.key('epoch')], ['x', 'ensure', ''])).rejects.toThrow(/closed/);
+  });
+
+  it('#connect gives up with BrokerUnavailableError naming the address without its password', async () => {
+    const c = new RedisClient({ url: 'redis://user:secret@127.0.0.1:1', prefix: 'cl:', nodeId: 'n1' }, { error: () => {}, reconnected: () => {} });
+    try {
+      const err = await c.connect(300).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BrokerUnavailableError);
+      expect(String(err)).toContain('redis://***@127.0.0.1:1');
+      expect(String(err)).not.toContain('secret');
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe('decodeLive', () => {
+  it('splits `<epoch> <seq> <ts> <origin> <json>` and keeps the origin only for its own node', () => {
+    const json = '{"topic":"a.b","seq":7,"ts":1000,"data":"x y z"}';
+    expect(decodeLive('th:m:a.b', `E1 7 1000 n1/c9 ${json}`, 'th:', 'n1')).toEqual({ epoch: 'E1', env: { topic: 'a.b', seq: 7, ts: 1000, json, origin: 'c9' } });
+    expect(decodeLive('th:m:a.b', `E1 7 1000 n2/c9 ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
+    expect(decodeLive('th:m:a.b', `E1 7 1000 - ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
+  });
+});
