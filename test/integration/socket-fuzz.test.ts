@@ -255,7 +255,7 @@ async function hostileCrew(h: RunningHub, random: () => number, crews = 4, round
 /** Afterwards: no connection left (hostile ones closed by the hub or reaped by the heartbeat), presence empty, healthy. */
 async function expectNothingLeft(h: RunningHub): Promise<void> {
   await until('every connection to be gone', () => h.hub.connections.size === 0, 5000);
-  await until('presence to be empty', async () => (await h.hub.chatNicks()).length === 0, 2000);
+  await until('presence to be empty', async () => (await h.chat.nicks()).length === 0, 2000);
   expect((await fetch(`${h.httpUrl}/healthz`)).status).toBe(200);
 }
 
@@ -421,7 +421,7 @@ describe('socket fuzzer: attack shapes from the security audit', () => {
       expect(await hostile).toBeGreaterThan(30);
 
       // Presence holds the watcher only; none of the burst nicks, no guest nick of a closed client.
-      await until('presence to hold the watcher only', async () => (await h.hub.chatNicks()).join(',') === 'watcher', 5000);
+      await until('presence to hold the watcher only', async () => (await h.chat.nicks()).join(',') === 'watcher', 5000);
       await until('the hostile connections to be gone', () => h.hub.connections.size === 4, 5000); // watcher, tap, pinger, publisher
       watcher.send('/who');
       expect(await watcher.next((f) => f.startsWith('* in chat:'))).toBe('* in chat: watcher');
@@ -455,7 +455,7 @@ describe('socket fuzzer: attack shapes from the security audit', () => {
       let maxHubTopics = 0;
       let maxBrokerTopics = 0;
       const sample = async () => {
-        maxHubTopics = Math.max(maxHubTopics, h.hub.topicCount);
+        maxHubTopics = Math.max(maxHubTopics, h.hub.topicStats.size);
         maxBrokerTopics = Math.max(maxBrokerTopics, await broker.topicCount());
       };
       const outOfScope = ['good.flood', 'ticks.AAPL', '$sys.stats', 'fl', 'flx.a', 'x.fl.a']; // (chat is open to every role from operator up)
