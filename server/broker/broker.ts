@@ -11,10 +11,12 @@
  *   Redis restarting without persistence). A broker that notices this while running says so
  *   through `onLost`, as it does when it finds a gap it cannot fill from history.
  * - `publish` rejects (with BrokerUnavailableError when the backend is unreachable) rather than
- *   lose a message silently, and with TooManyTopicsError for a new topic beyond MAX_TOPICS.
+ *   lose a message silently, and with TooManyTopicsError for a new topic beyond MAX_TOPICS
+ *   (the hub's own topics, `chat` and `$sys.*`, are never refused: no publisher can lock them out).
  * - A topic idle for `forgetAfterMs` (everything it retained aged out) is forgotten: its next
  *   message has seq 1 again. A resume from an older seq gets the hub's `reset` path.
  */
+import { isSysTopic } from '../../protocol/topics.ts';
 import type { Presence } from './presence.ts';
 
 /** The presence port has its own file; re-exported so `broker.ts` stays the one import of the seam. */
@@ -58,6 +60,9 @@ export interface LostNotice {
   topics: string[] | null;
   reason: 'epoch' | 'trimmed';
 }
+
+/** Topics MAX_TOPICS never refuses: the hub's own, which a publisher filling the cap must not lock out. */
+export const exemptFromTopicCap = (topic: string): boolean => topic === 'chat' || isSysTopic(topic);
 
 /** Publishing to a new topic would exceed MAX_TOPICS live topics; nothing was published. */
 export class TooManyTopicsError extends Error {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { RetentionRule } from '../config.ts';
 import { guarded } from '../guard.ts';
 import { matches } from '../../protocol/topics.ts';
-import { DEFAULT_MAX_TOPICS, TooManyTopicsError, encodeMessage, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
+import { DEFAULT_MAX_TOPICS, TooManyTopicsError, exemptFromTopicCap, encodeMessage, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
 import { MemoryPresence } from './memory-presence.ts';
 import { MapSweeper } from './map-sweep.ts';
 import { Ring } from './ring.ts';
@@ -150,7 +150,7 @@ export class MemoryBroker implements Broker {
   private stream(topic: string): Stream {
     let stream = this.streams.get(topic);
     if (!stream) {
-      if (this.streams.size >= this.maxTopics) throw new TooManyTopicsError(this.maxTopics);
+      if (this.streams.size >= this.maxTopics && !exemptFromTopicCap(topic)) throw new TooManyTopicsError(this.maxTopics);
       const rule = this.options.retention.find((r) => matches(r.pattern, topic));
       const capacity = rule?.maxMessages ?? 0;
       const maxAgeMs = capacity > 0 ? (rule?.maxAgeSeconds ?? 0) * 1000 : 0;

@@ -169,6 +169,31 @@ describe('per-topic state', () => {
   }, 40_000);
 });
 
+describe('topic cap lockout', () => {
+  const FLOOD_KEY = 'flood-key-0123456789';
+  it.each(['memory', 'redis'] as const)('a publisher filling MAX_TOPICS cannot lock the hub out of chat and $sys.stats (%s broker)', async (kind) => {
+    if (kind === 'redis') redis ??= await TestRedis.start();
+    const running = await hub({
+      maxTopics: 50,
+      redisUrl: kind === 'redis' ? redis!.url : null,
+      apiKeys: [{ key: FLOOD_KEY, role: 'publisher', publish: ['fl.>'], name: 'API_KEYS[1]' }],
+    });
+    const flooder = await open(`${running.wsUrl}?token=${FLOOD_KEY}`, 'hub.v1');
+    const replies = await publishAll(flooder, Array.from({ length: 100 }, (_, i) => ({ topic: `fl.t${i}`, data: i })));
+    expect(replies.filter((r) => r.op === 'error').map((r) => r.code)).toContain('too_many_topics');
+    // chat did not exist yet: a line-mode operator still joins and speaks, and the hub still reports.
+    const line = await open(running.wsUrl);
+    await line.next((f) => f.startsWith('* welcome'));
+    const listener = await open(running.wsUrl);
+    await listener.next((f) => f.startsWith('* welcome'));
+    line.send('hello past the cap');
+    await listener.next((f) => f.endsWith(': hello past the cap'));
+    expect(line.frames.filter((f) => f.startsWith('!'))).toEqual([]);
+    await until(async () => (await running.hub.broker.topics('$sys.stats')).length === 1, 3000, '$sys.stats to exist');
+    expect(await running.hub.broker.topics('chat')).toEqual(['chat']);
+  }, 20_000);
+});
+
 describe('maxHz', () => {
   it('many taps with a tiny maxHz over thousands of topics keep the loop responsive; a maxHz=2 tap gets the latest per topic', async () => {
     const running = await hub();

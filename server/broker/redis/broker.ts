@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { RetentionRule } from '../../config.ts';
 import { guarded } from '../../guard.ts';
 import { matches } from '../../../protocol/topics.ts';
-import { BrokerUnavailableError, DEFAULT_MAX_TOPICS, TooManyTopicsError, encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker.ts';
+import { BrokerUnavailableError, DEFAULT_MAX_TOPICS, TooManyTopicsError, exemptFromTopicCap, encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker.ts';
 import { RedisClient } from './client.ts';
 import { RedisPresence } from './presence.ts';
 import { RetentionTable } from './retention.ts';
@@ -155,7 +155,7 @@ export class RedisBroker implements Broker {
     const keys = [key('epoch'), key('seq'), key(`s:${topic}`), key(`m:${topic}`), key('last')];
     const maxTopics = this.options.maxTopics ?? DEFAULT_MAX_TOPICS;
     for (let attempt = 0; ; attempt++) {
-      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate, String(maxTopics)];
+      const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate, exemptFromTopicCap(topic) ? '0' : String(maxTopics)];
       const reply = (await this.redis.script(PUBLISH, keys, args)) as number[] | [0, string];
       if (reply[0] === 2) throw new TooManyTopicsError(maxTopics);
       if (reply[0] === 1) {

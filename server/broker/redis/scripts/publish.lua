@@ -3,7 +3,7 @@
 -- KEYS: epoch, seq hash, stream, channel, last-publish hash
 -- ARGV: topic, data JSON, max messages, max age ms, origin (`node/conn` or `-`), expected epoch,
 --       a fresh epoch candidate (never the current epoch: a missing key means data was lost),
---       max live topics
+--       max live topics (0: no cap, for the hub's own topics)
 -- Returns {1, seq, ts}; when the epoch is not the expected one, {0, epoch}; when the topic is
 -- new and the seq hash already holds max live topics, {2, count}. The last two do nothing.
 local epoch = redis.call('GET', KEYS[1])
@@ -12,7 +12,7 @@ if not epoch then
   epoch = redis.call('GET', KEYS[1])
 end
 if epoch ~= ARGV[6] then return {0, epoch} end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+if tonumber(ARGV[8]) > 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   local count = redis.call('HLEN', KEYS[2])
   if count >= tonumber(ARGV[8]) then return {2, count} end
 end
