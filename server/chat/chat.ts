@@ -75,6 +75,8 @@ export class ChatService {
         if (wanted !== origin.nick) await this.renameNow(origin, wanted);
         return wanted;
       });
+      // It may have closed while its nick was being claimed: then the nick is given back, not spoken under.
+      if (origin.closed) throw new HubError('unavailable', 'connection closed');
       return this.hub.publishData('chat', { nick, text } satisfies ChatData, origin);
     }
     const nick = checked.chat.nick ?? 'anonymous';

@@ -193,6 +193,7 @@ export class Hub {
    * messages published meanwhile are buffered, then sent without gap or duplicate (replay.ts).
    */
   async subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
+    if (conn.closed) throw new HubError('unavailable', 'connection closed'); // detach has run: nothing would remove it
     const problem = topicError(pattern, true);
     if (problem) throw new HubError('bad_topic', problem);
     const maxHz = options.maxHz ?? 0;

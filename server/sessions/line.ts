@@ -78,7 +78,10 @@ export class LineSession implements Session {
     this.pending++;
     const command = parseCommand(line);
     // In order: each line starts when the previous one has finished (renames must not interleave).
-    const work = this.tail.then(() => (command ? this.run(command) : this.say(line)));
+    const work = this.tail.then(() => {
+      if (this.conn.closed) return; // the client left: what it queued is void
+      return command ? this.run(command) : this.say(line);
+    });
     this.tail = work.then(
       () => this.pending--,
       (err: unknown) => {

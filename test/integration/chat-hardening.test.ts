@@ -150,6 +150,29 @@ describe('line-mode commands', () => {
   });
 });
 
+describe('lines queued when a line client goes', () => {
+  it('do not run: a /sub queued behind renames adds no subscription after the client left (Redis broker)', async () => {
+    const redis = await TestRedis.start();
+    try {
+      const h = await startTestHub({ redisUrl: redis.url });
+      for (let k = 0; k < 10; k++) {
+        const s = await lineSocket(h);
+        for (let i = 0; i < 5; i++) s.send(`/nick leak${k}x${i}`);
+        s.send(`/sub leak.t${k}`);
+        await new Promise((r) => setTimeout(r, 1));
+        s.ws.terminate();
+      }
+      await until(() => h.hub.connections.size === 0, 5000, 'connections gone');
+      await new Promise((r) => setTimeout(r, 500)); // what was queued has had its chance to run
+      expect(h.hub.stats().subscriptions).toBe(0);
+      expect((await h.chat.nicks()).filter((n) => n.startsWith('leak'))).toEqual([]);
+      await h.close();
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
 describe('the chat rule', () => {
   it('holds on every path: length, kind and control characters', async () => {
     const app = await appSocket(hub);
