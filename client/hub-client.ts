@@ -63,6 +63,8 @@ interface Subscription {
   options: SubscribeOptions;
   /** Last seq seen per concrete topic: what a resume asks for. */
   lastSeq: Map<string, number>;
+  /** Hub time of that last message: a seq 1 newer than it is a topic that started over, an older one a replay. */
+  lastTs: Map<string, number>;
   /** Hub time the subscription first took effect: a resume replays unseen topics from here. */
   sinceTs?: number;
 }
@@ -104,7 +106,7 @@ export class HubClient {
 
   /** Subscribe to a topic or pattern; returns a function that unsubscribes. One handler per pattern. */
   subscribe(pattern: string, onMessage: (msg: HubMessage) => void, options: SubscribeOptions = {}): () => void {
-    const sub: Subscription = { pattern, onMessage, options, lastSeq: new Map() };
+    const sub: Subscription = { pattern, onMessage, options, lastSeq: new Map(), lastTs: new Map() };
     this.subs.set(pattern, sub);
     if (this.isOpen()) this.sendSub(sub);
     return () => {
@@ -212,6 +214,7 @@ export class HubClient {
     if (newEpoch !== undefined) {
       // Another epoch: the hub answers with reset frames and a fresh snapshot; start over.
       sub.lastSeq.clear();
+      sub.lastTs.clear();
       sub.sinceTs = undefined;
     }
     this.request(req).then(
@@ -226,9 +229,11 @@ export class HubClient {
     for (const sub of this.subs.values()) {
       if (!matches(sub.pattern, msg.topic)) continue;
       const last = sub.lastSeq.get(msg.topic);
-      // seq 1 again: the hub forgot the idle topic and it started over (docs/protocol.md).
-      if (last !== undefined && msg.seq <= last && msg.seq !== 1) continue; // duplicate from an overlapping resume
+      // A lower seq that is newer than the last message: the hub forgot the idle topic and it
+      // started over (docs/protocol.md). Otherwise it is a copy (an overlapping resume, a replay).
+      if (last !== undefined && msg.seq <= last && !(msg.seq === 1 && msg.ts > sub.lastTs.get(msg.topic)!)) continue;
       sub.lastSeq.set(msg.topic, msg.seq);
+      sub.lastTs.set(msg.topic, msg.ts);
       try {
         sub.onMessage(msg);
       } catch (err) {
@@ -242,6 +247,7 @@ export class HubClient {
     for (const sub of this.subs.values()) {
       if (!matches(sub.pattern, reset.topic)) continue;
       sub.lastSeq.delete(reset.topic);
+      sub.lastTs.delete(reset.topic);
       sub.options.onReset?.(reset);
     }
   }

@@ -53,8 +53,9 @@ export async function replay(sub: Subscription, options: ReplayOptions, deps: Re
       } else {
         sent.set(topic, after); // the client has these already, whichever way they come
       }
-    } else if (options.sinceTs !== undefined && epochOk) {
-      page = await historySinceTs(broker, conn, topic, options.sinceTs);
+    } else if (options.sinceTs !== undefined) {
+      // In another epoch every retained message is one the client cannot have seen.
+      page = epochOk ? await historySinceTs(broker, conn, topic, options.sinceTs) : await broker.history(topic, {});
     } else {
       page = await broker.history(topic, { limit: options.snapshot ?? 0 });
     }

@@ -234,6 +234,50 @@ describe('HubClient', () => {
     expect(resets).toHaveLength(1);
   });
 
+  it('#subscribe after a hub restart also gets topics it never saw that the new hub published before it came back', async () => {
+    const first = await hub();
+    const { client, gate } = harness(first.wsUrl);
+    const got: HubMessage[] = [];
+    const resets: ResetFrame[] = [];
+    client.subscribe('gone.*', (m) => got.push(m), { onReset: (r) => resets.push(r) });
+    await until('the client to open', () => client.status === 'open', 3000);
+    await subscribedAt(first, 'gone.*');
+    await first.hub.publish('gone.a', { n: 1 });
+    await until('gone.a', () => got.length === 1, 3000);
+    gate.down = true;
+    await first.close();
+    const second = await hub({ port: first.port });
+    await second.hub.publish('gone.b', { n: 'new' }); // a topic the client never saw, in the new epoch
+    gate.down = false;
+    await until('gone.b from the new hub', () => got.some((m) => m.topic === 'gone.b'), 5000);
+    expect(got.filter((m) => m.topic === 'gone.b').map((m) => [m.seq, m.data])).toEqual([[1, { n: 'new' }]]);
+    expect(resets.map((r) => r.topic)).toEqual(['gone.a']);
+  });
+
+  it('#subscribe resumes more than MAX_SINCE_TOPICS topics without a duplicate (the rest replay from sinceTs)', async () => {
+    const running = await hub({ rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 });
+    const { client } = harness(running.wsUrl);
+    const got: HubMessage[] = [];
+    client.subscribe('many.*', (m) => got.push(m));
+    await until('the client to open', () => client.status === 'open', 3000);
+    await subscribedAt(running, 'many.*');
+    const topics = MAX_SINCE_TOPICS + 6;
+    for (let i = 0; i < topics; i++) {
+      await running.hub.publish(`many.t${i}`, { n: 1 });
+      await running.hub.publish(`many.t${i}`, { n: 2 });
+    }
+    await until('every message', () => got.length === topics * 2, 10_000);
+    dropAll(running);
+    await until('the client to come back', () => client.status === 'open' && appConnections(running).length === 1, 5000);
+    await subscribedAt(running, 'many.*');
+    await running.hub.publish('many.marker', { last: true });
+    await until('the marker', () => got.some((m) => m.topic === 'many.marker'), 10_000);
+    const perTopic = new Map<string, number[]>();
+    for (const m of got) perTopic.set(m.topic, [...(perTopic.get(m.topic) ?? []), m.seq]);
+    const duplicated = [...perTopic].filter(([topic, seqs]) => topic !== 'many.marker' && seqs.join() !== '1,2');
+    expect(duplicated).toEqual([]);
+  }, 20_000);
+
   it('#request: pending requests reject when the connection drops, and the client reconnects', async () => {
     const running = await hub();
     const { client, welcomes } = harness(running.wsUrl);
