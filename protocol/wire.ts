@@ -30,8 +30,6 @@ export type ClientRequest =
   | { op: 'auth'; id: RequestId; token: string }
   | { op: 'ping'; id: RequestId };
 
-export type ClientOp = ClientRequest['op'];
-
 export interface OkReply {
   op: 'ok';
   id: RequestId;

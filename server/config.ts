@@ -194,8 +194,6 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type HubEnv = z.input<typeof envSchema>;
-
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -257,9 +255,4 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** Config for tests and embedding: defaults plus overrides, port 0. */
 export function testConfig(overrides: Partial<HubConfig> = {}): HubConfig {
   return { ...loadConfig({ PORT: '0', LOG_LEVEL: 'silent' }), ...overrides };
-}
-
-/** First rule whose pattern matches `topic`. */
-export function firstMatch<R extends { pattern: string }>(rules: R[], topic: string, match: (p: string, t: string) => boolean): R | undefined {
-  return rules.find((r) => match(r.pattern, topic));
 }

@@ -68,13 +68,6 @@ export function fmtTime(ms: number): string {
   return `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
 }
 
-/** HH:MM:SS.mmm (UTC). */
-export function fmtTimeMs(ms: number): string {
-  const d = new Date(ms);
-  const milli = d.getUTCMilliseconds();
-  return `${fmtTime(ms)}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
-}
-
 /** Durations in ms: 850 ms, 3.2 s, 4 m 05 s, 2 h 07 m. */
 export function fmtDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
