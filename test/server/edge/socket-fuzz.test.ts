@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { testConfig, type HubConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { maskedFrame, openRawSocket, type RawSocket } from '../support/raw-socket.ts';
-import { until } from '../support/until.ts';
-import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { maskedFrame, openRawSocket, type RawSocket } from '../../support/raw-socket.ts';
+import { until } from '../../support/until.ts';
+import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'socket-fuzz-key';
 let running: RunningHub;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex } from '../../server/core/subscription-index.ts';
-import { matches } from '../../protocol/topics.ts';
+import { SubscriptionIndex } from '../../../server/core/subscription-index.ts';
+import { matches } from '../../../protocol/topics.ts';
 
 describe('SubscriptionIndex', () => {
   it('#match returns exactly the entries whose patterns match, agreeing with #matches', () => {

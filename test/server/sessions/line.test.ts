@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand } from '../../server/sessions/line.ts';
+import { parseCommand } from '../../../server/sessions/line.ts';
 
 describe('line mode', () => {
   describe('#parseCommand', () => {

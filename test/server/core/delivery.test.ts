@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { openRawSocket } from '../support/raw-socket.ts';
-import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { testConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openRawSocket } from '../../support/raw-socket.ts';
+import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'fanout-key';
 const LIMIT = 64 * 1024;

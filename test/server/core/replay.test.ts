@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { testConfig } from '../../server/config.ts';
-import { HubClient, type WebSocketLike } from '../../client/hub-client.ts';
-import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { testConfig } from '../../../server/config.ts';
+import { HubClient, type WebSocketLike } from '../../../client/hub-client.ts';
+import type { HubMessage, ResetFrame } from '../../../protocol/wire.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'recovery-key';
 let running: RunningHub;

@@ -8,17 +8,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { RedisBroker } from '../../server/broker/redis/broker.ts';
-import { ConfigError, loadConfig, testConfig, type RetentionRule } from '../../server/config.ts';
-import { HubClient, type WebSocketLike } from '../../client/hub-client.ts';
-import type { HubMessage } from '../../protocol/wire.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { freePort, TestRedis } from '../support/redis-server.ts';
-import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
-import { until } from '../support/until.ts';
+import type { RedisBroker } from '../../../../server/broker/redis/broker.ts';
+import { ConfigError, loadConfig, testConfig, type RetentionRule } from '../../../../server/config.ts';
+import { HubClient, type WebSocketLike } from '../../../../client/hub-client.ts';
+import type { HubMessage } from '../../../../protocol/wire.ts';
+import { startHub, type RunningHub } from '../../../../server/server.ts';
+import { freePort, TestRedis } from '../../../support/redis-server.ts';
+import { openSocket, sleep, type TestSocket } from '../../../support/ws-client.ts';
+import { until } from '../../../support/until.ts';
 
 const KEY = 'cluster-publish-key';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const retention: RetentionRule[] = [
   { pattern: 'kill.>', maxMessages: 100_000, maxAgeSeconds: 3600 },
   { pattern: 'gap.>', maxMessages: 100_000, maxAgeSeconds: 3600 },

@@ -4,10 +4,11 @@
  * every message promptly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { TestRedis } from '../support/redis-server.ts';
-import { openSocket, sleep, type TestSocket } from '../support/ws-client.ts';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { TestRedis } from '../../support/redis-server.ts';
+import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { until } from '../../support/until.ts';
 
 const KEY = 'chat-hardening-key';
 const sockets: TestSocket[] = [];
@@ -34,13 +35,6 @@ async function lineSocket(h: RunningHub): Promise<TestSocket> {
   await s.next((f) => f.startsWith('* welcome'));
   return s;
 }
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition') => {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-};
 function post(h: RunningHub, topic: string, body: unknown, key?: string) {
   return fetch(`${h.httpUrl}/api/publish/${topic}`, {
     method: 'POST',
@@ -114,7 +108,7 @@ describe('line-mode commands', () => {
     const order = burst[0].frames.filter((f) => f.startsWith('* you are now')).map((f) => f.slice('* you are now '.length));
     expect(order).toEqual(Array.from({ length: 15 }, (_, j) => `n0x${j}`));
     for (const s of burst) s.ws.terminate(); // most with renames still queued or in flight
-    await until(async () => (await hub.chat.nicks()).every((n) => !/^n\d+x\d+$/.test(n)), 5000, 'burst nicks released');
+    await until('burst nicks released', async () => (await hub.chat.nicks()).every((n) => !/^n\d+x\d+$/.test(n)), 5000);
     watcher.send('/who');
     const who = await watcher.next((f) => f.startsWith('* in chat:'));
     expect(who).not.toMatch(/n\d+x\d+/);
@@ -141,7 +135,7 @@ describe('line-mode commands', () => {
       });
       await burst[0].next((f) => f === '* you are now r0x9');
       for (const s of burst) s.ws.terminate();
-      await until(async () => (await h.chat.nicks()).length === 0, 5000, 'presence empty');
+      await until('presence empty', async () => (await h.chat.nicks()).length === 0, 5000);
       await expectHealthy(h);
       await h.close();
     } finally {
@@ -162,7 +156,7 @@ describe('lines queued when a line client goes', () => {
         await new Promise((r) => setTimeout(r, 1));
         s.ws.terminate();
       }
-      await until(() => h.hub.connections.size === 0, 5000, 'connections gone');
+      await until('connections gone', () => h.hub.connections.size === 0, 5000);
       await new Promise((r) => setTimeout(r, 500)); // what was queued has had its chance to run
       expect(h.hub.stats().subscriptions).toBe(0);
       expect((await h.chat.nicks()).filter((n) => n.startsWith('leak'))).toEqual([]);
@@ -236,9 +230,9 @@ describe('nicks are owned', () => {
     // A nick change releases the old one; closing releases the current one.
     console.send({ op: 'pub', id: 2, topic: 'chat', data: { nick: 'consoleop2', text: 'renamed' } });
     await console.nextJson((f) => f.id === 2);
-    await until(async () => !(await hub.chat.nicks()).includes('consoleop'), 2000, 'old nick released');
+    await until('old nick released', async () => !(await hub.chat.nicks()).includes('consoleop'), 2000);
     console.close();
-    await until(async () => !(await hub.chat.nicks()).includes('consoleop2'), 2000, 'nick released on close');
+    await until('nick released on close', async () => !(await hub.chat.nicks()).includes('consoleop2'), 2000);
     expect((await post(hub, 'chat', { nick: 'consoleop2', text: 'free now' })).status).toBe(200);
     await expectHealthy(hub);
   });

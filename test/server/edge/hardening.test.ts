@@ -7,10 +7,11 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sign } from 'hono/jwt';
 import WebSocket from 'ws';
-import { testConfig, type HubConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { openSocket, type TestSocket } from '../support/ws-client.ts';
-import { parseResponse, rawExchange, upgradeRequest } from '../support/raw-http.ts';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openSocket, type TestSocket } from '../../support/ws-client.ts';
+import { parseResponse, rawExchange, upgradeRequest } from '../../support/raw-http.ts';
+import { until } from '../../support/until.ts';
 
 const SECRET = 'edge-hardening-jwt-secret-0123456789abcdef';
 const KEY = 'edge-hardening-publish-key';
@@ -29,14 +30,6 @@ async function socket(url: string, protocol?: string, options = {}): Promise<Tes
   const s = await openSocket(url, protocol, options);
   cleanups.push(() => s.ws.terminate());
   return s;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A tap from `localAddress` that must see `count` messages published now, within `ms`. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBroker } from '../../server/broker/memory.ts';
-import { Ring } from '../../server/broker/ring.ts';
-import { IDLE_TOPIC_MS, TooManyTopicsError, type Envelope } from '../../server/broker/broker.ts';
+import { MemoryBroker } from '../../../server/broker/memory.ts';
+import { Ring } from '../../../server/broker/ring.ts';
+import { IDLE_TOPIC_MS, TooManyTopicsError, type Envelope } from '../../../server/broker/broker.ts';
 
 describe('Ring', () => {
   it('keeps the newest `capacity` items in order through growth, shifts and wrap-around', () => {

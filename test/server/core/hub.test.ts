@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { openSocket, sleep, upgradeStatus, type TestSocket } from '../support/ws-client.ts';
+import { testConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openSocket, sleep, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'integration-key';
 let hub: RunningHub;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DueQueue } from '../../server/core/due-queue.ts';
-import { sleep } from '../support/until.ts';
+import { DueQueue } from '../../../server/core/due-queue.ts';
+import { sleep } from '../../support/until.ts';
 
 const silent = { error: () => {} };
 

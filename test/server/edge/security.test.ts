@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from 'hono/jwt';
-import { testConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { openSocket, upgradeStatus, type TestSocket } from '../support/ws-client.ts';
+import { testConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openSocket, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
 
 const SECRET = 'a-very-long-jwt-secret-for-tests-0123456789';
 const SCRIPT_KEY = 'script-key-0123456789';

@@ -4,12 +4,12 @@
  * test/server/broker/presence-contract.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker, Envelope } from '../../server/broker/broker.ts';
-import { MemoryBroker } from '../../server/broker/memory.ts';
-import { RedisBroker } from '../../server/broker/redis/broker.ts';
-import type { RetentionRule } from '../../server/config.ts';
-import { TestRedis } from '../support/redis-server.ts';
-import { until } from '../support/until.ts';
+import type { Broker, Envelope } from '../../../server/broker/broker.ts';
+import { MemoryBroker } from '../../../server/broker/memory.ts';
+import { RedisBroker } from '../../../server/broker/redis/broker.ts';
+import type { RetentionRule } from '../../../server/config.ts';
+import { TestRedis } from '../../support/redis-server.ts';
+import { until } from '../../support/until.ts';
 
 const retention: RetentionRule[] = [
   { pattern: 'short.>', maxMessages: 5, maxAgeSeconds: 3600 },

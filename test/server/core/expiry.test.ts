@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from 'hono/jwt';
-import { testConfig } from '../../server/config.ts';
-import { startHub, type RunningHub } from '../../server/server.ts';
-import { HubClient, type WebSocketLike } from '../../client/hub-client.ts';
+import { testConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { HubClient, type WebSocketLike } from '../../../client/hub-client.ts';
 import WebSocket from 'ws';
-import { openSocket, sleep, upgradeStatus, type TestSocket } from '../support/ws-client.ts';
+import { openSocket, sleep, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
 
 const SECRET = 'a-very-long-jwt-secret-for-expiry-tests-0123';
 const hubs: RunningHub[] = [];

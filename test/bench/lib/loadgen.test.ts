@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { Histogram } from '../../bench/lib/histogram.ts';
-import { envelopeJson, parseSentMs } from '../../bench/lib/payload.ts';
-import { RawSubscriber, type Dialect, type Sampler } from '../../bench/lib/subscriber.ts';
-import { nowMs } from '../../bench/lib/clock.ts';
-import { until } from '../support/until.ts';
+import { Histogram } from '../../../bench/lib/histogram.ts';
+import { envelopeJson, parseSentMs } from '../../../bench/lib/payload.ts';
+import { RawSubscriber, type Dialect, type Sampler } from '../../../bench/lib/subscriber.ts';
+import { nowMs } from '../../../bench/lib/clock.ts';
+import { until } from '../../support/until.ts';
 
 describe('bench histogram', () => {
   it('gives percentiles within 1% and the exact max', () => {

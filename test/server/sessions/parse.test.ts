@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequest, tooDeep } from '../../server/sessions/parse.ts';
-import { MAX_JSON_DEPTH, MAX_SINCE_TOPICS } from '../../protocol/limits.ts';
+import { parseRequest, tooDeep } from '../../../server/sessions/parse.ts';
+import { MAX_JSON_DEPTH, MAX_SINCE_TOPICS } from '../../../protocol/limits.ts';
 
 describe('parseRequest', () => {
   it('parses every op with its fields', () => {
