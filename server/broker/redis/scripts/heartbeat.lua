@@ -1,7 +1,7 @@
 -- The per-node heartbeat: refresh this node's key, reap nicks of nodes whose key expired,
 -- check the epoch, and tick this node's own channel (proof, on the subscriber connection, that
 -- everything published before the returned time has been received).
--- uses: lib/now.lua
+-- uses: lib/now.lua lib/holder-alive.lua
 -- KEYS: node key, nicks hash, epoch, tick channel
 -- ARGV: ttl ms, node key prefix, a fresh epoch candidate
 -- Returns {now, epoch, reaped nick...}.
@@ -12,13 +12,7 @@ local all = redis.call('HGETALL', KEYS[2])
 local alive = {}
 local out = {0, epoch}
 for i = 1, #all, 2 do
-  local node = string.match(all[i + 1], '^(%S+)')
-  local ok = alive[node]
-  if ok == nil then
-    ok = redis.call('EXISTS', ARGV[2] .. node) == 1
-    alive[node] = ok
-  end
-  if not ok then
+  if not holder_alive(alive, ARGV[2], all[i + 1]) then
     redis.call('HDEL', KEYS[2], all[i])
     out[#out + 1] = all[i]
   end
