@@ -2,6 +2,7 @@
  * Start a hub: broker, hub core, Hono app and the HTTP/WebSocket server, as one object with a
  * graceful `close()`. Used by `main.ts`, `npm start` and every integration test.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -9,6 +10,7 @@ import type { Logger } from 'pino';
 import { ChatService } from './chat/chat.ts';
 import { createApp } from './edge/app.ts';
 import { limitSockets } from './edge/socket-limits.ts';
+import { guardUpgrades } from './edge/upgrade-guard.ts';
 import type { HubConfig } from './config.ts';
 import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
@@ -68,6 +70,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     );
     s.once('error', reject);
     limitSockets(s, config, log);
+    guardUpgrades(s as Server, config.requestTimeoutMs, log);
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -46,7 +46,7 @@ async function verifyJwt(token: string, secret: string, requireExp: JwtRequireEx
   }
   const role = claims.role;
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return { ok: false, reason: `invalid token: claim 'role' must be one of ${ROLES.join(', ')}` };
-  const publish = claims.publish ?? [];
+  const publish = claims.publish === undefined ? [] : claims.publish; // null is not "none": a malformed claim is refused
   if (!Array.isArray(publish) || !publish.every(isValidPattern)) return { ok: false, reason: "invalid token: claim 'publish' must be an array of topic patterns" };
   const exp = claims.exp;
   if (exp !== undefined && (typeof exp !== 'number' || !Number.isFinite(exp))) return { ok: false, reason: "invalid token: claim 'exp' must be a number (Unix seconds)" };

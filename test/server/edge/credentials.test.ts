@@ -193,7 +193,7 @@ describe('createAuthenticator', () => {
 
     it('#authenticate refuses a publish claim that is not an array of topic patterns', async () => {
       const exp = nowSeconds() + 600;
-      for (const publish of ['ticks.>', ['ticks.>', 5], ['ticks..x'], ['>.ticks'], [''], { 0: 'ticks.>' }, 'none']) {
+      for (const publish of ['ticks.>', ['ticks.>', 5], ['ticks..x'], ['>.ticks'], [''], { 0: 'ticks.>' }, 'none', null]) {
         expect(await reasonOf(authFor(), await sign({ role: 'publisher', publish, exp } as never, SECRET))).toBe("invalid token: claim 'publish' must be an array of topic patterns");
       }
       expect((await principalOf(authFor(), await sign({ role: 'publisher', publish: [], exp }, SECRET))).publish).toEqual([]);

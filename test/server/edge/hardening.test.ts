@@ -210,6 +210,20 @@ describe('upgrade responses', () => {
     expect(await held.next((f) => f.startsWith('* welcome'))).toBeTruthy();
   });
 
+  it('an upgrade to anything but a WebSocket is answered 400 and closed, not left hanging', async () => {
+    const running = await hub();
+    const host = `127.0.0.1:${running.port}`;
+    const h2c = `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n`;
+    const { response, ms } = await rawExchange(running.port, h2c, { timeoutMs: 2000 });
+    const { status, body } = parseResponse(response);
+    expect(status).toBe(400);
+    expect(JSON.parse(body).error).toMatchObject({ code: 'bad_request', message: expect.stringContaining('only WebSocket upgrades') });
+    expect(ms).toBeLessThan(1000);
+    // WebSocket refusals the app does not route still get their answer (404 with its body).
+    const missing = parseResponse((await rawExchange(running.port, upgradeRequest('/nowhere', host), { timeoutMs: 2000 })).response);
+    expect(missing.status).toBe(404);
+  });
+
   it('security headers are skipped only for accepted /ws handshakes, not for GET / with Upgrade', async () => {
     const running = await hub();
     const host = `127.0.0.1:${running.port}`;
