@@ -1,7 +1,8 @@
 /**
- * Token buckets for HTTP publishing, keyed by remote address + credential subject, so neither a
- * flood of anonymous posts from one address nor one credential used from many can outrun the
- * WebSocket rate limits. The map is bounded: buckets that have refilled are dropped first (they
+ * Token buckets for HTTP publishing, keyed by remote address + credential subject: each caller
+ * (an address with a credential) gets the rate a WebSocket connection gets, so a flood of posts
+ * from one address cannot outrun the WebSocket rate limits (a credential used from N addresses
+ * gets N buckets, as N connections would). The map is bounded: buckets that have refilled are dropped first (they
  * equal a new one), then the least recently used.
  */
 import { hasRole, type Principal } from '../core/principal.ts';
