@@ -18,7 +18,8 @@ export function openFilesSoftLimit(limits: string): number | null {
 }
 
 /**
- * Sockets the hub may hold open: the soft limit less a tenth of it (at least 48, at most 1024).
+ * Sockets the hub may hold open: the soft limit less a reserve of a tenth of it (the reserve at
+ * least 48 and at most 1024 descriptors).
  *
  * @example
  * defaultMaxSockets('Max open files 1024 4096 files') // 922

@@ -27,13 +27,14 @@ export interface ServerDef {
 /**
  * tickhub settings for benchmarking (names from server/config.ts): a generous per-connection
  * outbox (8 MB, ~18 s of backlog at 3000 msg/s) so a briefly slow reader is not dropped, rate
- * limits effectively off, no per-IP cap (every bench connection comes from 127.0.0.1), and
- * per-connection logging off.
+ * limits effectively off, no per-IP caps on WebSockets or sockets (every bench connection comes
+ * from 127.0.0.1), and per-connection logging off.
  */
 export const TICKHUB_ENV: Record<string, string> = {
   HUB_PUBLISH_KEY: PUBLISH_KEY,
   LOG_LEVEL: 'warn',
   MAX_CONNECTIONS_PER_IP: '1000000',
+  MAX_SOCKETS_PER_IP: '1000000',
   OUTBOX_LIMIT_BYTES: String(8 * 1024 * 1024),
   PUBLISHER_RATE_LIMIT: '100000000',
   RATE_LIMIT: '10000000',

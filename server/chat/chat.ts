@@ -20,9 +20,18 @@ const HTTP_SPEAKER = 'http';
 
 const noop = () => {};
 
+/** What chat keeps for a connection that chats; taps and silent clients cost nothing. */
+interface ChatState {
+  /** Every nick it holds in presence (current and any being claimed or given back), released with it. */
+  readonly nicks: Set<string>;
+  /** Tail of its nick changes, which run one at a time. */
+  queue: Promise<void>;
+}
+
 export class ChatService {
   /** This node's chat members (nick -> connection); the cluster-wide registry is presence. */
   private readonly members = new Map<string, Connection>();
+  private readonly states = new WeakMap<Connection, ChatState>();
   private readonly presence: Presence;
   private guestCounter = 0;
 
@@ -90,7 +99,7 @@ export class ChatService {
 
   /** A connection closed: every nick it holds goes, not only the current one; claims still in flight release themselves. */
   private leave(conn: Connection): void {
-    for (const nick of conn.nicks) {
+    for (const nick of this.states.get(conn)?.nicks ?? []) {
       const current = nick === conn.nick && this.members.get(nick) === conn;
       if (this.members.get(nick) === conn) this.members.delete(nick);
       this.releaseNick(conn, nick).then(() => current && this.announce(nick, 'left', 'leave'));
@@ -99,12 +108,22 @@ export class ChatService {
 
   /** Run nick changes of one connection one after another: interleaved claims would leave nicks held that `conn.nick` no longer names. */
   private inNickOrder<T>(conn: Connection, fn: () => Promise<T>): Promise<T> {
-    const run = conn.nickQueue.then(() => {
+    const state = this.stateOf(conn);
+    const run = state.queue.then(() => {
       if (conn.closed) throw new HubError('unavailable', 'connection closed');
       return fn();
     });
-    conn.nickQueue = run.then(noop, noop);
+    state.queue = run.then(noop, noop);
     return run;
+  }
+
+  private stateOf(conn: Connection): ChatState {
+    let state = this.states.get(conn);
+    if (!state) {
+      state = { nicks: new Set(), queue: Promise.resolve() };
+      this.states.set(conn, state);
+    }
+    return state;
   }
 
   private async claimGuest(conn: Connection): Promise<string> {
@@ -137,7 +156,7 @@ export class ChatService {
   /** Claim `nick` for `conn`; a claim that lands after the connection closed is given back. */
   private async claimNick(nick: string, conn: Connection): Promise<boolean> {
     const ok = await this.unavailableAsRefusal(() => this.presence.claim(nick, conn.id));
-    if (ok) conn.nicks.add(nick);
+    if (ok) this.stateOf(conn).nicks.add(nick);
     if (ok && conn.closed) {
       await this.releaseNick(conn, nick);
       return false;
@@ -147,7 +166,7 @@ export class ChatService {
 
   /** Give `nick` back; never rejects (a failure is logged, and presence expiry covers it). */
   private async releaseNick(conn: Connection, nick: string): Promise<void> {
-    conn.nicks.delete(nick);
+    this.states.get(conn)?.nicks.delete(nick);
     await this.presence.release(nick, conn.id).catch((err) => this.log.warn({ err, nick }, 'presence release failed'));
   }
 

@@ -68,11 +68,8 @@ export class Connection {
   /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
   lastStamp = 0;
   closed = false;
+  /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
-  /** Every nick this connection holds in presence (current and any being claimed or given back), released with it. */
-  readonly nicks = new Set<string>();
-  /** Tail of this connection's nick changes, which run one at a time (ChatService). */
-  nickQueue: Promise<void> = Promise.resolve();
   framesIn = 0;
   dropped = 0;
   /** Bytes of maxHz state (held-back frames) across this connection's subscriptions; bounded by OUTBOX_LIMIT_BYTES. */
