@@ -4,10 +4,22 @@
  * owners (refusal, socket close, detach) let go of it.
  */
 
-/** One taken slot; `release` is idempotent. */
-export interface AddressSlot {
-  readonly remote: string;
-  release(): void;
+/** One taken slot; `release` is idempotent. A class, not a closure: one is held per connection. */
+export class AddressSlot {
+  private released = false;
+
+  constructor(
+    private readonly counts: Map<string, number>,
+    readonly remote: string,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    const left = (this.counts.get(this.remote) ?? 1) - 1;
+    if (left > 0) this.counts.set(this.remote, left);
+    else this.counts.delete(this.remote);
+  }
 }
 
 export class AddressSlots {
@@ -18,16 +30,6 @@ export class AddressSlots {
     const held = this.counts.get(remote) ?? 0;
     if (held >= limit) return null;
     this.counts.set(remote, held + 1);
-    let released = false;
-    return {
-      remote,
-      release: () => {
-        if (released) return;
-        released = true;
-        const left = (this.counts.get(remote) ?? 1) - 1;
-        if (left > 0) this.counts.set(remote, left);
-        else this.counts.delete(remote);
-      },
-    };
+    return new AddressSlot(this.counts, remote);
   }
 }

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
+import type { AddressSlot } from './address-slots.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
@@ -68,6 +69,8 @@ export class Connection {
   /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
   lastStamp = 0;
   closed = false;
+  /** Its share of MAX_CONNECTIONS_PER_IP, given back when it goes. */
+  slot: AddressSlot | null = null;
   /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
   framesIn = 0;

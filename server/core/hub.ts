@@ -59,7 +59,6 @@ export class Hub {
   private readonly expiry: CredentialExpiry;
   /** Connections per remote address, for MAX_CONNECTIONS_PER_IP: reserved at admission, released at detach. */
   private readonly perIp = new AddressSlots();
-  private readonly slotOf = new WeakMap<Connection, AddressSlot>();
   private readonly routes = new Map<string, PublishRoute>();
   private readonly detachHooks: ((conn: Connection) => void)[] = [];
   private readonly sweepTimer: ReturnType<typeof setInterval>;
@@ -112,7 +111,7 @@ export class Hub {
   attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
     const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
-    this.slotOf.set(conn, slot);
+    conn.slot = slot;
     this.heartbeat.enrol(conn);
     this.expiry.watch(conn);
     return conn;
@@ -121,7 +120,7 @@ export class Hub {
   /** Forget a closed connection: its slot, its subscriptions, and whatever services keep for it. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    this.slotOf.get(conn)?.release();
+    conn.slot?.release();
     conn.closed = true;
     this.counters.conflated += conn.outbox.stats.conflated;
     this.counters.bytesOut += conn.outbox.stats.bytesOut;

@@ -14,6 +14,10 @@ function notWebSocket(upgrade: string): string {
   return `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
+function destroyOnTimeout(this: Socket): void {
+  this.destroy();
+}
+
 /**
  * Answer non-WebSocket upgrades with 400 and close; cut off any upgrade socket not handed to a
  * WebSocket within `timeoutMs` (`ws` clears the timeout when the handshake completes).
@@ -25,7 +29,7 @@ export function guardUpgrades(server: Server, timeoutMs: number, log: Logger): v
   server.prependListener(
     'upgrade',
     guarded(log, 'upgrade guard', (request: IncomingMessage, socket: Socket) => {
-      socket.setTimeout(timeoutMs, () => socket.destroy());
+      socket.setTimeout(timeoutMs, destroyOnTimeout); // shared, not a closure per socket
       const upgrade = request.headers.upgrade ?? '';
       if (upgrade.toLowerCase() === 'websocket') return;
       socket.on('error', () => {});

@@ -51,7 +51,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     if (!slot) {
       return apiError(c, 'too_many_connections', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
     }
-    socket.once('close', slot.release);
+    socket.once('close', () => slot.release());
     const result = await auth.authenticate(tokenOf(c));
     if (!result.ok) {
       slot.release();
@@ -87,23 +87,29 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     return leanUpgrade(c, socketOpener(c, 'tap', admitted.principal, (conn) => new TapSession(hub, conn, patterns, options), admitted.slot));
   });
 
+  /** Frames per second and burst for a principal. */
+  const rateOf = (p: Principal): [number, number] =>
+    hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
+
   /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
   function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session, slot: AddressSlot): (socket: WebSocket) => void {
     const { remote } = slot;
     return (socket: WebSocket): void => {
       const conn = hub.attach(socket, mode, principal, slot);
       const session = createSession(conn);
-      // One bucket for the connection's whole life: a new credential changes its rate, never refills it.
-      const rateOf = (p: Principal): [number, number] =>
-        hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
-      const bucket = new TokenBucket(...rateOf(principal), config.rateLimitStrikes);
+      // One bucket for the connection's whole life, made at its first frame (taps never send):
+      // a new credential changes its rate, never refills it.
+      let bucket: TokenBucket | undefined;
       let bucketFor = principal;
       log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (conn.closed) return;
         conn.alive = true;
         conn.framesIn++;
-        if (bucketFor !== conn.principal) {
+        if (!bucket) {
+          bucketFor = conn.principal;
+          bucket = new TokenBucket(...rateOf(conn.principal), config.rateLimitStrikes);
+        } else if (bucketFor !== conn.principal) {
           bucketFor = conn.principal; // the auth op changed it
           bucket.retune(...rateOf(conn.principal));
         }
