@@ -63,6 +63,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     clientTracking: false, // the hub tracks its own connections
     handleProtocols: (protocols) => (protocols.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false),
   });
+  let stopUpgradeGuard = () => {};
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve(
       { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss }, serverOptions: httpTimeouts(config) },
@@ -70,7 +71,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     );
     s.once('error', reject);
     limitSockets(s, config, log);
-    guardUpgrades(s as Server, config.requestTimeoutMs, log);
+    stopUpgradeGuard = guardUpgrades(s as Server, wss, config.requestTimeoutMs, log);
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -85,6 +86,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         telemetry.stop();
+        stopUpgradeGuard();
         hub.close(); // server.close() leaves open WebSockets alone
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         await Promise.race([closed, delay(2000)]);

@@ -50,17 +50,20 @@ export function limitSockets(server: Server, limits: SocketLimits, log: Logger):
   const warnDrop = rateLimitedLog(log);
   const warnAccept = rateLimitedLog(log);
   server.maxConnections = limits.maxSockets;
+  // One handler for every socket, not a closure each; the address is cached on the socket.
+  function release(this: Socket): void {
+    const remote = this.remoteAddress ?? 'unknown';
+    const left = (perIp.get(remote) ?? 1) - 1;
+    if (left > 0) perIp.set(remote, left);
+    else perIp.delete(remote);
+  }
   server.on(
     'connection',
     guarded(log, 'socket accept', (socket: Socket) => {
       const remote = socket.remoteAddress ?? 'unknown';
       const open = (perIp.get(remote) ?? 0) + 1;
       perIp.set(remote, open);
-      socket.once('close', () => {
-        const left = (perIp.get(remote) ?? 1) - 1;
-        if (left > 0) perIp.set(remote, left);
-        else perIp.delete(remote);
-      });
+      socket.on('close', release);
       if (open <= limits.maxSocketsPerIp) return;
       warnPerIp({ remote, limit: limits.maxSocketsPerIp }, 'socket refused: too many open sockets from this address (MAX_SOCKETS_PER_IP)');
       socket.on('error', () => {}); // the peer may reset first; nothing to do about it

@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
+import type { Socket } from 'node:net';
 import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
@@ -51,7 +52,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     if (!slot) {
       return apiError(c, 'too_many_connections', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
     }
-    socket.once('close', () => slot.release());
+    holdUntilClose(socket, slot);
     const result = await auth.authenticate(tokenOf(c));
     if (!result.ok) {
       slot.release();
@@ -139,6 +140,18 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
   }
 
   return routes;
+}
+
+const SLOT = Symbol('tickhub.slot');
+
+/** Release `slot` when the raw socket closes (an upgrade that never opened); one shared handler. */
+function holdUntilClose(socket: Socket, slot: AddressSlot): void {
+  (socket as Socket & { [SLOT]?: AddressSlot })[SLOT] = slot;
+  socket.on('close', releaseHeldSlot);
+}
+
+function releaseHeldSlot(this: Socket & { [SLOT]?: AddressSlot }): void {
+  this[SLOT]?.release();
 }
 
 function tapOptions(c: Context): SubscribeOptions | string {
