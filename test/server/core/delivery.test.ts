@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { openRawSocket } from '../../support/raw-socket.ts';
+import { until } from '../../support/until.ts';
 import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'fanout-key';
@@ -143,6 +144,26 @@ describe('fan-out', () => {
     expect(seqs.length).toBeGreaterThanOrEqual(Math.floor(elapsed * 10 * 0.5));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(all.frames).toHaveLength(100);
+  });
+
+  it('counts every delivery once, maxHz releases included, in stats, $sys.stats and /metrics', async () => {
+    const counted = await startHub(testConfig({ publishKey: KEY }));
+    try {
+      const tap = await openSocket(`${counted.wsUrl}/cnt.*?maxHz=5`);
+      const sys = await openSocket(`${counted.wsUrl}/$sys.stats`);
+      sockets.push(tap, sys);
+      await sleep(50);
+      const before = counted.hub.stats().deliveries;
+      for (let i = 1; i <= 20; i++) await counted.hub.publish('cnt.a', { i }); // one goes live, the latest is released later
+      await tap.next((f) => f.includes('"seq":20'), 2000);
+      expect(tap.frames.map((f) => JSON.parse(f).seq)).toEqual([1, 20]);
+      expect(counted.hub.topicStats.counters().get('cnt.a')?.deliveries).toBe(2);
+      const metrics = await (await fetch(`${counted.httpUrl}/metrics`)).text();
+      expect(/^tickhub_deliveries_total\{prefix="cnt"\} (\d+)/m.exec(metrics)?.[1]).toBe('2');
+      await until('a $sys.stats tick that counts both', () => sys.frames.some((f) => JSON.parse(f).data.deliveries >= before + 2), 3000);
+    } finally {
+      await counted.close();
+    }
   });
 
   it('FLUSH_WINDOW_MS holds writes for the window, then sends every message once, in order', async () => {
