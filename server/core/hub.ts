@@ -63,6 +63,8 @@ export class Hub {
   private readonly detachHooks: ((conn: Connection) => void)[] = [];
   private readonly sweepTimer: ReturnType<typeof setInterval>;
   private readonly startedAt = Date.now();
+  /** Set once by startDraining(): /healthz fails and new connections are refused (drain.ts closes the open ones). */
+  private drainingSince: number | null = null;
 
   constructor(
     readonly config: HubConfig,
@@ -91,6 +93,16 @@ export class Hub {
   /** `ok`, or `degraded` while the broker's backend is unreachable. */
   get brokerStatus(): 'ok' | 'degraded' {
     return this.broker.status;
+  }
+
+  /** True once the node drains for a restart: balancers and new clients are turned away. */
+  get draining(): boolean {
+    return this.drainingSince !== null;
+  }
+
+  /** Start draining (idempotent): from now on /healthz answers 503 `draining` and upgrades are refused. */
+  startDraining(): void {
+    this.drainingSince ??= Date.now();
   }
 
   uptimeSeconds(): number {

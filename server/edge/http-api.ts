@@ -26,9 +26,10 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   };
 
   // Open to load balancers whatever ANONYMOUS_ROLE says.
-  // `degraded` (503) while the broker's backend (Redis) is unreachable, so a balancer can route around the node.
+  // `degraded` (503) while the broker's backend (Redis) is unreachable, and `draining` (503) once
+  // the node drains for a restart, so a balancer routes around the node.
   api.get('/healthz', (c) => {
-    const status = hub.brokerStatus;
+    const status = hub.draining ? 'draining' : hub.brokerStatus;
     const body = { status, epoch: hub.epoch, connections: hub.connections.size, node: hub.nodeId, uptimeSeconds: hub.uptimeSeconds() };
     return c.json(body, status === 'ok' ? 200 : 503);
   });
