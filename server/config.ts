@@ -73,6 +73,8 @@ export interface HubConfig {
   httpRateKeys: number;
   /** Interval of the heartbeat sweep; a peer that misses one pong is terminated. */
   heartbeatMs: number;
+  /** On SIGTERM, open connections are closed 1012 spread over this window (0 = all at once), then the node exits. */
+  drainMs: number;
   /** History retention per topic pattern, first match wins. */
   retention: RetentionRule[];
   /** Live topics at most (cluster-wide with Redis); publishing to a new one beyond it is refused. */
@@ -181,6 +183,7 @@ const envSchema = z.object({
   HTTP_RATE_KEYS: int(100, 10_000_000).default(10_000),
   PUBLISHER_RATE_LIMIT: int(1, 100_000_000).default(100_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15_000),
+  DRAIN_MS: int(0, 600_000).default(10_000),
   HISTORY: retentionList.default(defaultRetention),
   MAX_TOPICS: int(1, 100_000_000).default(100_000),
   CHAT_BACKLOG: int(0, 1_000).default(20),
@@ -241,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpRateKeys: e.HTTP_RATE_KEYS,
     publisherRateLimitPerSecond: e.PUBLISHER_RATE_LIMIT,
     heartbeatMs: e.HEARTBEAT_MS,
+    drainMs: e.DRAIN_MS,
     retention: e.HISTORY,
     maxTopics: e.MAX_TOPICS,
     chatBacklog: e.CHAT_BACKLOG,

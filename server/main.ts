@@ -17,13 +17,15 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const running = await startHub(config, { log });
   log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
-  const stop = (signal: string) => {
+  // SIGTERM (rolling restart): drain over DRAIN_MS so clients move to other nodes a few at a time.
+  // SIGINT (Ctrl-C): close at once.
+  const stop = (signal: string, how: () => Promise<void>, graceMs: number) => {
     log.info({ signal }, 'shutting down');
-    running.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(1), 5000).unref();
+    how().then(() => process.exit(0));
+    setTimeout(() => process.exit(1), graceMs).unref();
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT', () => running.close(), 5000));
+  process.once('SIGTERM', () => stop('SIGTERM', () => running.drain(), config.drainMs + 5000));
 }
 
 main().catch((err) => {

@@ -16,6 +16,7 @@ import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import { RedisBroker } from './broker/redis/broker.ts';
+import { drainConnections } from './core/drain.ts';
 import { Hub } from './core/hub.ts';
 import { Telemetry } from './observability/telemetry.ts';
 import { createLogger } from './observability/log.ts';
@@ -31,6 +32,12 @@ export interface RunningHub {
   wsUrl: string;
   /** Close every client with 1001, stop accepting, release the port. */
   close(): Promise<void>;
+  /**
+   * Rolling restart: /healthz fails (503 `draining`) and new upgrades are refused (503) at once;
+   * open clients are closed 1012 spread over DRAIN_MS; then, when they are all gone or the window
+   * ends, close() (1001 for the rest). Resolves when the node is closed.
+   */
+  drain(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -76,7 +83,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let closing: Promise<void> | undefined;
-  return {
+  let draining: Promise<void> | undefined;
+  const running: RunningHub = {
     hub,
     chat,
     port,
@@ -95,7 +103,17 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       })();
       return closing;
     },
+    drain() {
+      draining ??= (async () => {
+        hub.startDraining();
+        log.info({ connections: hub.connections.size, drainMs: config.drainMs }, 'draining');
+        await drainConnections(hub.connections, config.drainMs, log);
+        await running.close();
+      })();
+      return draining;
+    },
   };
+  return running;
 }
 
 /**

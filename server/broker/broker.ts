@@ -98,6 +98,11 @@ export interface Broker {
   readonly epoch: string;
   /** `degraded` while the backend is unreachable (publishes fail, live delivery paused). */
   readonly status: 'ok' | 'degraded';
+  /**
+   * True when other nodes publish through the same backend (Redis): `topics()` then knows topics
+   * this node never delivered, and listings ask it. False for a broker of one process (memory).
+   */
+  readonly shared: boolean;
   readonly presence: Presence;
   /** Where live messages go; set once by the hub before the first publish. */
   onDeliver(handler: DeliveryHandler): void;

@@ -45,6 +45,8 @@ export interface MemoryBrokerOptions {
  * await broker.publish('ticks.AAPL', '{"last":190}'); // seq 1
  */
 export class MemoryBroker implements Broker {
+  /** One process: this node's own counters list every topic. */
+  readonly shared = false;
   readonly epoch = randomBytes(6).toString('base64url');
   readonly nodeId = randomBytes(6).toString('base64url');
   readonly status = 'ok' as const;

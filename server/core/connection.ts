@@ -49,7 +49,7 @@ export const CloseCode = {
   invalidData: 1007,
   policy: 1008,
   tooBig: 1009,
-  /** The broker lost messages (e.g. Redis restarted): reconnect and resume. */
+  /** The broker lost messages (e.g. Redis restarted), or this node is draining (drain.ts): reconnect and resume. */
   serviceRestart: 1012,
   /** The connection's credential expired: reconnect with a fresh one. */
   credentialExpired: 4001,

@@ -19,6 +19,7 @@ import { CredentialExpiry } from './expiry.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Flusher } from './outbox.ts';
 import { replay, wantsReplay, type ReplayOptions } from './replay.ts';
+import { TopicCatalog } from './topic-catalog.ts';
 import { TopicStats, type TopicPage, type TopicQuery } from './topic-stats.ts';
 
 export interface SubscribeOptions extends ReplayOptions {
@@ -53,6 +54,8 @@ export class Hub {
   /** Totals; conflated and bytesOut here cover closed connections only (see stats()). */
   readonly counters: HubCounters = { messagesIn: 0, deliveries: 0, conflated: 0, slowConsumerCloses: 0, bytesOut: 0 };
   readonly topicStats: TopicStats;
+  /** The cluster's topic list, with a shared broker (Redis); null: this node's counters list every topic. */
+  private readonly catalog: TopicCatalog | null;
   private readonly delivery: Delivery;
   private readonly flusher: Flusher;
   private readonly heartbeat: Heartbeat;
@@ -63,6 +66,8 @@ export class Hub {
   private readonly detachHooks: ((conn: Connection) => void)[] = [];
   private readonly sweepTimer: ReturnType<typeof setInterval>;
   private readonly startedAt = Date.now();
+  /** Set once by startDraining(): /healthz fails and new connections are refused (drain.ts closes the open ones). */
+  private drainingSince: number | null = null;
 
   constructor(
     readonly config: HubConfig,
@@ -71,6 +76,7 @@ export class Hub {
   ) {
     this.flusher = new Flusher(config.flushWindowMs);
     this.topicStats = new TopicStats(config.retention);
+    this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
     this.expiry = new CredentialExpiry(log);
     this.heartbeat = new Heartbeat(this.connections, config.heartbeatMs, log);
     this.delivery = new Delivery(config, this.counters, this.topicStats, log);
@@ -91,6 +97,16 @@ export class Hub {
   /** `ok`, or `degraded` while the broker's backend is unreachable. */
   get brokerStatus(): 'ok' | 'degraded' {
     return this.broker.status;
+  }
+
+  /** True once the node drains for a restart: balancers and new clients are turned away. */
+  get draining(): boolean {
+    return this.drainingSince !== null;
+  }
+
+  /** Start draining (idempotent): from now on /healthz answers 503 `draining` and upgrades are refused. */
+  startDraining(): void {
+    this.drainingSince ??= Date.now();
   }
 
   uptimeSeconds(): number {
@@ -261,9 +277,14 @@ export class Hub {
     return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.delivery.index.size, epoch: this.epoch };
   }
 
-  /** One page of the topics this hub has seen, sorted by name, with local subscriber counts and rates. */
-  topics(query: TopicQuery = {}): TopicPage {
-    return this.topicStats.page(query, (topic) => this.delivery.index.match(topic).length);
+  /**
+   * One page of the topics, sorted by name, with this node's subscriber counts, messages and
+   * rates (zeros where it has none). With a shared broker (Redis) every topic of the cluster is
+   * listed (topic-catalog.ts, at most a second old); otherwise those this node has counted.
+   */
+  async topics(query: TopicQuery = {}): Promise<TopicPage> {
+    const keys = this.catalog ? await this.catalog.sorted() : undefined;
+    return this.topicStats.page(query, (topic) => this.delivery.index.match(topic).length, keys);
   }
 
   /** Log an unexpected error with the connection it happened on. */

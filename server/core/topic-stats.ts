@@ -40,7 +40,7 @@ export interface TopicQuery {
 
 export interface TopicPage {
   topics: TopicInfo[];
-  /** Topics this hub counts, all prefixes. */
+  /** Topics listed, all prefixes (this node's, or the cluster's with a shared broker). */
   total: number;
   next?: string;
 }
@@ -104,18 +104,25 @@ export class TopicStats {
     return this.counts;
   }
 
-  /** One page of the topics, sorted by name, with `subscribers(topic)` from the caller's index. */
-  page({ prefix = '', after, limit = TOPIC_PAGE_DEFAULT }: TopicQuery, subscribers: (topic: string) => number): TopicPage {
+  /** The counted topics, sorted (rebuilt only after a topic came or went). */
+  sortedTopics(): readonly string[] {
     this.sorted ??= [...this.counts.keys()].sort();
-    const keys = this.sorted;
+    return this.sorted;
+  }
+
+  /**
+   * One page of `keys` (sorted; by default the counted topics), with `subscribers(topic)` from the
+   * caller's index and this node's counters, zeros for topics it has not counted.
+   */
+  page({ prefix = '', after, limit = TOPIC_PAGE_DEFAULT }: TopicQuery, subscribers: (topic: string) => number, keys: readonly string[] = this.sortedTopics()): TopicPage {
     const from = after !== undefined && after >= prefix ? after : prefix;
     let i = lowerBound(keys, from);
     if (after !== undefined && keys[i] === after) i++;
     const out: TopicInfo[] = [];
     const max = Math.min(Math.max(1, limit), TOPIC_PAGE_MAX);
     for (; i < keys.length && out.length < max && keys[i].startsWith(prefix); i++) {
-      const c = this.counts.get(keys[i])!;
-      out.push({ topic: keys[i], subscribers: subscribers(keys[i]), messages: c.messages, rate: rateOf(c) });
+      const c = this.counts.get(keys[i]);
+      out.push({ topic: keys[i], subscribers: subscribers(keys[i]), messages: c?.messages ?? 0, rate: c ? rateOf(c) : 0 });
     }
     const more = i < keys.length && keys[i].startsWith(prefix);
     return more ? { topics: out, total: keys.length, next: out[out.length - 1].topic } : { topics: out, total: keys.length };
@@ -130,7 +137,7 @@ function rateOf(c: TopicCounter): number {
 }
 
 /** Index of the first key >= `key` in sorted `keys`. */
-function lowerBound(keys: string[], key: string): number {
+function lowerBound(keys: readonly string[], key: string): number {
   let lo = 0;
   let hi = keys.length;
   while (lo < hi) {

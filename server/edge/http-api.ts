@@ -26,9 +26,10 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   };
 
   // Open to load balancers whatever ANONYMOUS_ROLE says.
-  // `degraded` (503) while the broker's backend (Redis) is unreachable, so a balancer can route around the node.
+  // `degraded` (503) while the broker's backend (Redis) is unreachable, and `draining` (503) once
+  // the node drains for a restart, so a balancer routes around the node.
   api.get('/healthz', (c) => {
-    const status = hub.brokerStatus;
+    const status = hub.draining ? 'draining' : hub.brokerStatus;
     const body = { status, epoch: hub.epoch, connections: hub.connections.size, node: hub.nodeId, uptimeSeconds: hub.uptimeSeconds() };
     return c.json(body, status === 'ok' ? 200 : 503);
   });
@@ -44,14 +45,14 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   api.use('/metrics', identify);
   api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   // Paged, so the listing costs the same however many topics a publisher created.
-  api.get('/api/topics', (c) => {
+  api.get('/api/topics', async (c) => {
     const limitParam = optionalInt(c.req.query('limit'));
     const limit = limitParam === undefined ? TOPIC_PAGE_DEFAULT : limitParam;
     const prefix = c.req.query('prefix') ?? '';
     const after = c.req.query('after');
     if (limit === null || limit < 1 || limit > TOPIC_PAGE_MAX) return apiError(c, 'bad_request', `'limit' must be an integer from 1 to ${TOPIC_PAGE_MAX}`);
     if (prefix.length > 128 || (after?.length ?? 0) > 128) return apiError(c, 'bad_request', "'prefix' and 'after' are at most 128 characters (a topic's length)");
-    return c.json(hub.topics({ prefix, after, limit }));
+    return c.json(await hub.topics({ prefix, after, limit }));
   });
   api.get('/api/stats', (c) => c.json(hub.stats()));
 

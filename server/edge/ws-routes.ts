@@ -43,6 +43,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       return c.text(`this is a WebSocket endpoint: wscat -c ws://${c.req.header('host') ?? 'host'}${what}\n`, 426);
     }
+    if (hub.draining) return apiError(c, 'unavailable', 'this node is draining for a restart; connect to another node');
     const origin = c.req.header('origin');
     if (origin !== undefined && !originAllowed(origin, c.req.header('host'), config.allowedOrigins)) {
       return apiError(c, 'forbidden', `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);

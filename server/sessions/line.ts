@@ -118,7 +118,7 @@ export class LineSession implements Session {
         if (arg === 'chat' || !hub.unsubscribe(conn, arg)) throw new HubError('not_subscribed', `not subscribed to '${arg}'`);
         return this.reply(`* unsubscribed from ${arg}`);
       case 'topics': {
-        const { topics, total } = hub.topics({ limit: LINE_TOPICS });
+        const { topics, total } = await hub.topics({ limit: LINE_TOPICS });
         if (topics.length === 0) return this.reply('* no topics yet');
         const rows = topics.map((t) => `*   ${t.topic}  subscribers=${t.subscribers} messages=${t.messages} rate=${t.rate}/s`);
         if (total > topics.length) rows.push(`* ... and ${total - topics.length} more, see /api/topics`);

@@ -14,6 +14,7 @@ describe('config', () => {
       flushWindowMs: 0,
       maxSubscriptionsPerConnection: 256,
       heartbeatMs: 15_000,
+      drainMs: 10_000,
       redisUrl: null,
     });
     expect(c.retention).toEqual(defaultRetention);
@@ -26,6 +27,12 @@ describe('config', () => {
       expect(() => loadConfig({ FLUSH_WINDOW_MS: bad })).toThrow(ConfigError);
       expect(() => loadConfig({ FLUSH_WINDOW_MS: bad })).toThrow(/FLUSH_WINDOW_MS/);
     }
+  });
+
+  it('reads DRAIN_MS (0 = close all at once) and refuses values outside 0-600000', () => {
+    expect(loadConfig({ DRAIN_MS: '0' }).drainMs).toBe(0);
+    expect(loadConfig({ DRAIN_MS: '30000' }).drainMs).toBe(30_000);
+    for (const bad of ['-1', '600001', '2.5', 'later']) expect(() => loadConfig({ DRAIN_MS: bad })).toThrow(/DRAIN_MS/);
   });
 
   it('puts custom rules before the defaults, and names every bad setting at once', () => {

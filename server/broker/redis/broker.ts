@@ -60,6 +60,8 @@ const DELIVERED_SWEEP_BATCH = 5000;
  * const running = await startHub(config, { broker });
  */
 export class RedisBroker implements Broker {
+  /** Several nodes: topic listings come from the seq hash, cluster-wide. */
+  readonly shared = true;
   readonly nodeId: string;
   readonly presence: RedisPresence;
   /** Used only if the epoch key is missing, i.e. Redis lost its data; renewed after each use. */

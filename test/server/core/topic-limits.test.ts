@@ -82,9 +82,9 @@ describe('per-topic state', () => {
     await expectEvery(good, 'good.feed', 201); // every good.feed publish was accepted and delivered
 
     // The flood ages out (1 s): the broker and the hub forget those topics; good.feed stays.
-    const countersBefore = running.hub.topics().total;
+    const countersBefore = (await running.hub.topics()).total;
     expect(countersBefore).toBeGreaterThan(4000);
-    await until('flood topics forgotten', async () => (await broker.topicCount()) < 10 && running.hub.topics().total < 10, 10_000);
+    await until('flood topics forgotten', async () => (await broker.topicCount()) < 10 && (await running.hub.topics()).total < 10, 10_000);
     expect(await broker.topics('good.*')).toEqual(['good.feed']);
 
     // Room again; a forgotten topic starts over at seq 1, and a resume from its old seq gets a reset.
