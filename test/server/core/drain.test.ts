@@ -38,7 +38,8 @@ describe('RunningHub', () => {
         expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'unavailable', message: expect.stringContaining('draining') } });
 
         const doneAt = await drained;
-        expect(closes).toHaveLength(30);
+        // The window may end while the last close handshakes are still on the wire.
+        await until('every client to see its close', () => closes.length === 30, 2000);
         for (const c of closes) expect(c).toMatchObject({ code: 1012, reason: DRAIN_REASON });
         const times = closes.map((c) => c.at);
         expect(Math.min(...times)).toBeGreaterThanOrEqual(startedAt);
