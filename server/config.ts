@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { isValidPattern } from '../protocol/topics.ts';
 import { ROLES, type ApiKey, type Role } from './core/principal.ts';
 import { defaultMaxSockets } from './fd-limit.ts';
+import { compileTrust } from './edge/client-address.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
 export type JwtRequireExp = 'elevated' | 'all' | 'none';
@@ -42,6 +43,13 @@ export interface HubConfig {
   maxConnectionsPerIp: number;
   /** Host names (Host header) served besides loopback names and IP literals; `*` accepts any. */
   allowedHosts: string[];
+  /**
+   * Reverse proxies whose forwarded headers (`Forwarded`, `X-Forwarded-For/-Proto/-Host`) are
+   * believed: addresses, CIDRs and proxy-addr's `loopback`, `linklocal`, `uniquelocal`. Empty = none.
+   */
+  trustedProxies: string[];
+  /** The hub's public origin (`https://hub.example.com:8443`), or null to take it from each request. */
+  publicUrl: string | null;
   /** Open sockets of any kind (HTTP, WebSocket, idle TCP) per remote address. */
   maxSocketsPerIp: number;
   /** Open sockets in total, so the process never runs out of file descriptors. */
@@ -155,6 +163,33 @@ const apiKeyList = z.string().transform((text, ctx): ApiKey[] => {
   return keys;
 });
 
+/** Comma-separated addresses, CIDRs and keywords, checked by compiling them as the edge will. */
+const trustList = z.string().transform((text, ctx): string[] => {
+  const entries = text.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    compileTrust(entries);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^TRUSTED_PROXIES: /, '') });
+    return z.NEVER;
+  }
+  return entries;
+});
+
+/** An http(s) origin, nothing after it: what browsers send as Origin for pages of the hub. */
+const publicOrigin = z.string().transform((text, ctx): string => {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: `'${text}' is not an origin like https://hub.example.com or https://hub.example.com:8443 (scheme, host, optional port; no path)` });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
 const DEFAULT_DEV_ORIGINS = 'http://localhost:5173,http://127.0.0.1:5173';
 
 const envSchema = z.object({
@@ -168,6 +203,8 @@ const envSchema = z.object({
   ALLOWED_ORIGINS: z.string().default(DEFAULT_DEV_ORIGINS),
   MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(500),
   ALLOWED_HOSTS: z.string().default(''),
+  TRUSTED_PROXIES: trustList.default([]),
+  PUBLIC_URL: publicOrigin.optional(),
   MAX_SOCKETS_PER_IP: int(1, 1_000_000).default(1000),
   MAX_SOCKETS: int(16, 10_000_000).optional(),
   HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -229,6 +266,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedOrigins: e.ALLOWED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     allowedHosts: e.ALLOWED_HOSTS.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+    trustedProxies: e.TRUSTED_PROXIES,
+    publicUrl: e.PUBLIC_URL ?? null,
     maxSocketsPerIp: e.MAX_SOCKETS_PER_IP,
     maxSockets: e.MAX_SOCKETS ?? defaultMaxSockets(),
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,

@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { ChatService } from './chat/chat.ts';
 import { createApp } from './edge/app.ts';
+import { createClientResolver } from './edge/client-address.ts';
 import { limitSockets } from './edge/socket-limits.ts';
 import { guardUpgrades } from './edge/upgrade-guard.ts';
 import type { HubConfig } from './config.ts';
@@ -62,7 +63,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const chat = new ChatService(hub, log);
   const telemetry = new Telemetry(hub, log);
   telemetry.start();
-  const app = createApp(hub, chat, log, telemetry);
+  const clients = createClientResolver(config.trustedProxies); // TRUSTED_PROXIES, compiled once
+  const app = createApp(hub, chat, log, telemetry, clients);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
@@ -77,7 +79,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       () => resolve(s),
     );
     s.once('error', reject);
-    limitSockets(s, config, log);
+    limitSockets(s, config, log, clients.trusts);
     stopUpgradeGuard = guardUpgrades(s as Server, wss, config.requestTimeoutMs, log);
   });
   const port = (server.address() as AddressInfo).port;

@@ -16,25 +16,40 @@ import { createHttpApi } from './http-api.ts';
 import { apiError, type Env } from './http-util.ts';
 import { createWsRoutes } from './ws-routes.ts';
 import { isHandshake } from './lean-upgrade.ts';
-import { hostAllowed } from './origin.ts';
+import type { ClientResolver } from './client-address.ts';
+import { effectiveHost, hostAllowed } from './origin.ts';
+import { createRefusals } from './refusals.ts';
 import { upgradeRefusals } from './upgrade-refusal.ts';
+
+/** hono's secureHeaders default, sent only when the client came over TLS. */
+const HSTS = 'max-age=15552000; includeSubDomains';
 
 /**
  * Build the Hono app for a hub.
  *
  * @example
- * const app = createApp(hub, chat, log, telemetry);
+ * const app = createApp(hub, chat, log, telemetry, createClientResolver(config.trustedProxies));
  * serve({ fetch: app.fetch, websocket: { server: wss } });
  */
-export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: Telemetry): Hono<Env> {
+export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: Telemetry, clients: ClientResolver): Hono<Env> {
   const app = new Hono<Env>();
-  const auth = createAuthenticator(hub.config);
+  const { config } = hub;
+  const auth = createAuthenticator(config);
+  const refuse = createRefusals(log);
+  // PUBLIC_URL's host is served without listing it in ALLOWED_HOSTS.
+  const servedHosts = config.publicUrl ? [...config.allowedHosts, new URL(config.publicUrl).hostname.toLowerCase()] : config.allowedHosts;
+  const publicTls = config.publicUrl?.startsWith('https:') ?? false;
 
   app.onError((err, c) => {
     hub.logError(err);
     return apiError(c, 'internal', 'internal error');
   });
   app.use('*', upgradeRefusals());
+  // Who is asking, through TRUSTED_PROXIES: every route and log reads this.
+  app.use('*', async (c, next) => {
+    c.set('client', clients.of(c.env.incoming));
+    await next();
+  });
 
   // The dashboard may talk only to its own origin ('self' covers same-host ws: and wss:).
   const withSecureHeaders = secureHeaders({
@@ -49,25 +64,30 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
       baseUri: ["'self'"],
     },
     crossOriginEmbedderPolicy: false,
+    // HSTS over plain HTTP is meaningless and, on a hub reached by IP, misleading: sent below only over TLS.
+    strictTransportSecurity: false,
   });
   // Accepted WebSocket handshakes skip them: no browser renders a 101, and the headers would cost
   // every connection a Headers object and ~600 bytes in its 101 response. Everything else,
   // refused upgrades and any request that merely carries `Upgrade`, gets them.
   app.use('*', async (c, next) => {
     await next();
-    if (!isHandshake(c.res)) await withSecureHeaders(c, async () => {});
+    if (isHandshake(c.res)) return;
+    await withSecureHeaders(c, async () => {});
+    if (publicTls || c.get('client').proto === 'https') c.res.headers.set('Strict-Transport-Security', HSTS);
   });
 
-  // DNS rebinding: a foreign name resolving to the hub is refused before any route runs.
+  // DNS rebinding: a foreign name resolving to the hub is refused before any route runs. Behind
+  // a trusted proxy the name judged is the one the browser sent to the proxy (its forwarded host).
   app.use('*', async (c, next) => {
-    const host = c.req.header('host');
-    if (!hostAllowed(host, hub.config.allowedHosts)) return apiError(c, 'forbidden', `host ${host} is not served here (ALLOWED_HOSTS)`);
+    const host = effectiveHost(c.req.header('host'), c.get('client'));
+    if (!hostAllowed(host, servedHosts)) return refuse(c, 'forbidden', 'ALLOWED_HOSTS', `host ${host} is not served here (ALLOWED_HOSTS or PUBLIC_URL)`);
     await next();
   });
 
-  app.route('/', createWsRoutes(hub, chat, auth, log));
-  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log)));
-  serveDashboard(app, hub.config.dashboardDir);
+  app.route('/', createWsRoutes(hub, chat, auth, log, refuse));
+  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log), refuse));
+  serveDashboard(app, config.dashboardDir);
   return app;
 }
 

@@ -9,14 +9,16 @@ import type { Hub } from '../core/hub.ts';
 import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX } from '../core/topic-stats.ts';
 import { CloseCode } from '../core/connection.ts';
 import { MAX_HISTORY_LIMIT } from '../../protocol/limits.ts';
-import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
-import { crossSiteProblem } from './origin.ts';
+import { crossSiteProblem, ownOrigins } from './origin.ts';
+import { credentialSetting, type Refuse } from './refusals.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
-export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry): Hono<AuthedEnv> {
+/** The HTTP routes; `refuse` sends and logs admission refusals. */
+export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, refuse: Refuse): Hono<AuthedEnv> {
   const { config } = hub;
   const api = new Hono<AuthedEnv>();
 
@@ -36,8 +38,9 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
 
   // Every other route knows its caller; bad credentials are refused even where anonymous would do.
   const identify = createMiddleware<AuthedEnv>(async (c, next) => {
-    const result = await auth.authenticate(tokenOf(c));
-    if (!result.ok) return apiError(c, 'unauthorized', result.reason);
+    const token = tokenOf(c);
+    const result = await auth.authenticate(token);
+    if (!result.ok) return refuse(c, 'unauthorized', credentialSetting(token), result.reason);
     c.set('principal', result.principal);
     await next();
   });
@@ -74,10 +77,11 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   // only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
   api.use('/api/publish/*', async (c, next) => {
     const problem = crossSiteProblem(
-      { origin: c.req.header('origin'), host: c.req.header('host'), secFetchSite: c.req.header('sec-fetch-site') },
+      { origin: c.req.header('origin'), secFetchSite: c.req.header('sec-fetch-site') },
+      ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl),
       config.allowedOrigins,
     );
-    if (problem) return apiError(c, 'forbidden', problem);
+    if (problem) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', problem);
     const type = c.req.header('content-type');
     if (type !== undefined && !isJsonType(type)) {
       return apiError(c, 'unsupported_media_type', `content-type ${type} is not accepted: send content-type: application/json`);
@@ -90,10 +94,10 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry):
   api.post(
     '/api/publish/:topic{.+}',
     async (c, next) => {
-      const verdict = publishRate.take(remoteOf(c as unknown as Context<Env>), c.get('principal'));
+      const verdict = publishRate.take(c.get('client').address, c.get('principal'));
       if (verdict.ok) return next();
       c.header('Retry-After', String(verdict.retryAfterSeconds));
-      return apiError(c, 'rate_limited', `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`);
+      return refuse(c, 'rate_limited', verdict.setting, `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`);
     },
     bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) }),
     async (c) => {

@@ -3,8 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { ERROR_CODES, type ErrorCode } from '../../protocol/errors.ts';
+import type { ClientView } from './client-address.ts';
 
-export type Env = { Bindings: { incoming: IncomingMessage } };
+/** The node-server request, and the client behind it (set by the app's first middleware). */
+export type Env = { Bindings: { incoming: IncomingMessage }; Variables: { client: ClientView } };
 
 
 /** A JSON error body `{"error":{"code","message"}}` with the status ERROR_CODES gives the code. */
@@ -29,5 +31,5 @@ export function tokenOf(c: Context): string | undefined {
   return getCookie(c, TOKEN_COOKIE);
 }
 
-/** The peer's address as the socket sees it (no proxy headers are trusted). */
-export const remoteOf = (c: Context<Env>): string => c.env.incoming.socket.remoteAddress ?? 'unknown';
+/** The client's address: behind TRUSTED_PROXIES the forwarded one, else the socket peer's. */
+export const remoteOf = (c: Context<Env>): string => c.get('client').address;

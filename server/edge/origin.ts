@@ -5,11 +5,38 @@
  *   `Host: evil.example`. Only loopback names, IP literals and ALLOWED_HOSTS are served.
  * - Origin (cross-site requests): only the hub's own origin (same scheme, host and port) and
  *   ALLOWED_ORIGINS may open a WebSocket or publish; only http(s) origins count.
+ * Behind a proxy the hub's own origin is PUBLIC_URL, or the scheme and host a trusted proxy
+ * forwarded (client-address.ts); without either it is `http://` + the Host header.
  */
 import { isIP } from 'node:net';
+import type { ClientView } from './client-address.ts';
 
-/** The scheme this server speaks (TLS is terminated in front of it). */
-const OWN_SCHEME = 'http:';
+/** What to set when a browser's origin is refused. */
+const ORIGIN_SETTINGS = 'set PUBLIC_URL or TRUSTED_PROXIES if the hub is behind a proxy, or list the origin in ALLOWED_ORIGINS';
+
+/**
+ * The Host a request is judged by: the one a trusted proxy forwarded, else the Host header.
+ *
+ * @example
+ * effectiveHost(req.headers.host, clientOf(req)); // 'hub.example.com' behind nginx
+ */
+export const effectiveHost = (host: string | undefined, client: ClientView): string | undefined => client.host ?? host;
+
+/**
+ * The origins that count as the hub's own for a request: PUBLIC_URL, and the request's own
+ * (scheme from a trusted proxy, else http; its effective host). Default ports are normalised away.
+ */
+export function ownOrigins(host: string | undefined, client: ClientView, publicUrl: string | null): string[] {
+  const own: string[] = publicUrl ? [publicUrl] : [];
+  const name = effectiveHost(host, client);
+  if (name === undefined) return own;
+  try {
+    own.push(new URL(`${client.proto ?? 'http'}://${name}`).origin);
+  } catch {
+    // a malformed host names no origin
+  }
+  return own;
+}
 
 /** The lower-case host name of a Host header value (`name[:port]`, `[v6]:port`), or null if malformed. */
 function hostnameOf(host: string): string | null {
@@ -22,7 +49,7 @@ function hostnameOf(host: string): string | null {
  * `*.localhost`) and IP literals always may; `allowed` adds names (`name` or `*.domain`), `*` any.
  * A request without Host (HTTP/1.0) is not from a browser and passes.
  */
-export function hostAllowed(host: string | undefined, allowed: string[]): boolean {
+export function hostAllowed(host: string | undefined, allowed: readonly string[]): boolean {
   if (host === undefined || allowed.includes('*')) return true;
   const name = hostnameOf(host);
   if (name === null) return false;
@@ -32,11 +59,11 @@ export function hostAllowed(host: string | undefined, allowed: string[]): boolea
 }
 
 /**
- * True if a browser page of `origin` may talk to the hub reached as `host`: same origin (http,
- * equal host and port), an entry of `allowed` (exact origin), or `allowed` has `*`.
+ * True if a browser page of `origin` may talk to the hub: one of its `own` origins (ownOrigins),
+ * an entry of `allowed` (exact origin), or `allowed` has `*`.
  * `null`, `file:` and other non-http(s) origins are refused.
  */
-export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
+export function originAllowed(origin: string, own: readonly string[], allowed: readonly string[]): boolean {
   if (allowed.includes('*')) return true;
   let parsed: URL;
   try {
@@ -45,19 +72,20 @@ export function originAllowed(origin: string, host: string | undefined, allowed:
     return false;
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false;
-  if (host && parsed.protocol === OWN_SCHEME && parsed.host === host.toLowerCase()) return true;
-  return allowed.includes(parsed.origin);
+  return own.includes(parsed.origin) || allowed.includes(parsed.origin);
 }
+
+/** The refusal message for a browser origin that is not allowed, naming what to set. */
+export const originProblem = (origin: string, own: readonly string[]): string =>
+  `origin ${origin} is not allowed: the hub's own origin here is ${own.join(' or ') || 'unknown'}; ${ORIGIN_SETTINGS}`;
 
 /**
  * Why a request that changes state (publishing) must be refused as cross-site, or null. Origin,
  * when present, must be allowed; without it, `Sec-Fetch-Site: cross-site` betrays a browser
  * request from another site.
  */
-export function crossSiteProblem(headers: { origin?: string; host?: string; secFetchSite?: string }, allowed: string[]): string | null {
-  if (headers.origin !== undefined) {
-    return originAllowed(headers.origin, headers.host, allowed) ? null : `origin ${headers.origin} is not allowed (ALLOWED_ORIGINS)`;
-  }
+export function crossSiteProblem(headers: { origin?: string; secFetchSite?: string }, own: readonly string[], allowed: readonly string[]): string | null {
+  if (headers.origin !== undefined) return originAllowed(headers.origin, own, allowed) ? null : originProblem(headers.origin, own);
   if (headers.secFetchSite?.toLowerCase() === 'cross-site') return 'cross-site request without an allowed Origin (ALLOWED_ORIGINS)';
   return null;
 }

@@ -2,7 +2,9 @@
  * Bounds on raw sockets, enforced where they are accepted, before HTTP or WebSocket code sees
  * them: at most MAX_SOCKETS_PER_IP open sockets of any kind per address (idle TCP and half-sent
  * requests included) and MAX_SOCKETS in total (`server.maxConnections`), so no client can use up
- * the process's file descriptors. An accept error (EMFILE, ENFILE) is logged, never fatal.
+ * the process's file descriptors. A trusted proxy's own sockets (TRUSTED_PROXIES) carry many
+ * clients and are not counted per address; MAX_SOCKETS still bounds them. An accept error
+ * (EMFILE, ENFILE) is logged, never fatal.
  */
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
@@ -41,9 +43,9 @@ function tooManyResponse(limit: number): string {
  * in the `connection` event, so parallel connects cannot overshoot.
  *
  * @example
- * limitSockets(server, { maxSocketsPerIp: 1000, maxSockets: 900 }, log);
+ * limitSockets(server, { maxSocketsPerIp: 1000, maxSockets: 900 }, log, clients.trusts);
  */
-export function limitSockets(server: Server, limits: SocketLimits, log: Logger): void {
+export function limitSockets(server: Server, limits: SocketLimits, log: Logger, isTrustedProxy: (address: string) => boolean = () => false): void {
   const perIp = new Map<string, number>();
   const refused = tooManyResponse(limits.maxSocketsPerIp);
   const warnPerIp = rateLimitedLog(log);
@@ -61,6 +63,7 @@ export function limitSockets(server: Server, limits: SocketLimits, log: Logger):
     'connection',
     guarded(log, 'socket accept', (socket: Socket) => {
       const remote = socket.remoteAddress ?? 'unknown';
+      if (isTrustedProxy(remote)) return;
       const open = (perIp.get(remote) ?? 0) + 1;
       perIp.set(remote, open);
       socket.on('close', release);

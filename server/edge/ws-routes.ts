@@ -21,15 +21,17 @@ import { maxHzProblem } from '../../protocol/limits.ts';
 import { topicError } from '../../protocol/topics.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
-import { originAllowed } from './origin.ts';
+import { originAllowed, originProblem, ownOrigins } from './origin.ts';
 import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+import { credentialSetting, type Refuse } from './refusals.ts';
 
 interface Admission {
   principal: Principal;
   slot: AddressSlot;
 }
 
-export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger): Hono<Env> {
+/** The WebSocket routes; `refuse` sends and logs admission refusals. */
+export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger, refuse: Refuse): Hono<Env> {
   const { config } = hub;
   const routes = new Hono<Env>();
 
@@ -45,19 +47,21 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     }
     if (hub.draining) return apiError(c, 'unavailable', 'this node is draining for a restart; connect to another node');
     const origin = c.req.header('origin');
-    if (origin !== undefined && !originAllowed(origin, c.req.header('host'), config.allowedOrigins)) {
-      return apiError(c, 'forbidden', `origin ${origin} is not allowed (ALLOWED_ORIGINS)`);
+    if (origin !== undefined) {
+      const own = ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl);
+      if (!originAllowed(origin, own, config.allowedOrigins)) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', originProblem(origin, own));
     }
     const socket = c.env.incoming.socket;
     const slot = socket.destroyed ? null : hub.reserveConnection(remoteOf(c));
     if (!slot) {
-      return apiError(c, 'too_many_connections', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
+      return refuse(c, 'too_many_connections', 'MAX_CONNECTIONS_PER_IP', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
     }
     holdUntilClose(socket, slot);
-    const result = await auth.authenticate(tokenOf(c));
+    const token = tokenOf(c);
+    const result = await auth.authenticate(token);
     if (!result.ok) {
       slot.release();
-      return apiError(c, 'unauthorized', result.reason);
+      return refuse(c, 'unauthorized', credentialSetting(token), result.reason);
     }
     return { principal: result.principal, slot };
   }
@@ -96,6 +100,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
   /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
   function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session, slot: AddressSlot): (socket: WebSocket) => void {
     const { remote } = slot;
+    const { peer } = c.get('client');
     return (socket: WebSocket): void => {
       const conn = hub.attach(socket, mode, principal, slot);
       const session = createSession(conn);
@@ -103,7 +108,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
       // a new credential changes its rate, never refills it.
       let bucket: TokenBucket | undefined;
       let bucketFor = principal;
-      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote }, 'connection open');
+      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (conn.closed) return;
         conn.alive = true;

@@ -16,6 +16,8 @@ describe('config', () => {
       heartbeatMs: 15_000,
       drainMs: 10_000,
       redisUrl: null,
+      trustedProxies: [],
+      publicUrl: null,
     });
     expect(c.retention).toEqual(defaultRetention);
     expect(c.overflowPolicies).toEqual(defaultPolicies);
@@ -49,5 +51,20 @@ describe('config', () => {
     expect(message).toMatch(/HISTORY/);
     expect(message).toMatch(/OVERFLOW_POLICIES/);
     expect(message).toMatch(/PORT/);
+  });
+
+  it('reads TRUSTED_PROXIES (addresses, CIDRs, keywords) and names it for a bad entry', () => {
+    expect(loadConfig({ TRUSTED_PROXIES: 'loopback, 10.0.0.0/8,192.0.2.7, fd00::/8,uniquelocal' }).trustedProxies).toEqual(['loopback', '10.0.0.0/8', '192.0.2.7', 'fd00::/8', 'uniquelocal']);
+    for (const bad of ['nginx.internal', '10.0.0.0/33', '300.1.1.1', 'loopback,everyone']) {
+      expect(() => loadConfig({ TRUSTED_PROXIES: bad }), bad).toThrow(/TRUSTED_PROXIES: .*(invalid|address|range)/);
+    }
+  });
+
+  it('reads PUBLIC_URL as an origin and refuses anything else, naming it', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://Hub.Example.com:8443' }).publicUrl).toBe('https://hub.example.com:8443');
+    expect(loadConfig({ PUBLIC_URL: 'https://hub.example.com:443/' }).publicUrl).toBe('https://hub.example.com');
+    for (const bad of ['hub.example.com', 'ftp://hub.example.com', 'https://hub.example.com/app', 'https://u:p@hub.example.com', 'https://hub.example.com?x=1']) {
+      expect(() => loadConfig({ PUBLIC_URL: bad }), bad).toThrow(/PUBLIC_URL: .*is not an origin like https:\/\/hub\.example\.com/);
+    }
   });
 });

@@ -54,3 +54,32 @@ export function upgradeRequest(path: string, host: string, extra: Record<string,
   const lines = Object.entries(extra).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${lines}\r\n`;
 }
+
+/**
+ * Connect, write `request`, and resolve with the first response as soon as its headers and
+ * `Content-Length` body are in (a 101 keeps the socket open, so this does not wait for a close).
+ */
+export function rawResponse(port: number, request: string, options: { localAddress?: string; timeoutMs?: number } = {}): Promise<string> {
+  const { localAddress, timeoutMs = 5000 } = options;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    let response = '';
+    const finish = (error?: Error) => {
+      clearTimeout(deadline);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(response);
+    };
+    const deadline = setTimeout(() => finish(new Error(`no complete response within ${timeoutMs} ms; got ${JSON.stringify(response.slice(0, 200))}`)), timeoutMs);
+    socket.on('data', (d) => {
+      response += d;
+      const end = response.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/content-length:\s*(\d+)/i.exec(response.slice(0, end))?.[1] ?? 0);
+      if (Buffer.byteLength(response.slice(end + 4)) >= length) finish();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => finish(response ? undefined : new Error('closed without a response')));
+    socket.once('connect', () => socket.write(request));
+  });
+}

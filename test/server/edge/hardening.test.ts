@@ -135,7 +135,7 @@ describe('hosts and origins', () => {
     const tap = await tapOf(running);
     const upgrade = parseResponse((await rawExchange(running.port, upgradeRequest('/ws', 'evil.example', { Origin: 'http://evil.example' }))).response);
     expect(upgrade.status).toBe(403);
-    expect(JSON.parse(upgrade.body).error).toEqual({ code: 'forbidden', message: 'host evil.example is not served here (ALLOWED_HOSTS)' });
+    expect(JSON.parse(upgrade.body).error).toEqual({ code: 'forbidden', message: 'host evil.example is not served here (ALLOWED_HOSTS or PUBLIC_URL)' });
     const plain = parseResponse((await rawExchange(running.port, 'GET /api/topics HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n')).response);
     expect(plain.status).toBe(403);
     for (const host of ['hub.example', 'localhost:5000', 'app.localhost', '[::1]:80', '10.1.2.3']) {
@@ -162,7 +162,11 @@ describe('cross-site publishing', () => {
     const post = (headers: Record<string, string>, body = '{"px":1}') =>
       fetch(`${running.httpUrl}/api/publish/ticks.AAPL`, { method: 'POST', headers: { cookie: `tickhub_token=${KEY}`, ...headers }, body });
     const refused: Array<[Record<string, string>, number, string]> = [
-      [{ origin: 'https://evil.example', 'content-type': 'application/json' }, 403, 'origin https://evil.example is not allowed (ALLOWED_ORIGINS)'],
+      [
+        { origin: 'https://evil.example', 'content-type': 'application/json' },
+        403,
+        `origin https://evil.example is not allowed: the hub's own origin here is ${running.httpUrl}; set PUBLIC_URL or TRUSTED_PROXIES if the hub is behind a proxy, or list the origin in ALLOWED_ORIGINS`,
+      ],
       [{ 'sec-fetch-site': 'cross-site', 'content-type': 'application/json' }, 403, 'cross-site request without an allowed Origin (ALLOWED_ORIGINS)'],
       [{ 'content-type': 'text/plain;charset=UTF-8' }, 415, 'content-type text/plain;charset=UTF-8 is not accepted: send content-type: application/json'],
       [{ 'content-type': 'application/x-www-form-urlencoded' }, 415, 'content-type application/x-www-form-urlencoded is not accepted: send content-type: application/json'],
