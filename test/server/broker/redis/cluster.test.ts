@@ -3,9 +3,7 @@
  * sees does not depend on the node it reaches, also when a node is killed -9, when the pub/sub
  * connection drops, and when Redis restarts and loses everything (docs/operations.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RedisBroker } from '../../../../server/broker/redis/broker.ts';
@@ -13,12 +11,12 @@ import { ConfigError, loadConfig, testConfig, type RetentionRule } from '../../.
 import { HubClient, type WebSocketLike } from '../../../../client/hub-client.ts';
 import type { HubMessage } from '../../../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../../../server/server.ts';
-import { freePort, TestRedis } from '../../../support/redis-server.ts';
+import { spawnHub } from '../../../support/hub-process.ts';
+import { TestRedis } from '../../../support/redis-server.ts';
 import { openSocket, sleep, type TestSocket } from '../../../support/ws-client.ts';
 import { until } from '../../../support/until.ts';
 
 const KEY = 'cluster-publish-key';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const retention: RetentionRule[] = [
   { pattern: 'kill.>', maxMessages: 100_000, maxAgeSeconds: 3600 },
   { pattern: 'gap.>', maxMessages: 100_000, maxAgeSeconds: 3600 },
@@ -47,30 +45,7 @@ afterAll(async () => {
 const range = (n: number, from = 1) => Array.from({ length: n }, (_, k) => k + from);
 
 /** A tickhub node as a child process (so the test can kill -9 it). */
-async function spawnNode(redisUrl: string): Promise<{ proc: ChildProcess; wsUrl: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, HUB_PUBLISH_KEY: KEY, HISTORY: HISTORY_ENV, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(proc);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${out}`)), 20_000);
-    const onData = (d: Buffer) => {
-      out += String(d);
-      if (out.includes('tickhub listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`node exited ${code}: ${out}`)));
-  });
-  return { proc, wsUrl: `ws://127.0.0.1:${port}/ws` };
-}
+const spawnNode = (redisUrl: string) => spawnHub({ REDIS_URL: redisUrl, HUB_PUBLISH_KEY: KEY, HISTORY: HISTORY_ENV }, children);
 
 interface Event {
   kind: 'msg' | 'reset';
