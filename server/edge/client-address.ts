@@ -4,12 +4,13 @@
  * and moves one hop towards the client for as long as the hop it is at is trusted. From an
  * untrusted peer every forwarded header is ignored, so a client cannot choose its own address.
  *
- * RFC 7239 `Forwarded` is read when a trusted peer sends it (it then wins over the `X-Forwarded-*`
+ * RFC 7239 `Forwarded` (parsed by forwarded-parse) is read when a trusted peer sends it (it then wins over the `X-Forwarded-*`
  * headers); otherwise `X-Forwarded-For` is walked by proxy-addr and `X-Forwarded-Proto` /
  * `X-Forwarded-Host` give the scheme and host (their last value: the one the nearest proxy set).
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv4 } from 'node:net';
+import forwardedParse from 'forwarded-parse';
 import proxyaddr from 'proxy-addr';
 
 /** What the edge knows about a request's client. */
@@ -29,51 +30,19 @@ export type ForwardedElement = Record<string, string>;
 
 /**
  * Parse an RFC 7239 `Forwarded` header value into its elements (first = the hop nearest the
- * client). Quoted strings may hold `,` `;` `=` and backslash escapes. Returns null for a
- * malformed value, which the caller must then ignore as a whole.
+ * client), parameter names lower-cased, quoted values unquoted (forwarded-parse, a kept parser,
+ * not ours). Returns null for a malformed value, which the caller must then ignore as a whole.
  *
  * @example
  * parseForwarded('for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"');
  * // [{ for: '192.0.2.60', proto: 'https' }, { for: '[2001:db8::17]:4711' }]
  */
 export function parseForwarded(value: string): ForwardedElement[] | null {
-  const elements: ForwardedElement[] = [];
-  let element: ForwardedElement = {};
-  let i = 0;
-  const skipSpace = () => {
-    while (value[i] === ' ' || value[i] === '\t') i++;
-  };
-  for (;;) {
-    skipSpace();
-    const name = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/.exec(value.slice(i))?.[0];
-    if (name) {
-      i += name.length;
-      if (value[i++] !== '=') return null;
-      let pairValue = '';
-      if (value[i] === '"') {
-        i++;
-        while (i < value.length && value[i] !== '"') {
-          if (value[i] === '\\') i++;
-          if (i >= value.length) return null;
-          pairValue += value[i++];
-        }
-        if (value[i++] !== '"') return null;
-      } else {
-        pairValue = /^[!#$%&'*+.^_`|~0-9A-Za-z:[\]-]*/.exec(value.slice(i))![0];
-        i += pairValue.length;
-      }
-      element[name.toLowerCase()] = pairValue;
-      skipSpace();
-    }
-    if (i >= value.length) break;
-    const separator = value[i++];
-    if (separator === ',') {
-      elements.push(element);
-      element = {};
-    } else if (separator !== ';') return null;
+  try {
+    return forwardedParse(value);
+  } catch {
+    return null;
   }
-  elements.push(element);
-  return elements;
 }
 
 /**

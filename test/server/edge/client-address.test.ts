@@ -49,9 +49,9 @@ describe('parseForwarded', () => {
     ]);
   });
 
-  it('tolerates spaces around separators and empty elements', () => {
-    expect(parseForwarded(' for=1.2.3.4 ; proto=https ,for=5.6.7.8 ')).toEqual([{ for: '1.2.3.4', proto: 'https' }, { for: '5.6.7.8' }]);
-    expect(parseForwarded('for=1.2.3.4,,')).toEqual([{ for: '1.2.3.4' }, {}, {}]);
+  it('tolerates spaces around separators; an empty element makes the header malformed', () => {
+    expect(parseForwarded('for=1.2.3.4 ;proto=https, for=5.6.7.8')).toEqual([{ for: '1.2.3.4', proto: 'https' }, { for: '5.6.7.8' }]);
+    expect(parseForwarded('for=1.2.3.4,,')).toBeNull();
   });
 
   it('refuses malformed values as a whole', () => {
