@@ -9,6 +9,7 @@ import {
   APP_SUBPROTOCOL,
   type ClientRequest,
   type ErrorReply,
+  type ExpiringFrame,
   type HubMessage,
   type OkReply,
   type ResetFrame,
@@ -37,6 +38,12 @@ export interface HubClientOptions {
   url: string;
   /** Publish key or token, sent as `?token=`. */
   token?: string;
+  /**
+   * Called when the hub says the credential is `expiring`: the fresh token it returns is sent with
+   * `auth` on the open connection (no reconnect) and used for later reconnects. If it throws,
+   * rejects or is absent, nothing changes: the hub closes 4001 at expiry and the client reconnects.
+   */
+  getToken?: () => string | Promise<string>;
   /** Defaults to the global `WebSocket` (browsers); pass one built on `ws` in Node 20. */
   connect?: WebSocketFactory;
   /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. */
@@ -91,6 +98,10 @@ export class HubClient {
   private epoch: string | null = null;
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The token for the next connect: `options.token`, then the latest from `getToken`. */
+  private token: string | undefined;
+  /** A getToken call in flight: one refresh at a time. */
+  private refreshing = false;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
   status: ClientStatus = 'closed';
@@ -98,6 +109,7 @@ export class HubClient {
   constructor(private readonly options: HubClientOptions) {
     this.minBackoffMs = options.minBackoffMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
+    this.token = options.token;
     if (!(this.minBackoffMs > 0 && this.maxBackoffMs >= this.minBackoffMs)) {
       throw new RangeError('HubClient: need 0 < minBackoffMs <= maxBackoffMs');
     }
@@ -152,7 +164,7 @@ export class HubClient {
 
   private open(): void {
     const url = new URL(this.options.url);
-    if (this.options.token) url.searchParams.set('token', this.options.token);
+    if (this.token) url.searchParams.set('token', this.token);
     const connect = this.options.connect ?? defaultConnect;
     this.setStatus('connecting');
     let socket: WebSocketLike;
@@ -191,7 +203,29 @@ export class HubClient {
         return this.settle(frame);
       case 'reset':
         return this.onReset(frame);
+      case 'expiring':
+        return this.onExpiring(frame);
     }
+  }
+
+  /** Refresh the credential in place: a fresh token from `getToken`, sent with `auth`. */
+  private onExpiring(_frame: ExpiringFrame): void {
+    const getToken = this.options.getToken;
+    if (!getToken || this.refreshing) return;
+    this.refreshing = true;
+    const socket = this.socket;
+    void (async () => {
+      try {
+        const token = await getToken();
+        if (typeof token !== 'string' || token === '' || this.stopped) return;
+        this.token = token;
+        if (this.socket === socket && this.isOpen()) await this.request({ op: 'auth', token });
+      } catch (err) {
+        console.error('tickhub client: refreshing the credential failed; the hub will close at expiry and the client reconnect', err);
+      } finally {
+        this.refreshing = false;
+      }
+    })();
   }
 
   private onWelcome(welcome: WelcomeFrame): void {

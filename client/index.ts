@@ -6,5 +6,5 @@ export { HubClient } from './hub-client.ts';
 export type { ClientStatus, HubClientOptions, SubscribeOptions, WebSocketFactory, WebSocketLike } from './hub-client.ts';
 export { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 export { HubError } from '../protocol/errors.ts';
-export type { ChatData, ErrorCode, HubMessage, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
+export type { ChatData, ErrorCode, ExpiringFrame, HubMessage, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
 export { matches } from '../protocol/topics.ts';

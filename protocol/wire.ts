@@ -61,7 +61,14 @@ export interface ResetFrame {
   reason: 'epoch' | 'trimmed';
 }
 
-export type ServerFrame = HubMessage | OkReply | ErrorReply | WelcomeFrame | ResetFrame;
+/** The connection's credential expires `in` ms, at `at` (Unix ms): send `auth` with a fresh token before, or it is closed 4001. */
+export interface ExpiringFrame {
+  op: 'expiring';
+  at: number;
+  in: number;
+}
+
+export type ServerFrame = HubMessage | OkReply | ErrorReply | WelcomeFrame | ResetFrame | ExpiringFrame;
 
 /** Chat message payload on topic `chat`. */
 export interface ChatData {

@@ -8,6 +8,7 @@ import { isValidPattern } from '../protocol/topics.ts';
 import { ROLES, type ApiKey, type Role } from './core/principal.ts';
 import { defaultMaxSockets } from './fd-limit.ts';
 import { compileTrust } from './edge/client-address.ts';
+import { loadJwksFile, loadPublicKeyFile, PUBLIC_KEY_ALGS, type JwksConfig, type PublicKeyConfig } from './edge/jwt-keys.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
 export type JwtRequireExp = 'elevated' | 'all' | 'none';
@@ -34,6 +35,12 @@ export interface HubConfig {
   apiKeys: ApiKey[];
   /** HS256 secret for JWTs; null disables JWTs. */
   jwtSecret: string | null;
+  /** PEM SPKI public key for RS256 or ES256 JWTs (JWT_PUBLIC_KEY_FILE, alg pinned by JWT_PUBLIC_KEY_ALG); null = none. */
+  jwtPublicKey: PublicKeyConfig | null;
+  /** Local JWKS for RS256/ES256 JWTs (JWT_JWKS_FILE), each key pinning its `alg`, chosen by `kid`; null = none. */
+  jwtJwks: JwksConfig | null;
+  /** How long before a connection's credential expires it is warned (`expiring`); half its life if that is shorter. */
+  jwtExpiryWarningMs: number;
   /** Which JWTs must carry `exp`: `elevated` = publisher and admin, `all`, or `none`. */
   jwtRequireExp: JwtRequireExp;
   /** What callers without credentials may do; 'none' refuses them. */
@@ -198,6 +205,10 @@ const envSchema = z.object({
   HUB_PUBLISH_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
   API_KEYS: apiKeyList.default([]),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_PUBLIC_KEY_FILE: z.string().optional(),
+  JWT_PUBLIC_KEY_ALG: z.enum(PUBLIC_KEY_ALGS).optional(),
+  JWT_JWKS_FILE: z.string().optional(),
+  JWT_EXPIRY_WARNING_MS: int(0, 86_400_000).default(30_000),
   JWT_REQUIRE_EXP: z.enum(['elevated', 'all', 'none']).default('elevated'),
   ANONYMOUS_ROLE: z.enum(['none', 'viewer', 'operator']).default('operator'),
   ALLOWED_ORIGINS: z.string().default(DEFAULT_DEV_ORIGINS),
@@ -255,12 +266,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
     throw new ConfigError(`invalid configuration:\n  HEADERS_TIMEOUT_MS: must not exceed REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS})`);
   }
+  const keyProblems: string[] = [];
+  if (e.JWT_PUBLIC_KEY_FILE && !e.JWT_PUBLIC_KEY_ALG) keyProblems.push(`  JWT_PUBLIC_KEY_ALG: required with JWT_PUBLIC_KEY_FILE (${PUBLIC_KEY_ALGS.join(' or ')})`);
+  if (e.JWT_PUBLIC_KEY_ALG && !e.JWT_PUBLIC_KEY_FILE) keyProblems.push('  JWT_PUBLIC_KEY_ALG: set without JWT_PUBLIC_KEY_FILE');
+  const load = <T>(name: string, fn: () => T): T | null => {
+    try {
+      return fn();
+    } catch (err) {
+      keyProblems.push(`  ${name}: ${(err as Error).message}`);
+      return null;
+    }
+  };
+  const jwtPublicKey = e.JWT_PUBLIC_KEY_FILE && e.JWT_PUBLIC_KEY_ALG ? load('JWT_PUBLIC_KEY_FILE', () => loadPublicKeyFile(e.JWT_PUBLIC_KEY_FILE!, e.JWT_PUBLIC_KEY_ALG!)) : null;
+  const jwtJwks = e.JWT_JWKS_FILE ? load('JWT_JWKS_FILE', () => loadJwksFile(e.JWT_JWKS_FILE!)) : null;
+  if (keyProblems.length > 0) throw new ConfigError(`invalid configuration:\n${keyProblems.join('\n')}`);
   return {
     port: e.PORT,
     host: e.HOST,
     publishKey: e.HUB_PUBLISH_KEY ?? null,
     apiKeys: e.API_KEYS,
     jwtSecret: e.JWT_SECRET ?? null,
+    jwtPublicKey,
+    jwtJwks,
+    jwtExpiryWarningMs: e.JWT_EXPIRY_WARNING_MS,
     jwtRequireExp: e.JWT_REQUIRE_EXP,
     anonymousRole: e.ANONYMOUS_ROLE,
     allowedOrigins: e.ALLOWED_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),

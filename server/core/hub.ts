@@ -77,7 +77,7 @@ export class Hub {
     this.flusher = new Flusher(config.flushWindowMs);
     this.topicStats = new TopicStats(config.retention);
     this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
-    this.expiry = new CredentialExpiry(log);
+    this.expiry = new CredentialExpiry(log, config.jwtExpiryWarningMs);
     this.heartbeat = new Heartbeat(this.connections, config.heartbeatMs, log);
     this.delivery = new Delivery(config, this.counters, this.topicStats, log);
     broker.onDeliver((env) => this.delivery.deliver(env));

@@ -1,12 +1,14 @@
 /**
- * Credentials to principals: HS256 JWTs (alg pinned, `exp` enforced per JWT_REQUIRE_EXP) or
- * static API keys from config, compared in constant time; callers without credentials get the
- * configured anonymous role.
+ * Credentials to principals: JWTs (HS256 with JWT_SECRET; RS256/ES256 with a configured public
+ * key or JWKS, see jwt-keys.ts; the token's `alg` header picks the verifier, an algorithm not
+ * configured is refused; `exp` enforced per JWT_REQUIRE_EXP) or static API keys from config,
+ * compared in constant time; callers without credentials get the configured anonymous role.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { verify } from 'hono/jwt';
 import type { HubConfig, JwtRequireExp } from '../config.ts';
 import { isValidPattern } from '../../protocol/topics.ts';
+import { createPublicKeyVerifier, headerAlg } from './jwt-keys.ts';
 import { ROLES, type ApiKey, type AuthResult, type Authenticator, type Principal, type Role } from '../core/principal.ts';
 
 /**
@@ -17,6 +19,7 @@ import { ROLES, type ApiKey, type AuthResult, type Authenticator, type Principal
 export function createAuthenticator(config: HubConfig): Authenticator {
   const keys: ApiKey[] = [...config.apiKeys];
   if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
+  const publicKeys = config.jwtPublicKey || config.jwtJwks ? createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks) : null;
 
   async function authenticate(token: string | undefined): Promise<AuthResult> {
     if (token === undefined || token === '') {
@@ -26,7 +29,14 @@ export function createAuthenticator(config: HubConfig): Authenticator {
     for (const k of keys) {
       if (safeEqual(token, k.key)) return { ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } };
     }
-    if (config.jwtSecret && token.split('.').length === 3) return verifyJwt(token, config.jwtSecret, config.jwtRequireExp);
+    if (token.split('.').length !== 3) return { ok: false, reason: 'invalid token' };
+    if (publicKeys?.handles(headerAlg(token))) {
+      const verified = await publicKeys.verify(token);
+      return verified.ok ? principalOf(verified.claims, config.jwtRequireExp) : verified;
+    }
+    // Everything else is HS256's to judge: hono/jwt refuses any other alg (none, HS384, RS256 as HMAC).
+    if (config.jwtSecret) return verifyHs256(token, config.jwtSecret, config.jwtRequireExp);
+    if (publicKeys) return { ok: false, reason: `invalid token: algorithm ${headerAlg(token) ?? '(none)'} is not configured` };
     return { ok: false, reason: 'invalid token' };
   }
 
@@ -36,14 +46,18 @@ export function createAuthenticator(config: HubConfig): Authenticator {
 /** Roles whose JWTs must carry `exp` under JWT_REQUIRE_EXP=elevated: a leaked one must not work forever. */
 const ELEVATED: readonly Role[] = ['publisher', 'admin'];
 
-/** JWT claims: `role` (one of ROLES), optional `publish` (array of patterns), `sub`, `exp` (required per JWT_REQUIRE_EXP). */
-async function verifyJwt(token: string, secret: string, requireExp: JwtRequireExp): Promise<AuthResult> {
+async function verifyHs256(token: string, secret: string, requireExp: JwtRequireExp): Promise<AuthResult> {
   let claims: Record<string, unknown>;
   try {
     claims = (await verify(token, secret, 'HS256')) as Record<string, unknown>;
   } catch (err) {
     return { ok: false, reason: `invalid token: ${(err as Error).name}` };
   }
+  return principalOf(claims, requireExp);
+}
+
+/** JWT claims, whatever signed them: `role` (one of ROLES), optional `publish` (array of patterns), `sub`, `exp` (required per JWT_REQUIRE_EXP). */
+function principalOf(claims: Record<string, unknown>, requireExp: JwtRequireExp): AuthResult {
   const role = claims.role;
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) return { ok: false, reason: `invalid token: claim 'role' must be one of ${ROLES.join(', ')}` };
   const publish = claims.publish === undefined ? [] : claims.publish; // null is not "none": a malformed claim is refused

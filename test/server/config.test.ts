@@ -18,9 +18,18 @@ describe('config', () => {
       redisUrl: null,
       trustedProxies: [],
       publicUrl: null,
+      jwtExpiryWarningMs: 30_000,
+      jwtPublicKey: null,
+      jwtJwks: null,
     });
     expect(c.retention).toEqual(defaultRetention);
     expect(c.overflowPolicies).toEqual(defaultPolicies);
+  });
+
+  it('reads JWT_EXPIRY_WARNING_MS and refuses values outside 0-86400000, naming it', () => {
+    expect(loadConfig({ JWT_EXPIRY_WARNING_MS: '1000' }).jwtExpiryWarningMs).toBe(1000);
+    expect(() => loadConfig({ JWT_EXPIRY_WARNING_MS: '-1' })).toThrow(/JWT_EXPIRY_WARNING_MS/);
+    expect(() => loadConfig({ JWT_EXPIRY_WARNING_MS: 'soon' })).toThrow(/JWT_EXPIRY_WARNING_MS/);
   });
 
   it('reads FLUSH_WINDOW_MS and refuses values outside 0-1000', () => {
