@@ -26,6 +26,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT', () => running.close(), 5000));
   process.once('SIGTERM', () => stop('SIGTERM', () => running.drain(), config.drainMs + 5000));
+  // SIGHUP with TLS_CERT_FILE / TLS_KEY_FILE: re-read both and serve the new pair to new
+  // connections; open ones stay. A bad pair is logged (reloadTls) and the old one kept.
+  if (config.tlsCertFile !== null) {
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'reloading TLS certificate');
+      running.reloadTls().catch(() => {});
+    });
+  }
 }
 
 main().catch((err) => {
