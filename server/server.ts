@@ -62,6 +62,9 @@ export interface StartOptions {
  */
 export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<RunningHub> {
   const log = options.log ?? createLogger(config.logLevel);
+  const tls = tlsFiles(config);
+  const pair = tls && readTlsPair(tls.cert, tls.key); // throws naming TLS_CERT_FILE / TLS_KEY_FILE
+  if (pair) log.info({ certificate: describeCertificate(pair.cert) }, 'TLS certificate loaded');
   const broker =
     options.broker ??
     (config.redisUrl
@@ -80,9 +83,6 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     clientTracking: false, // the hub tracks its own connections
     handleProtocols: (protocols) => (protocols.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false),
   });
-  const tls = tlsFiles(config);
-  const pair = tls && readTlsPair(tls.cert, tls.key); // throws naming TLS_CERT_FILE / TLS_KEY_FILE
-  if (pair) log.info({ certificate: describeCertificate(pair.cert) }, 'TLS certificate loaded');
   let stopUpgradeGuard = () => {};
   const server: ServerType = await new Promise((resolve, reject) => {
     const common = { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } };
