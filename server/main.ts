@@ -16,7 +16,6 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const running = await startHub(config, { log });
-  log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
   // SIGTERM (rolling restart): drain over DRAIN_MS so clients move to other nodes a few at a time.
   // SIGINT (Ctrl-C): close at once.
   const stop = (signal: string, how: () => Promise<void>, graceMs: number) => {
@@ -34,6 +33,8 @@ async function main(): Promise<void> {
       running.reloadTls().catch(() => {});
     });
   }
+  // Last: whoever waits for this line may signal at once.
+  log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
 }
 
 main().catch((err) => {
