@@ -9,6 +9,7 @@ import { ROLES, type ApiKey, type Role } from './core/principal.ts';
 import { defaultMaxSockets } from './fd-limit.ts';
 import { compileTrust } from './edge/client-address.ts';
 import { loadJwksFile, loadPublicKeyFile, PUBLIC_KEY_ALGS, type JwksConfig, type PublicKeyConfig } from './edge/jwt-keys.ts';
+import { readTlsPair } from './edge/tls.ts';
 
 export type OverflowPolicy = 'conflate' | 'disconnect';
 export type JwtRequireExp = 'elevated' | 'all' | 'none';
@@ -57,6 +58,12 @@ export interface HubConfig {
   trustedProxies: string[];
   /** The hub's public origin (`https://hub.example.com:8443`), or null to take it from each request. */
   publicUrl: string | null;
+  /**
+   * PEM certificate (chain) and private key files: when both are set the hub serves https and wss
+   * itself on PORT and re-reads them on SIGHUP. Null = plain http/ws (TLS ends at a proxy, if any).
+   */
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
   /** Open sockets of any kind (HTTP, WebSocket, idle TCP) per remote address. */
   maxSocketsPerIp: number;
   /** Open sockets in total, so the process never runs out of file descriptors. */
@@ -216,6 +223,8 @@ const envSchema = z.object({
   ALLOWED_HOSTS: z.string().default(''),
   TRUSTED_PROXIES: trustList.default([]),
   PUBLIC_URL: publicOrigin.optional(),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
   MAX_SOCKETS_PER_IP: int(1, 1_000_000).default(1000),
   MAX_SOCKETS: int(16, 10_000_000).optional(),
   HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
@@ -280,6 +289,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const jwtPublicKey = e.JWT_PUBLIC_KEY_FILE && e.JWT_PUBLIC_KEY_ALG ? load('JWT_PUBLIC_KEY_FILE', () => loadPublicKeyFile(e.JWT_PUBLIC_KEY_FILE!, e.JWT_PUBLIC_KEY_ALG!)) : null;
   const jwtJwks = e.JWT_JWKS_FILE ? load('JWT_JWKS_FILE', () => loadJwksFile(e.JWT_JWKS_FILE!)) : null;
   if (keyProblems.length > 0) throw new ConfigError(`invalid configuration:\n${keyProblems.join('\n')}`);
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    const [set, missing] = e.TLS_CERT_FILE === undefined ? ['TLS_KEY_FILE', 'TLS_CERT_FILE'] : ['TLS_CERT_FILE', 'TLS_KEY_FILE'];
+    throw new ConfigError(`invalid configuration:\n  ${missing}: must be set with ${set} (both or neither)`);
+  }
+  if (e.TLS_CERT_FILE !== undefined && e.TLS_KEY_FILE !== undefined) {
+    try {
+      readTlsPair(e.TLS_CERT_FILE, e.TLS_KEY_FILE);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`);
+    }
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -296,6 +316,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowedHosts: e.ALLOWED_HOSTS.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
     trustedProxies: e.TRUSTED_PROXIES,
     publicUrl: e.PUBLIC_URL ?? null,
+    tlsCertFile: e.TLS_CERT_FILE ?? null,
+    tlsKeyFile: e.TLS_KEY_FILE ?? null,
     maxSocketsPerIp: e.MAX_SOCKETS_PER_IP,
     maxSockets: e.MAX_SOCKETS ?? defaultMaxSockets(),
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,

@@ -16,7 +16,6 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const running = await startHub(config, { log });
-  log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
   // SIGTERM (rolling restart): drain over DRAIN_MS so clients move to other nodes a few at a time.
   // SIGINT (Ctrl-C): close at once.
   const stop = (signal: string, how: () => Promise<void>, graceMs: number) => {
@@ -26,6 +25,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT', () => running.close(), 5000));
   process.once('SIGTERM', () => stop('SIGTERM', () => running.drain(), config.drainMs + 5000));
+  // SIGHUP with TLS_CERT_FILE / TLS_KEY_FILE: re-read both and serve the new pair to new
+  // connections; open ones stay. A bad pair is logged (reloadTls) and the old one kept.
+  if (config.tlsCertFile !== null) {
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'reloading TLS certificate');
+      running.reloadTls().catch(() => {});
+    });
+  }
+  // Last: whoever waits for this line may signal at once.
+  log.info({ http: running.httpUrl, ws: running.wsUrl, publishing: config.publishKey ? 'key required' : 'disabled (no HUB_PUBLISH_KEY)' }, 'tickhub listening');
 }
 
 main().catch((err) => {

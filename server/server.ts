@@ -3,6 +3,7 @@
  * graceful `close()`. Used by `main.ts`, `npm start` and every integration test.
  */
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -12,6 +13,7 @@ import { createApp } from './edge/app.ts';
 import { createClientResolver } from './edge/client-address.ts';
 import { limitSockets } from './edge/socket-limits.ts';
 import { guardUpgrades } from './edge/upgrade-guard.ts';
+import { describeCertificate, readTlsPair, type TlsPair } from './edge/tls.ts';
 import type { HubConfig } from './config.ts';
 import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
@@ -27,10 +29,16 @@ export interface RunningHub {
   /** Chat: nicks, presence and the chat rule on every path into topic `chat`. */
   chat: ChatService;
   port: number;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` with TLS_CERT_FILE / TLS_KEY_FILE */
   httpUrl: string;
-  /** `ws://host:port/ws` */
+  /** `ws://host:port/ws`, or `wss://host:port/ws` with TLS */
   wsUrl: string;
+  /**
+   * TLS only (SIGHUP in main.ts): re-read TLS_CERT_FILE and TLS_KEY_FILE and serve the new pair to
+   * new connections; open ones keep theirs. A bad pair is logged at error and rejected, and the
+   * old one stays. Without TLS it does nothing.
+   */
+  reloadTls(): Promise<void>;
   /** Close every client with 1001, stop accepting, release the port. */
   close(): Promise<void>;
   /**
@@ -54,6 +62,9 @@ export interface StartOptions {
  */
 export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<RunningHub> {
   const log = options.log ?? createLogger(config.logLevel);
+  const tls = tlsFiles(config);
+  const pair = tls && readTlsPair(tls.cert, tls.key); // throws naming TLS_CERT_FILE / TLS_KEY_FILE
+  if (pair) log.info({ certificate: describeCertificate(pair.cert) }, 'TLS certificate loaded');
   const broker =
     options.broker ??
     (config.redisUrl
@@ -74,24 +85,37 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   });
   let stopUpgradeGuard = () => {};
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve(
-      { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss }, serverOptions: httpTimeouts(config) },
-      () => resolve(s),
-    );
+    const common = { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } };
+    const s = pair
+      ? serve({ ...common, createServer: createHttpsServer, serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } }, () => resolve(s))
+      : serve({ ...common, serverOptions: httpTimeouts(config) }, () => resolve(s));
     s.once('error', reject);
     limitSockets(s, config, log, clients.trusts);
     stopUpgradeGuard = guardUpgrades(s as Server, wss, config.requestTimeoutMs, log);
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const scheme = pair ? 's' : '';
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
   const running: RunningHub = {
     hub,
     chat,
     port,
-    httpUrl: `http://${host}:${port}`,
-    wsUrl: `ws://${host}:${port}/ws`,
+    httpUrl: `http${scheme}://${host}:${port}`,
+    wsUrl: `ws${scheme}://${host}:${port}/ws`,
+    async reloadTls() {
+      if (!tls) return;
+      let next: TlsPair;
+      try {
+        next = readTlsPair(tls.cert, tls.key);
+        (server as HttpsServer).setSecureContext(secureContext(next));
+      } catch (err) {
+        log.error({ err: { message: (err as Error).message } }, 'TLS reload failed; still serving the previous certificate');
+        throw err;
+      }
+      log.info({ certificate: describeCertificate(next.cert) }, 'TLS certificate reloaded');
+    },
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -132,6 +156,20 @@ function httpTimeouts(config: HubConfig) {
     keepAliveTimeout: Math.min(5000, headersTimeout),
     connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
   };
+}
+
+function tlsFiles(config: HubConfig): { cert: string; key: string } | null {
+  return config.tlsCertFile !== null && config.tlsKeyFile !== null ? { cert: config.tlsCertFile, key: config.tlsKeyFile } : null;
+}
+
+/** The secure context of the hub's own TLS: what the server starts with and a reload swaps in. */
+function secureContext(pair: TlsPair) {
+  return { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' as const };
+}
+
+/** The https server's options: its context, and a client must finish its handshake within HEADERS_TIMEOUT_MS. */
+function tlsOptions(config: HubConfig, pair: TlsPair) {
+  return { ...secureContext(pair), handshakeTimeout: config.headersTimeoutMs };
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());

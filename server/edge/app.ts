@@ -21,7 +21,10 @@ import { effectiveHost, hostAllowed } from './origin.ts';
 import { createRefusals } from './refusals.ts';
 import { upgradeRefusals } from './upgrade-refusal.ts';
 
-/** hono's secureHeaders default, sent only when the client came over TLS. */
+/**
+ * hono's secureHeaders default, sent only when the client came over TLS: the hub's own
+ * (TLS_CERT_FILE), a trusted proxy's `https`, or PUBLIC_URL `https://`.
+ */
 const HSTS = 'max-age=15552000; includeSubDomains';
 
 /**

@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv4 } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import forwardedParse from 'forwarded-parse';
 import proxyaddr from 'proxy-addr';
 
@@ -19,7 +20,10 @@ export interface ClientView {
   address: string;
   /** The socket peer (the proxy, when there is one). */
   peer: string;
-  /** `http` or `https` as a trusted proxy received the request; undefined when none said. */
+  /**
+   * `http` or `https` as a trusted proxy received the request; else `https` when the hub's own
+   * TLS (TLS_CERT_FILE) received it; undefined when neither said (plain http to the hub).
+   */
   proto?: 'http' | 'https';
   /** The Host the client sent to a trusted proxy; undefined when none said. */
   host?: string;
@@ -99,18 +103,21 @@ export function createClientResolver(trusted: string[]): ClientResolver {
     trusts: (address) => trust(address, 0),
     of(req) {
       const peer = req.socket.remoteAddress ?? 'unknown';
-      if (!trust(peer, 0)) return { address: unmapped(peer), peer };
+      // The hub's own TLS: what the client reached when no trusted proxy says otherwise.
+      const tls = (req.socket as TLSSocket).encrypted === true;
+      if (!trust(peer, 0)) return tls ? { address: unmapped(peer), peer, proto: 'https' } : { address: unmapped(peer), peer };
       const forwarded = req.headers.forwarded;
-      if (forwarded !== undefined) {
-        const elements = parseForwarded(forwarded);
-        if (elements) return walkForwarded(peer, elements, trust);
-      }
-      return {
-        address: unmapped(proxyaddr(req, trust)),
-        peer,
-        proto: asProto(lastValue(req.headers['x-forwarded-proto'])),
-        host: lastValue(req.headers['x-forwarded-host']),
-      };
+      const elements = forwarded === undefined ? null : parseForwarded(forwarded);
+      const view: ClientView = elements
+        ? walkForwarded(peer, elements, trust)
+        : {
+            address: unmapped(proxyaddr(req, trust)),
+            peer,
+            proto: asProto(lastValue(req.headers['x-forwarded-proto'])),
+            host: lastValue(req.headers['x-forwarded-host']),
+          };
+      if (tls) view.proto ??= 'https';
+      return view;
     },
   };
 }

@@ -6,7 +6,8 @@
  * - Origin (cross-site requests): only the hub's own origin (same scheme, host and port) and
  *   ALLOWED_ORIGINS may open a WebSocket or publish; only http(s) origins count.
  * Behind a proxy the hub's own origin is PUBLIC_URL, or the scheme and host a trusted proxy
- * forwarded (client-address.ts); without either it is `http://` + the Host header.
+ * forwarded (client-address.ts); without either it is `http://` + the Host header, or
+ * `https://` + the Host header when the hub serves TLS itself (TLS_CERT_FILE).
  */
 import { isIP } from 'node:net';
 import type { ClientView } from './client-address.ts';
@@ -24,7 +25,7 @@ export const effectiveHost = (host: string | undefined, client: ClientView): str
 
 /**
  * The origins that count as the hub's own for a request: PUBLIC_URL, and the request's own
- * (scheme from a trusted proxy, else http; its effective host). Default ports are normalised away.
+ * (scheme from a trusted proxy, else https over the hub's own TLS, else http; its effective host). Default ports are normalised away.
  */
 export function ownOrigins(host: string | undefined, client: ClientView, publicUrl: string | null): string[] {
   const own: string[] = publicUrl ? [publicUrl] : [];

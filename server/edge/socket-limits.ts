@@ -8,6 +8,7 @@
  */
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { guarded } from '../guard.ts';
 
@@ -52,6 +53,7 @@ export function limitSockets(server: Server, limits: SocketLimits, log: Logger, 
   const warnDrop = rateLimitedLog(log);
   const warnAccept = rateLimitedLog(log);
   server.maxConnections = limits.maxSockets;
+  const tls = server instanceof TlsServer;
   // One handler for every socket, not a closure each; the address is cached on the socket.
   function release(this: Socket): void {
     const remote = this.remoteAddress ?? 'unknown';
@@ -70,8 +72,11 @@ export function limitSockets(server: Server, limits: SocketLimits, log: Logger, 
       if (open <= limits.maxSocketsPerIp) return;
       warnPerIp({ remote, limit: limits.maxSocketsPerIp }, 'socket refused: too many open sockets from this address (MAX_SOCKETS_PER_IP)');
       socket.on('error', () => {}); // the peer may reset first; nothing to do about it
-      // Destroy once written: a client that never closes its side must not keep the descriptor.
-      socket.end(refused, () => socket.destroy());
+      // Over the hub's own TLS the raw socket has not shaken hands yet: a plain-text 429 would be
+      // noise to the client, so it is just closed. Otherwise destroy once written: a client that
+      // never closes its side must not keep the descriptor.
+      if (tls) socket.destroy();
+      else socket.end(refused, () => socket.destroy());
     }),
   );
   server.on('drop', (info?: { remoteAddress?: string }) =>

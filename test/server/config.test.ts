@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { certDir, makeCertPair } from '../support/tls-certs.ts';
 import { ConfigError, defaultPolicies, defaultRetention, loadConfig } from '../../server/config.ts';
 
 describe('config', () => {
@@ -75,5 +77,30 @@ describe('config', () => {
     for (const bad of ['hub.example.com', 'ftp://hub.example.com', 'https://hub.example.com/app', 'https://u:p@hub.example.com', 'https://hub.example.com?x=1']) {
       expect(() => loadConfig({ PUBLIC_URL: bad }), bad).toThrow(/PUBLIC_URL: .*is not an origin like https:\/\/hub\.example\.com/);
     }
+  });
+
+  describe('TLS_CERT_FILE / TLS_KEY_FILE', () => {
+    const dir = certDir();
+    afterAll(() => dir.remove());
+
+    it('are off by default and read as paths when both name a matching pair', () => {
+      expect(loadConfig({})).toMatchObject({ tlsCertFile: null, tlsKeyFile: null });
+      const pair = makeCertPair(dir.dir, 'config');
+      expect(loadConfig({ TLS_CERT_FILE: pair.certFile, TLS_KEY_FILE: pair.keyFile })).toMatchObject({ tlsCertFile: pair.certFile, tlsKeyFile: pair.keyFile });
+    });
+
+    it('must be set together', () => {
+      expect(() => loadConfig({ TLS_CERT_FILE: '/x.crt' })).toThrow(/TLS_KEY_FILE: must be set with TLS_CERT_FILE \(both or neither\)/);
+      expect(() => loadConfig({ TLS_KEY_FILE: '/x.key' })).toThrow(/TLS_CERT_FILE: must be set with TLS_KEY_FILE/);
+    });
+
+    it('refuses unreadable files and a key that does not match, naming the variable', () => {
+      const a = makeCertPair(dir.dir, 'a');
+      const b = makeCertPair(dir.dir, 'b');
+      expect(() => loadConfig({ TLS_CERT_FILE: path.join(dir.dir, 'missing.crt'), TLS_KEY_FILE: a.keyFile })).toThrow(/TLS_CERT_FILE: cannot read .*missing\.crt: ENOENT/);
+      expect(() => loadConfig({ TLS_CERT_FILE: a.certFile, TLS_KEY_FILE: path.join(dir.dir, 'missing.key') })).toThrow(/TLS_KEY_FILE: cannot read/);
+      expect(() => loadConfig({ TLS_CERT_FILE: a.certFile, TLS_KEY_FILE: b.keyFile })).toThrow(/TLS_CERT_FILE .* and TLS_KEY_FILE .* are not a usable certificate and key: .*mismatch/);
+      expect(() => loadConfig({ TLS_CERT_FILE: a.keyFile, TLS_KEY_FILE: a.keyFile })).toThrow(/are not a usable certificate and key/);
+    });
   });
 });

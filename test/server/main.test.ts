@@ -1,12 +1,15 @@
 /**
  * `server/main.ts` as a child process: SIGTERM drains (clients closed 1012 over DRAIN_MS), then
- * the process exits 0.
+ * the process exits 0; SIGHUP reloads TLS_CERT_FILE / TLS_KEY_FILE without dropping connections.
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DRAIN_REASON } from '../../server/core/drain.ts';
 import { spawnHub } from '../support/hub-process.ts';
 import { openSocket, type TestSocket } from '../support/ws-client.ts';
+import { certDir, makeCertPair } from '../support/tls-certs.ts';
+import { httpsRequest, servedFingerprint } from '../support/tls-client.ts';
+import { until } from '../support/until.ts';
 
 const DRAIN_MS = 500;
 const children: ChildProcess[] = [];
@@ -29,6 +32,32 @@ describe('main', () => {
     for (const c of await Promise.all(closes)) {
       expect(c).toMatchObject({ code: 1012, reason: DRAIN_REASON });
       expect(c.at).toBeLessThanOrEqual(at + 50);
+    }
+  }, 30_000);
+
+  it('reloads the TLS pair on SIGHUP: new connections get the new certificate, an open wss tap keeps receiving', async () => {
+    const dir = certDir();
+    try {
+      const first = makeCertPair(dir.dir, 'hub');
+      const KEY = 'main-test-publish-key';
+      const { proc, port } = await spawnHub({ TLS_CERT_FILE: first.certFile, TLS_KEY_FILE: first.keyFile, HUB_PUBLISH_KEY: KEY }, children);
+      const tap = await openSocket(`wss://127.0.0.1:${port}/ws/sighup.*`, undefined, { ca: first.cert });
+      expect(await servedFingerprint(port, first.cert)).toBe(first.fingerprint256);
+      const second = makeCertPair(dir.dir, 'hub'); // overwrite the files in place
+      proc.kill('SIGHUP');
+      const ca = [first.cert, second.cert];
+      await until('the new certificate served', async () => (await servedFingerprint(port, ca)) === second.fingerprint256 || undefined, 10_000, 50);
+      const published = await httpsRequest(`https://127.0.0.1:${port}/api/publish/sighup.a`, second.cert, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ after: 'sighup' }),
+      });
+      expect(published.status).toBeLessThan(300);
+      expect(await tap.nextJson((f) => f.topic === 'sighup.a')).toMatchObject({ data: { after: 'sighup' } });
+      expect(proc.exitCode).toBeNull();
+      tap.close();
+    } finally {
+      dir.remove();
     }
   }, 30_000);
 });
