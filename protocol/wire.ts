@@ -51,6 +51,11 @@ export interface WelcomeFrame {
   node: string;
   role: string;
   maxPayload: number;
+  /**
+   * Taps only: the hub time (ms) the tap's subscriptions took effect, at or before any message it
+   * gets. A resuming tap passes the first welcome's `ts` back as `sinceTs`.
+   */
+  ts?: number;
 }
 
 /** The hub cannot replay what was asked: the client must drop its state for `topic` and rebuild from what follows. */

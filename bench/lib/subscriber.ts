@@ -1,6 +1,7 @@
 /**
  * A deliberately minimal WebSocket subscriber on a raw `net` socket: hand-written upgrade, then
- * frame headers are parsed only far enough to count text frames and skip their payloads. One
+ * frame headers are parsed only far enough to count text frames and skip their payloads (hub
+ * `op` frames, such as a tap's welcome, are recognised by their first bytes and not counted). One
  * frame in `sampler.every` is read to extract the publisher's send time for a latency sample.
  * This keeps the load generator cheap enough to drive a server at its ceiling.
  *
@@ -46,6 +47,14 @@ const OP_PING = 9;
 const CHAR_0 = 0x30;
 const CHAR_2 = 0x32;
 const CHAR_4 = 0x34;
+
+/** How a hub's non-message frames (`{"op":...}`) begin. */
+const OP_PREFIX = Buffer.from('{"op"');
+
+/** Whether the text frame at `start..end` of `buf` is an `op` frame rather than a message. */
+function isOpFrame(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= OP_PREFIX.length && buf.compare(OP_PREFIX, 0, OP_PREFIX.length, start, start + OP_PREFIX.length) === 0;
+}
 
 /** Builds a masked (all-zero mask, so the payload is unchanged) client frame. */
 function clientFrame(opcode: number, payload: Buffer): Buffer {
@@ -213,7 +222,13 @@ export class RawSubscriber {
       }
       const start = off + hl;
       const end = start + plen;
-      const isData = opcode === OP_TEXT && (!engineio || (this.ready && plen > 2));
+      // A hub frame that is not a message (a tap's welcome, reset, error) starts `{"op"`: wait for
+      // those first bytes, then leave it uncounted.
+      if (opcode === OP_TEXT && !engineio && start + Math.min(plen, OP_PREFIX.length) > len) {
+        this.rest = Buffer.from(chunk.subarray(off));
+        break;
+      }
+      const isData = opcode === OP_TEXT && (engineio ? this.ready && plen > 2 : !isOpFrame(chunk, start, end));
       const needContent = !isData || this.sampleIn === 0;
       if (!needContent) {
         this.count++;

@@ -11,18 +11,18 @@ import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
 import type { Socket } from 'node:net';
 import type { AddressSlot } from '../core/address-slots.ts';
-import type { Hub, SubscribeOptions } from '../core/hub.ts';
+import type { Hub } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
-import { maxHzProblem } from '../../protocol/limits.ts';
 import { topicError } from '../../protocol/topics.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
 import { originAllowed, originProblem, ownOrigins } from './origin.ts';
-import { apiError, optionalInt, remoteOf, tokenOf, type Env } from './http-util.ts';
+import { apiError, remoteOf, tokenOf, type Env } from './http-util.ts';
+import { parseTapQuery } from './tap-query.ts';
 import { credentialSetting, type Refuse } from './refusals.ts';
 
 interface Admission {
@@ -86,7 +86,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     if (patterns.length > config.maxSubscriptionsPerConnection) {
       return apiError(c, 'too_many_subscriptions', `at most ${config.maxSubscriptionsPerConnection} patterns (MAX_SUBSCRIPTIONS)`);
     }
-    const options = tapOptions(c);
+    const options = parseTapQuery(new URL(c.req.url).searchParams, patterns);
     if (typeof options === 'string') return apiError(c, 'bad_request', options);
     const admitted = await admit(c, `/ws/${patterns.join(',')}`);
     if (admitted instanceof Response) return admitted;
@@ -158,14 +158,4 @@ function holdUntilClose(socket: Socket, slot: AddressSlot): void {
 
 function releaseHeldSlot(this: Socket & { [SLOT]?: AddressSlot }): void {
   this[SLOT]?.release();
-}
-
-function tapOptions(c: Context): SubscribeOptions | string {
-  const snapshot = optionalInt(c.req.query('snapshot'));
-  const since = optionalInt(c.req.query('since'));
-  const maxHz = c.req.query('maxHz') === undefined ? undefined : Number(c.req.query('maxHz'));
-  if (snapshot === null) return "'snapshot' must be a non-negative integer";
-  if (since === null) return "'since' must be a non-negative integer";
-  if (maxHz !== undefined && maxHzProblem(maxHz)) return maxHzProblem(maxHz)!;
-  return { snapshot, since, maxHz, epoch: c.req.query('epoch') };
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../server/config.ts';
 import { startHub } from '../../server/server.ts';
-import { openSocket, sleep } from '../support/ws-client.ts';
+import { openSocket, openTap, sleep } from '../support/ws-client.ts';
 
 describe('graceful shutdown', () => {
   it('under load, every message acknowledged to a publisher reaches the subscribers before 1001', async () => {
     const key = 'shutdown-key';
     const running = await startHub(testConfig({ publishKey: key }));
-    const subs = await Promise.all([1, 2, 3].map(() => openSocket(`${running.wsUrl}/sd.*`)));
+    const subs = await Promise.all([1, 2, 3].map(() => openTap(`${running.wsUrl}/sd.*`)));
     const publisher = await openSocket(`${running.wsUrl}?token=${key}`, 'hub.v1');
     await publisher.nextJson((f) => f.op === 'welcome');
     let id = 0;

@@ -350,15 +350,17 @@ describe('runSimulator with the real hub', () => {
   it('feeds a tap with every topic, in order, within the default rate limit', async () => {
     hub = await startHub(testConfig({ publishKey: KEY }));
     const tap = new WebSocket(`${hub.wsUrl}/ticks.*,bars.>,fills,pnl`);
-    const got: HubMessage[] = [];
-    tap.on('message', (raw) => got.push(JSON.parse(String(raw)) as HubMessage));
+    const frames: Record<string, unknown>[] = [];
+    tap.on('message', (raw) => frames.push(JSON.parse(String(raw))));
     await new Promise((resolve, reject) => tap.once('open', resolve).once('error', reject));
+    const got = frames as unknown as HubMessage[];
 
     const log = captureLogger();
     // Default symbols and rate: what `npm start` runs.
     running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log });
     await until('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
     tap.close();
+    expect(got.shift()).toMatchObject({ op: 'welcome', epoch: hub.hub.epoch }); // a tap's first frame, then messages only
 
     const topics = new Set(got.map((m) => m.topic));
     for (const sym of ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD']) {

@@ -3,6 +3,7 @@
  * matching a predicate, or the close.
  */
 import WebSocket from 'ws';
+import type { WelcomeFrame } from '../../protocol/wire.ts';
 
 export interface TestSocket {
   ws: WebSocket;
@@ -17,12 +18,41 @@ export interface TestSocket {
   close(): void;
 }
 
-export async function openSocket(url: string, protocol?: string, options: WebSocket.ClientOptions = {}): Promise<TestSocket> {
+/** A tap's socket; its welcome frame is kept apart, so `frames` and `next` see what follows it. */
+export interface TapSocket extends TestSocket {
+  welcome: WelcomeFrame;
+}
+
+/** Open a WebSocket; every frame goes to `frames`. */
+export function openSocket(url: string, protocol?: string, options: WebSocket.ClientOptions = {}): Promise<TestSocket> {
+  return connect(url, protocol, options, null);
+}
+
+/** Open a tap (`/ws/<patterns>`) and wait for its welcome frame, which must come first. */
+export async function openTap(url: string, options: WebSocket.ClientOptions = {}): Promise<TapSocket> {
+  let first!: (frame: string) => void;
+  const welcome = new Promise<string>((resolve) => (first = resolve));
+  const socket = await connect(url, undefined, options, first);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const frame = await Promise.race([welcome, socket.closed.then(() => '{}'), new Promise<string>((resolve) => (timer = setTimeout(resolve, 5000, '{}')))]);
+  clearTimeout(timer);
+  const parsed = JSON.parse(frame) as WelcomeFrame;
+  if (parsed.op !== 'welcome') throw new Error(`a tap's first frame must be its welcome, got ${frame}`);
+  return Object.assign(socket, { welcome: parsed });
+}
+
+async function connect(url: string, protocol: string | undefined, options: WebSocket.ClientOptions, onFirst: ((frame: string) => void) | null): Promise<TestSocket> {
   const ws = new WebSocket(url, protocol ? [protocol] : [], options);
   const frames: string[] = [];
   let cursor = 0;
+  let first = onFirst;
   const waiters: Array<() => void> = [];
   ws.on('message', (data, isBinary) => {
+    if (first) {
+      first(String(data));
+      first = null;
+      return;
+    }
     frames.push(isBinary ? `<binary ${(data as Buffer).length}>` : String(data));
     for (const w of waiters.splice(0)) w();
   });

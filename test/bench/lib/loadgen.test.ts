@@ -90,6 +90,27 @@ describe('bench raw subscriber', () => {
     expect(sampler.hist.max).toBeLessThan(5000);
   });
 
+  it("does not count a hub's op frames (a tap's welcome, reset), even split across reads", async () => {
+    let server: WebSocket | null = null;
+    const port = await serve((ws) => (server = ws));
+    const { sub, sampler } = subscriber(port, 'ws');
+    await sub.open();
+    await until('server !== null', () => server !== null);
+    server!.send('{"op":"welcome","v":1,"epoch":"e","node":"n","ts":1}');
+    const raw = (server as unknown as { _socket: import('node:net').Socket })._socket;
+    // A text frame `{"op":"reset"...}` whose header and first payload bytes arrive in separate writes.
+    const payload = Buffer.from('{"op":"reset","topic":"t","epoch":"e","reason":"epoch"}');
+    const frame = Buffer.concat([Buffer.from([0x81, payload.length]), payload]);
+    raw.write(frame.subarray(0, 4));
+    await new Promise((r) => setTimeout(r, 20));
+    raw.write(frame.subarray(4));
+    for (let i = 0; i < 10; i++) server!.send(envelopeJson(i, nowMs()));
+    await until('sub.count === 10', () => sub.count === 10);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sub.count).toBe(10);
+    expect(sampler.unparsable).toBe(0);
+  });
+
   it('samples one frame in `every`', async () => {
     let server: WebSocket | null = null;
     const port = await serve((ws) => (server = ws));

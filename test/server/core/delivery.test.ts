@@ -3,7 +3,7 @@ import { testConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { openRawSocket } from '../../support/raw-socket.ts';
 import { until } from '../../support/until.ts';
-import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'fanout-key';
 const LIMIT = 64 * 1024;
@@ -47,7 +47,7 @@ describe('fan-out', () => {
     // Default outbox limit (1 MiB): the publisher below sends 9000 messages in one burst.
     const roomy = await startHub(testConfig({ publishKey: KEY, rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }));
     const topics = ['load.a', 'load.b', 'load.c'];
-    const subs = await Promise.all(Array.from({ length: 20 }, () => openSocket(`${roomy.wsUrl}/load.*`)));
+    const subs = await Promise.all(Array.from({ length: 20 }, () => openTap(`${roomy.wsUrl}/load.*`)));
     sockets.push(...subs);
     await sleep(50);
     const p = await openSocket(`${roomy.wsUrl}?token=${KEY}`, 'hub.v1');
@@ -66,7 +66,7 @@ describe('fan-out', () => {
 
   it('conflates for a consumer that stops reading: bounded outbox, latest value kept, fast peers unaffected', async () => {
     const slow = await openRawSocket(`${running.wsUrl}/ticks.*`);
-    const fast = await openSocket(`${running.wsUrl}/ticks.*`);
+    const fast = await openTap(`${running.wsUrl}/ticks.*`);
     sockets.push(fast);
     await sleep(50);
     slow.pause();
@@ -106,7 +106,7 @@ describe('fan-out', () => {
 
   it('closes a slow consumer 1008 on a disconnect-policy topic; fast peers keep everything', async () => {
     const slow = await openRawSocket(`${running.wsUrl}/orders.*`);
-    const fast = await openSocket(`${running.wsUrl}/orders.*`);
+    const fast = await openTap(`${running.wsUrl}/orders.*`);
     sockets.push(fast);
     await sleep(50);
     slow.pause();
@@ -124,8 +124,8 @@ describe('fan-out', () => {
   });
 
   it('maxHz delivers at most the asked rate and ends on the latest value', async () => {
-    const tap = await openSocket(`${running.wsUrl}/hz.*?maxHz=10`);
-    const all = await openSocket(`${running.wsUrl}/hz.*`);
+    const tap = await openTap(`${running.wsUrl}/hz.*?maxHz=10`);
+    const all = await openTap(`${running.wsUrl}/hz.*`);
     sockets.push(tap, all);
     await sleep(50);
     const p = await publisher();
@@ -149,8 +149,8 @@ describe('fan-out', () => {
   it('counts every delivery once, maxHz releases included, in stats, $sys.stats and /metrics', async () => {
     const counted = await startHub(testConfig({ publishKey: KEY }));
     try {
-      const tap = await openSocket(`${counted.wsUrl}/cnt.*?maxHz=5`);
-      const sys = await openSocket(`${counted.wsUrl}/$sys.stats`);
+      const tap = await openTap(`${counted.wsUrl}/cnt.*?maxHz=5`);
+      const sys = await openTap(`${counted.wsUrl}/$sys.stats`);
       sockets.push(tap, sys);
       await sleep(50);
       const before = counted.hub.stats().deliveries;
@@ -169,7 +169,7 @@ describe('fan-out', () => {
   it('FLUSH_WINDOW_MS holds writes for the window, then sends every message once, in order', async () => {
     const windowed = await startHub(testConfig({ flushWindowMs: 40 }));
     try {
-      const sub = await openSocket(`${windowed.wsUrl}/win.t`);
+      const sub = await openTap(`${windowed.wsUrl}/win.t`);
       sockets.push(sub);
       await sleep(50);
       const started = performance.now();

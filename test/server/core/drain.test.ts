@@ -12,7 +12,7 @@ import { startHub, type RunningHub } from '../../../server/server.ts';
 import { parseResponse, rawExchange, upgradeRequest } from '../../support/raw-http.ts';
 import { TestRedis } from '../../support/redis-server.ts';
 import { until } from '../../support/until.ts';
-import { openSocket, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'drain-publish-key';
 
@@ -22,7 +22,7 @@ describe('RunningHub', () => {
       const running = await startHub(testConfig({ drainMs: 600 }));
       const sockets: TestSocket[] = [];
       try {
-        for (let i = 0; i < 30; i++) sockets.push(await openSocket(`${running.wsUrl}/drain.${i}`));
+        for (let i = 0; i < 30; i++) sockets.push(await openTap(`${running.wsUrl}/drain.${i}`));
         await until('30 connections registered', () => running.hub.connections.size === 30, 2000);
         const closes: { at: number; code: number; reason: string }[] = [];
         for (const s of sockets) s.closed.then(({ code, reason }) => closes.push({ at: Date.now(), code, reason }));
@@ -54,7 +54,7 @@ describe('RunningHub', () => {
 
     it('with DRAIN_MS=0 closes every client 1012 at once', async () => {
       const running = await startHub(testConfig({ drainMs: 0 }));
-      const sockets = await Promise.all([1, 2, 3].map((i) => openSocket(`${running.wsUrl}/zero.${i}`)));
+      const sockets = await Promise.all([1, 2, 3].map((i) => openTap(`${running.wsUrl}/zero.${i}`)));
       try {
         await until('3 connections registered', () => running.hub.connections.size === 3, 2000);
         await running.drain();

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { openSocket, sleep, upgradeStatus, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, upgradeStatus, type TapSocket, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'integration-key';
 let hub: RunningHub;
 const sockets: TestSocket[] = [];
 
+/** Line mode (''), app mode (protocol) or a tap ('/<patterns>', its welcome awaited and kept apart). */
 async function open(path = '', protocol?: string): Promise<TestSocket> {
-  const s = await openSocket(`${hub.wsUrl}${path}`, protocol);
+  const s = !protocol && path.startsWith('/') ? await openTap(`${hub.wsUrl}${path}`) : await openSocket(`${hub.wsUrl}${path}`, protocol);
   sockets.push(s);
   return s;
 }
@@ -106,6 +107,17 @@ describe('line mode', () => {
 });
 
 describe('taps', () => {
+  it('send a welcome first: epoch, node and the hub time the subscriptions took effect', async () => {
+    const before = Date.now();
+    const tap = (await open('/wel.*')) as TapSocket;
+    expect(tap.welcome).toMatchObject({ op: 'welcome', v: 1, epoch: hub.hub.epoch, node: hub.hub.nodeId });
+    expect(tap.welcome.ts).toBeGreaterThanOrEqual(before - 5);
+    expect(tap.welcome.ts).toBeLessThanOrEqual(Date.now());
+    await httpPublish('wel.a', { n: 1 });
+    expect(await tap.nextJson()).toMatchObject({ topic: 'wel.a', seq: 1 });
+    expect((await hub.hub.history('wel.a', {})).messages[0].ts).toBeGreaterThanOrEqual(tap.welcome.ts!);
+  });
+
   it('stream one JSON message per frame for several wildcard patterns', async () => {
     const tap = await open('/taps.*.x,other.>');
     await sleep(50);
@@ -251,7 +263,7 @@ describe('shutdown', () => {
   it('closes clients with 1001 and releases the port', async () => {
     const other = await startHub(testConfig({ publishKey: KEY }));
     const c = await openSocket(other.wsUrl, 'hub.v1');
-    const tap = await openSocket(`${other.wsUrl}/x.y`);
+    const tap = await openTap(`${other.wsUrl}/x.y`);
     const started = Date.now();
     await other.close();
     expect((await c.closed).code).toBe(1001);

@@ -4,7 +4,7 @@ import { testConfig } from '../../../server/config.ts';
 import { HubClient, type WebSocketLike } from '../../../client/hub-client.ts';
 import type { HubMessage, ResetFrame } from '../../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'recovery-key';
 let running: RunningHub;
@@ -135,7 +135,7 @@ describe('recovery', () => {
 
   it('snapshot=N sends the last N messages then live ones, without gap or duplicate', async () => {
     for (let i = 1; i <= 10; i++) await publish('snap.t', { i });
-    const tap = await openSocket(`${running.wsUrl}/snap.t?snapshot=3`);
+    const tap = await openTap(`${running.wsUrl}/snap.t?snapshot=3`);
     sockets.push(tap);
     await tap.next((f) => f.includes('"seq":10'));
     await publish('snap.t', { i: 11 });
@@ -145,7 +145,7 @@ describe('recovery', () => {
 
   it('since=SEQ resumes a tap and an app sub after that seq', async () => {
     for (let i = 1; i <= 6; i++) await publish('since.t', { i });
-    const tap = await openSocket(`${running.wsUrl}/since.t?since=4`);
+    const tap = await openTap(`${running.wsUrl}/since.t?since=4`);
     sockets.push(tap);
     await tap.next((f) => f.includes('"seq":6'));
     expect(tap.frames.map((f) => JSON.parse(f).seq)).toEqual([5, 6]);

@@ -10,7 +10,7 @@ import type { TopicInfo, TopicPage } from '../../../server/core/topic-stats.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { TestRedis } from '../../support/redis-server.ts';
 import { until } from '../../support/until.ts';
-import { openSocket, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'catalog-publish-key';
 let redis: TestRedis;
@@ -50,7 +50,7 @@ describe('TopicCatalog', () => {
   });
 
   it('pages across the merged list: every topic of both nodes once, in order, with A\'s counters where it has them', async () => {
-    const tap = await openSocket(`${a.wsUrl}/page.a2`);
+    const tap = await openTap(`${a.wsUrl}/page.a2`);
     sockets.push(tap);
     await until('A subscribed upstream to page.a2', () => a.hub.stats().subscriptions >= 1, 2000);
     const onA = ['page.a1', 'page.a2', 'page.a3'];

@@ -9,7 +9,7 @@ import type { MemoryBroker } from '../../../server/broker/memory.ts';
 import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { TestRedis } from '../../support/redis-server.ts';
-import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../support/ws-client.ts';
 import { until } from '../../support/until.ts';
 
 const KEY = 'topic-limits-key';
@@ -30,7 +30,7 @@ async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
 }
 
 async function open(url: string, protocol?: string): Promise<TestSocket> {
-  const s = await openSocket(url, protocol);
+  const s = !protocol && new URL(url).pathname.startsWith('/ws/') ? await openTap(url) : await openSocket(url, protocol);
   sockets.push(s);
   if (protocol) await s.nextJson((f) => f.op === 'welcome');
   return s;

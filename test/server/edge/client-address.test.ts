@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nodeAddress, parseForwarded } from '../../../server/edge/client-address.ts';
 import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { openSocket, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
 
 const ADMIN = 'client-address-admin-key';
 const cleanups: Array<() => unknown> = [];
@@ -23,7 +23,7 @@ async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
 
 /** A tap opened with `headers`, from `localAddress` (default 127.0.0.1). */
 async function tap(running: RunningHub, headers: Record<string, string>, localAddress?: string): Promise<TestSocket> {
-  const s = await openSocket(`${running.wsUrl}/ticks.x`, undefined, { headers, localAddress });
+  const s = await openTap(`${running.wsUrl}/ticks.x`, { headers, localAddress });
   cleanups.push(() => s.ws.terminate());
   return s;
 }

@@ -9,7 +9,7 @@ import { sign } from 'hono/jwt';
 import WebSocket from 'ws';
 import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { openSocket, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
 import { parseResponse, rawExchange, upgradeRequest } from '../../support/raw-http.ts';
 import { until } from '../../support/until.ts';
 
@@ -26,8 +26,9 @@ async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
   return running;
 }
 
+/** A socket closed after the test; a tap's (`/ws/<patterns>`) welcome is awaited and kept apart. */
 async function socket(url: string, protocol?: string, options = {}): Promise<TestSocket> {
-  const s = await openSocket(url, protocol, options);
+  const s = !protocol && new URL(url).pathname.startsWith('/ws/') ? await openTap(url, options) : await openSocket(url, protocol, options);
   cleanups.push(() => s.ws.terminate());
   return s;
 }
@@ -117,7 +118,7 @@ describe('WebSocket per-address limit (MAX_CONNECTIONS_PER_IP)', () => {
     const token = await sign({ role: 'viewer', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256');
     const outcomes = await Promise.all(
       Array.from({ length: 300 }, () =>
-        openSocket(`${running.wsUrl}/ticks.probe?token=${token}`).then(
+        openTap(`${running.wsUrl}/ticks.probe?token=${token}`).then(
           (s) => (cleanups.push(() => s.ws.terminate()), 'open'),
           (err: Error) => (/429/.test(err.message) ? '429' : err.message),
         ),

@@ -4,7 +4,7 @@ import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { maskedFrame, openRawSocket, type RawSocket } from '../../support/raw-socket.ts';
 import { until } from '../../support/until.ts';
-import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'socket-fuzz-key';
 let running: RunningHub;
@@ -58,7 +58,7 @@ function attack(raw: RawSocket, random: () => number): void {
 
 describe('socket fuzzer', () => {
   it('hostile frames never crash the hub, leak a connection, or cost a good client a message', async () => {
-    const good = await openSocket(`${running.wsUrl}/fz.t`);
+    const good = await openTap(`${running.wsUrl}/fz.t`);
     const publisher = await openSocket(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
     await publisher.nextJson((f) => f.op === 'welcome');
     await sleep(20);
@@ -151,7 +151,7 @@ interface GoodService {
  * (well under the rate limit) and records the round trips.
  */
 async function goodService(h: RunningHub, topic: string): Promise<GoodService> {
-  const tap = await openSocket(`${h.wsUrl}/${topic}`);
+  const tap = await openTap(`${h.wsUrl}/${topic}`);
   const latencies: number[] = [];
   tap.ws.on('message', (data) => {
     const m = JSON.parse(String(data));
@@ -423,7 +423,7 @@ describe('socket fuzzer: attack shapes from the security audit', () => {
       const random = prng(4_2026_0003);
       // The hub's own topics exist before the flood ($sys.stats after the first telemetry tick, chat on the first join):
       // a flood that fills MAX_TOPICS first locks them out too (too_many_topics), a gap this test does not cover.
-      const sys = await openSocket(`${h.wsUrl}/$sys.stats`);
+      const sys = await openTap(`${h.wsUrl}/$sys.stats`);
       await sys.next(() => true, 2500);
       sys.close();
       const watcher = await openSocket(h.wsUrl);

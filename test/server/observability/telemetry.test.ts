@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from 'hono/jwt';
 import { testConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { openSocket, sleep, type TestSocket } from '../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'telemetry-key';
 let running: RunningHub;
@@ -30,10 +30,10 @@ async function scrape(): Promise<Map<string, number>> {
 
 describe('telemetry', () => {
   it('metrics and $sys.stats agree with the traffic a test generates', async () => {
-    const taps = await Promise.all([1, 2, 3].map(() => openSocket(`${running.wsUrl}/tm.*`)));
+    const taps = await Promise.all([1, 2, 3].map(() => openTap(`${running.wsUrl}/tm.*`)));
     const line = await openSocket(running.wsUrl);
     const app = await openSocket(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
-    const stats = await openSocket(`${running.wsUrl}/$sys.stats`);
+    const stats = await openTap(`${running.wsUrl}/$sys.stats`);
     sockets.push(...taps, line, app, stats);
     const welcome = await app.nextJson<{ node: string }>((f) => f.op === 'welcome');
     await sleep(30);
@@ -79,6 +79,6 @@ describe('telemetry', () => {
     expect(publisher.framesOut).toBeGreaterThanOrEqual(51); // welcome + 50 acks
     const taps = connections.filter((c) => c.subscriptions.includes('tm.*'));
     expect(taps).toHaveLength(3);
-    for (const t of taps) expect(t.framesOut).toBe(50);
+    for (const t of taps) expect(t.framesOut).toBe(51); // welcome + 50 messages
   });
 });

@@ -13,7 +13,7 @@ import type { HubMessage } from '../../../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../../../server/server.ts';
 import { spawnHub } from '../../../support/hub-process.ts';
 import { TestRedis } from '../../../support/redis-server.ts';
-import { openSocket, sleep, type TestSocket } from '../../../support/ws-client.ts';
+import { openSocket, openTap, sleep, type TestSocket } from '../../../support/ws-client.ts';
 import { until } from '../../../support/until.ts';
 
 const KEY = 'cluster-publish-key';
@@ -117,7 +117,7 @@ function resumingClient(target: () => string, pattern: string) {
 
 describe('tickhub nodes on one Redis', () => {
   it('a tap on node A gets what is published on node B (hub, HTTP), in order, once', async () => {
-    const tap = await openSocket(`${a.wsUrl}/x.one`);
+    const tap = await openTap(`${a.wsUrl}/x.one`);
     sockets.push(tap);
     await sleep(50);
     for (let i = 1; i <= 50; i++) await b.hub.publish('x.one', { i });
@@ -136,7 +136,7 @@ describe('tickhub nodes on one Redis', () => {
     app.send({ op: 'sub', id: 2, topic: 'w.>' });
     app.send({ op: 'sub', id: 3, topic: 'w.a' });
     await app.nextJson((f) => f.id === 3);
-    const tapB = await openSocket(`${b.wsUrl}/w.>`);
+    const tapB = await openTap(`${b.wsUrl}/w.>`);
     sockets.push(tapB);
     await sleep(50);
     const upstream = (a.hub.broker as RedisBroker).upstreamSubscriptions();
@@ -164,7 +164,7 @@ describe('tickhub nodes on one Redis', () => {
 
   it('each node publishes its own $sys.stats, named like the node in its welcome', async () => {
     const [appA, appB] = await Promise.all([openSocket(a.wsUrl, 'hub.v1'), openSocket(b.wsUrl, 'hub.v1')]);
-    const stats = await openSocket(`${a.wsUrl}/$sys.stats`);
+    const stats = await openTap(`${a.wsUrl}/$sys.stats`);
     sockets.push(appA, appB, stats);
     const nodeA = (await appA.nextJson<{ node: string }>((f) => f.op === 'welcome')).node;
     const nodeB = (await appB.nextJson<{ node: string }>((f) => f.op === 'welcome')).node;
