@@ -36,7 +36,7 @@ afterAll(async () => {
   await Promise.all(hubs.map((h) => h.close()));
 });
 
-describe('credential expiry on open connections', () => {
+describe.concurrent('credential expiry on open connections', () => {
   it('closes an app connection 4001 after its token expires, not before, with a token_expired error first', async () => {
     const opened = performance.now();
     const app = await open(`${hub.wsUrl}?token=${await token('operator', 1.5)}`, 'hub.v1');
@@ -86,7 +86,7 @@ describe('credential expiry on open connections', () => {
   });
 });
 
-describe('expiry warning (JWT_EXPIRY_WARNING_MS)', () => {
+describe.concurrent('expiry warning (JWT_EXPIRY_WARNING_MS)', () => {
   let warned: RunningHub;
   beforeAll(async () => {
     warned = await startHub(testConfig({ jwtSecret: SECRET, publishKey: 'expiry-publish-key', jwtExpiryWarningMs: 1000 }));
