@@ -127,3 +127,16 @@ export interface Broker {
 export function encodeMessage(topic: string, seq: number, ts: number, dataJson: string): string {
   return `{"topic":"${topic}","seq":${seq},"ts":${ts},"data":${dataJson}}`;
 }
+
+/**
+ * Cut a page, oldest first, before the message that would take it over `maxBytes` (the first
+ * message always goes, so paging on with `since` always advances).
+ */
+export function boundPage(page: HistoryPage, maxBytes: number): HistoryPage & { more: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < page.messages.length; i++) {
+    bytes += Buffer.byteLength(page.messages[i].json);
+    if (bytes > maxBytes && i > 0) return { ...page, messages: page.messages.slice(0, i), more: true };
+  }
+  return { ...page, more: false };
+}

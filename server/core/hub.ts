@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config.ts';
 import type { Principal } from './principal.ts';
-import { BrokerUnavailableError, TooManyTopicsError, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
+import { BrokerUnavailableError, TooManyTopicsError, boundPage, type Broker, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker/broker.ts';
 import { HubError } from '../../protocol/errors.ts';
 import { maxHzProblem } from '../../protocol/limits.ts';
 import { matches, topicError } from '../../protocol/topics.ts';
@@ -301,17 +301,4 @@ export class Hub {
     this.flusher.flushNow();
     for (const conn of this.connections) conn.close(CloseCode.goingAway, 'hub shutting down');
   }
-}
-
-/**
- * Cut a page, oldest first, before the message that would take it over `maxBytes` (the first
- * message always goes, so paging on with `since` always advances).
- */
-function boundPage(page: HistoryPage, maxBytes: number): HistoryPage & { more: boolean } {
-  let bytes = 0;
-  for (let i = 0; i < page.messages.length; i++) {
-    bytes += Buffer.byteLength(page.messages[i].json);
-    if (bytes > maxBytes && i > 0) return { ...page, messages: page.messages.slice(0, i), more: true };
-  }
-  return { ...page, more: false };
 }
