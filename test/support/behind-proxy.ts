@@ -38,9 +38,15 @@ export async function startCluster(kind: ProxyKind): Promise<ProxyCluster> {
     API_KEYS: `${ADMIN}:admin`,
     HISTORY: 'deploy.>=100000/3600,>=1000/600',
   };
-  const nodes = await Promise.all([0, 1, 2].map(() => spawnHub(env, children)));
-  const proxy = await startProxy(kind, nodes.map((n) => n.port));
-  return { redis, nodes, proxy, children, sockets: [] };
+  try {
+    const nodes = await Promise.all([0, 1, 2].map(() => spawnHub(env, children)));
+    const proxy = await startProxy(kind, nodes.map((n) => n.port));
+    return { redis, nodes, proxy, children, sockets: [] };
+  } catch (err) {
+    for (const child of children) child.kill('SIGKILL');
+    await redis.stop();
+    throw err;
+  }
 }
 
 export async function stopCluster(c: ProxyCluster | undefined): Promise<void> {
