@@ -14,7 +14,7 @@ import { TestRedis } from './redis-server.ts';
 import { until, sleep } from './until.ts';
 import { openSocket, type TestSocket } from './ws-client.ts';
 
-const KEY = 'deploy-publish-key';
+export const KEY = 'deploy-publish-key';
 const ADMIN = 'deploy-admin-key';
 const PER_IP = 5;
 
@@ -26,8 +26,11 @@ export interface ProxyCluster {
   sockets: TestSocket[];
 }
 
-/** Three nodes on one Redis behind `kind`; torn down by the caller's afterAll via `stopCluster`. */
-export async function startCluster(kind: ProxyKind): Promise<ProxyCluster> {
+/**
+ * Three nodes on one Redis behind `kind`; torn down by the caller's afterAll via `stopCluster`.
+ * `overrides` replace the nodes' env (a value of '' drops the setting, so the node's default applies).
+ */
+export async function startCluster(kind: ProxyKind, overrides: Record<string, string> = {}): Promise<ProxyCluster> {
   const redis = await TestRedis.start();
   const children: ChildProcess[] = [];
   const env = {
@@ -37,6 +40,7 @@ export async function startCluster(kind: ProxyKind): Promise<ProxyCluster> {
     HUB_PUBLISH_KEY: KEY,
     API_KEYS: `${ADMIN}:admin`,
     HISTORY: 'deploy.>=100000/3600,>=1000/600',
+    ...overrides,
   };
   try {
     const nodes = await Promise.all([0, 1, 2].map(() => spawnHub(env, children)));
