@@ -21,7 +21,7 @@ import {
 } from './config-formats.ts';
 
 export { defaultPolicies, defaultRetention, type OverflowPolicy, type PolicyRule, type RetentionRule } from './config-formats.ts';
-import { loadJwksFile, loadPublicKeyFile, PUBLIC_KEY_ALGS, type JwksConfig, type PublicKeyConfig } from './edge/jwt-keys.ts';
+import { loadJwksFile, loadPublicKeyFile, parseJwksUrl, PUBLIC_KEY_ALGS, type JwksConfig, type JwksUrlConfig, type PublicKeyConfig } from './edge/jwt-keys.ts';
 import { readTlsPair } from './edge/tls.ts';
 
 export type JwtRequireExp = 'elevated' | 'all' | 'none';
@@ -39,6 +39,8 @@ export interface HubConfig {
   jwtPublicKey: PublicKeyConfig | null;
   /** Local JWKS for RS256/ES256 JWTs (JWT_JWKS_FILE), each key pinning its `alg`, chosen by `kid`; null = none. */
   jwtJwks: JwksConfig | null;
+  /** JWKS fetched over http(s) (JWT_JWKS_URL), cached and refetched after JWT_JWKS_COOLDOWN_MS on an unknown kid; null = none. */
+  jwtJwksUrl: JwksUrlConfig | null;
   /** How long before a connection's credential expires it is warned (`expiring`); half its life if that is shorter. */
   jwtExpiryWarningMs: number;
   /** Which JWTs must carry `exp`: `elevated` = publisher and admin, `all`, or `none`. */
@@ -124,6 +126,10 @@ const envSchema = z.object({
   JWT_PUBLIC_KEY_FILE: z.string().optional(),
   JWT_PUBLIC_KEY_ALG: z.enum(PUBLIC_KEY_ALGS).optional(),
   JWT_JWKS_FILE: z.string().optional(),
+  JWT_JWKS_URL: z.string().optional(),
+  JWT_JWKS_COOLDOWN_MS: int(0, 86_400_000).default(30_000),
+  JWT_JWKS_CACHE_MS: int(1_000, 604_800_000).default(600_000),
+  JWT_JWKS_TIMEOUT_MS: int(100, 60_000).default(5_000),
   JWT_EXPIRY_WARNING_MS: int(0, 86_400_000).default(30_000),
   JWT_REQUIRE_EXP: z.enum(['elevated', 'all', 'none']).default('elevated'),
   ANONYMOUS_ROLE: z.enum(['none', 'viewer', 'operator']).default('operator'),
@@ -197,6 +203,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
   const jwtPublicKey = e.JWT_PUBLIC_KEY_FILE && e.JWT_PUBLIC_KEY_ALG ? load('JWT_PUBLIC_KEY_FILE', () => loadPublicKeyFile(e.JWT_PUBLIC_KEY_FILE!, e.JWT_PUBLIC_KEY_ALG!)) : null;
   const jwtJwks = e.JWT_JWKS_FILE ? load('JWT_JWKS_FILE', () => loadJwksFile(e.JWT_JWKS_FILE!)) : null;
+  if (e.JWT_JWKS_FILE && e.JWT_JWKS_URL) keyProblems.push('  JWT_JWKS_URL: set with JWT_JWKS_FILE; use one JWKS, the file or the URL');
+  const jwksUrl = e.JWT_JWKS_URL ? load('JWT_JWKS_URL', () => parseJwksUrl(e.JWT_JWKS_URL!)) : null;
+  const jwtJwksUrl: JwksUrlConfig | null = jwksUrl
+    ? { url: jwksUrl, cooldownMs: e.JWT_JWKS_COOLDOWN_MS, cacheMaxAgeMs: e.JWT_JWKS_CACHE_MS, timeoutMs: e.JWT_JWKS_TIMEOUT_MS }
+    : null;
   if (keyProblems.length > 0) throw new ConfigError(`invalid configuration:\n${keyProblems.join('\n')}`);
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     const [set, missing] = e.TLS_CERT_FILE === undefined ? ['TLS_KEY_FILE', 'TLS_CERT_FILE'] : ['TLS_CERT_FILE', 'TLS_KEY_FILE'];
@@ -217,6 +228,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtSecret: e.JWT_SECRET ?? null,
     jwtPublicKey,
     jwtJwks,
+    jwtJwksUrl,
     jwtExpiryWarningMs: e.JWT_EXPIRY_WARNING_MS,
     jwtRequireExp: e.JWT_REQUIRE_EXP,
     anonymousRole: e.ANONYMOUS_ROLE,

@@ -1,6 +1,6 @@
 /**
  * Credentials to principals: JWTs (HS256 with JWT_SECRET; RS256/ES256 with a configured public
- * key or JWKS, see jwt-keys.ts; the token's `alg` header picks the verifier, an algorithm not
+ * key, JWKS file or JWKS URL, see jwt-keys.ts; the token's `alg` header picks the verifier, an algorithm not
  * configured is refused; `exp` enforced per JWT_REQUIRE_EXP) or static API keys from config,
  * compared in constant time; callers without credentials get the configured anonymous role.
  */
@@ -19,7 +19,7 @@ import { ROLES, type ApiKey, type AuthResult, type Authenticator, type Principal
 export function createAuthenticator(config: HubConfig): Authenticator {
   const keys: ApiKey[] = [...config.apiKeys];
   if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
-  const publicKeys = config.jwtPublicKey || config.jwtJwks ? createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks) : null;
+  const publicKeys = config.jwtPublicKey || config.jwtJwks || config.jwtJwksUrl ? createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks, config.jwtJwksUrl) : null;
 
   async function authenticate(token: string | undefined): Promise<AuthResult> {
     if (token === undefined || token === '') {

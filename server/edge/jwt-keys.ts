@@ -1,12 +1,14 @@
 /**
- * Public keys for RS256/ES256 JWTs, loaded once at start: a PEM SPKI key file with its algorithm
- * pinned (JWT_PUBLIC_KEY_FILE + JWT_PUBLIC_KEY_ALG) and a local JWKS file whose keys each pin
- * their own `alg` (JWT_JWKS_FILE). The loaders read and check the files synchronously so a bad
- * one stops config loading with the variable named; verification is done by `jose`.
+ * Public keys for RS256/ES256 JWTs: a PEM SPKI key file with its algorithm pinned
+ * (JWT_PUBLIC_KEY_FILE + JWT_PUBLIC_KEY_ALG) and a local JWKS file whose keys each pin their own
+ * `alg` (JWT_JWKS_FILE), both loaded once at start (the loaders read and check the files
+ * synchronously so a bad one stops config loading with the variable named), or a JWKS fetched
+ * from a URL (JWT_JWKS_URL) by jose's `createRemoteJWKSet`, cached and refetched on an unknown
+ * `kid` after a cooldown. Verification is done by `jose`.
  */
 import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, decodeProtectedHeader, importSPKI, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, importSPKI, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 
 /** The asymmetric algorithms the hub verifies; HS256 (JWT_SECRET) is handled beside them. */
 export const PUBLIC_KEY_ALGS = ['RS256', 'ES256'] as const;
@@ -22,6 +24,34 @@ export interface PublicKeyConfig {
 export interface JwksConfig {
   file: string;
   jwks: JSONWebKeySet;
+}
+
+/** A JWKS served over http(s) (JWT_JWKS_URL); its keys are not known until fetched. */
+export interface JwksUrlConfig {
+  url: string;
+  /** Least time between two fetches (jose's cooldownDuration): an unknown kid refetches only after it. */
+  cooldownMs: number;
+  /** How long a fetched set is used before it is refetched even if every kid is known (jose's cacheMaxAge). */
+  cacheMaxAgeMs: number;
+  /** How long one fetch may take (jose's timeoutDuration). */
+  timeoutMs: number;
+}
+
+/**
+ * Check JWT_JWKS_URL: an absolute http or https URL without credentials; throws naming the problem.
+ * @example
+ * parseJwksUrl('https://idp.example.com/.well-known/jwks.json');
+ */
+export function parseJwksUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`'${value}' is not a URL; expected http(s)://host[:port]/path`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`must be an http or https URL, not ${url.protocol}`);
+  if (url.username || url.password) throw new Error('must not carry credentials (user:password@)');
+  return url.href;
 }
 
 /** What each algorithm needs of a key: its type and, for EC, its curve. */
@@ -112,20 +142,43 @@ export interface PublicKeyVerifier {
   verify(token: string): Promise<VerifyOutcome>;
 }
 
+/** Why a remote JWKS could not be used, for the 401's reason (the URL is the operator's, not a secret). */
+function remoteFailure(err: Error, url: string): string | null {
+  switch (err.name) {
+    case 'JWKSTimeout':
+      return `JWKS at ${url} did not answer in time`;
+    case 'JWKSInvalid':
+      return `JWKS at ${url} is not a valid JWKS`;
+    case 'JOSEError':
+      return `JWKS at ${url} is unavailable (${err.message})`;
+    case 'TypeError': {
+      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+      return `JWKS at ${url} is unavailable (${cause?.code ?? cause?.message ?? err.message})`;
+    }
+    default:
+      return null;
+  }
+}
+
 /**
- * One verifier over the configured PEM key and JWKS (either may be null). The token's header
- * `alg` picks the key set, `jwtVerify` pins the algorithms of that set, and a JWKS key is chosen
- * by `kid` (and must pin the same alg).
+ * One verifier over the configured PEM key, JWKS file and JWKS URL (any may be null; config
+ * refuses the file and the URL together). The token's header `alg` picks the key set,
+ * `jwtVerify` pins the algorithms of that set, and a JWKS key is chosen by `kid` (and must pin
+ * the same alg). A remote key without `alg` is used only for RS256/ES256 (jose checks its type
+ * against the header); a fetch that fails refuses the token with the reason, never throws.
  * @example
- * const v = createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks);
+ * const v = createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks, config.jwtJwksUrl);
  * if (v.handles(decodeProtectedHeader(token).alg)) await v.verify(token);
  */
-export function createPublicKeyVerifier(pem: PublicKeyConfig | null, jwks: JwksConfig | null): PublicKeyVerifier {
+export function createPublicKeyVerifier(pem: PublicKeyConfig | null, jwks: JwksConfig | null, remote: JwksUrlConfig | null = null): PublicKeyVerifier {
   const pemKey = pem ? importSPKI(pem.pem, pem.alg) : null;
   pemKey?.catch(() => {}); // checked at load; a failure here surfaces on verify
-  const jwksAlgs = new Set((jwks?.jwks.keys ?? []).map((k) => k.alg as string));
+  const jwksAlgs = new Set<string>(remote ? PUBLIC_KEY_ALGS : (jwks?.jwks.keys ?? []).map((k) => k.alg as string));
   const jwksKids = new Set((jwks?.jwks.keys ?? []).map((k) => k.kid as string));
   const keySet = jwks ? createLocalJWKSet(jwks.jwks) : null;
+  const remoteSet = remote
+    ? createRemoteJWKSet(new URL(remote.url), { timeoutDuration: remote.timeoutMs, cooldownDuration: remote.cooldownMs, cacheMaxAge: remote.cacheMaxAgeMs })
+    : null;
 
   const handles = (alg: string | undefined) => alg !== undefined && (pem?.alg === alg || jwksAlgs.has(alg));
 
@@ -133,6 +186,18 @@ export function createPublicKeyVerifier(pem: PublicKeyConfig | null, jwks: JwksC
     try {
       const { alg, kid } = decodeProtectedHeader(token);
       if (!handles(alg)) return { ok: false, reason: `invalid token: algorithm ${String(alg)} is not configured` };
+      // With a PEM key of the same alg, a token with a kid tries the remote set first and falls
+      // back to the PEM key only when no served key fits it; without a kid it goes to the PEM key.
+      if (remoteSet && (pem?.alg !== alg || kid !== undefined)) {
+        try {
+          const { payload } = await jwtVerify(token, remoteSet, { algorithms: [...PUBLIC_KEY_ALGS] });
+          return { ok: true, claims: payload };
+        } catch (err) {
+          const failure = remoteFailure(err as Error, remote!.url);
+          if (failure) return { ok: false, reason: `invalid token: ${failure}` };
+          if (!((err as Error).name === 'JWKSNoMatchingKey' && pem?.alg === alg)) throw err;
+        }
+      }
       const useJwks = keySet !== null && (pem?.alg !== alg || (kid !== undefined && jwksKids.has(kid)));
       const { payload } = useJwks
         ? await jwtVerify(token, keySet!, { algorithms: [...jwksAlgs] })
