@@ -88,7 +88,7 @@ export class RedisBroker implements Broker {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.nodeTtlMs = options.nodeTtlMs ?? 5000;
     this.redis = new RedisClient(
-      { url: options.url, prefix: options.prefix ?? 'th:', nodeId: this.nodeId, log: options.log },
+      { url: options.url, prefix: options.prefix ?? 'th:', nodeId: this.nodeId, idleTimeoutMs: Math.max(3000, 3 * this.heartbeatMs), log: options.log },
       {
         error: (connected) => {
           this.sequencer?.hold(); // hold live messages until the gap is closed

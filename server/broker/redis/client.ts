@@ -19,6 +19,19 @@ export interface RedisClientOptions {
   prefix: string;
   /** This node's id in presence, origins and its own keys. */
   nodeId: string;
+  /**
+   * A command with no reply after this long fails with BrokerUnavailableError, and the command
+   * connection counts as stalled (not ready, nothing more is sent) until that reply or the
+   * disconnect comes. Bounds what a partition (packets lost, no RST) costs a publisher. 2000 ms.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * A connection that neither sends nor receives for this long is dropped and reconnected. The
+   * broker's heartbeat answers on the command connection and publishes to the pub/sub one every
+   * second, so this only fires when Redis is unreachable; the broker passes max(3000, 3 x heartbeat).
+   * None by default (a client without that traffic would be dropped while merely idle).
+   */
+  idleTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -44,6 +57,9 @@ export class RedisClient implements ScriptRunner {
   /** Pub/sub only. */
   readonly sub: Client;
   private closedFlag = false;
+  /** Commands past `commandTimeoutMs` still waiting for their reply (or the disconnect). */
+  private overdue = 0;
+  private readonly commandTimeoutMs: number;
 
   constructor(
     private readonly options: RedisClientOptions,
@@ -52,8 +68,11 @@ export class RedisClient implements ScriptRunner {
     this.prefix = options.prefix;
     this.nodeId = options.nodeId;
     const log = options.log;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 2000;
+    // Always retry, also after a socket timeout (node-redis gives up on those by default).
     const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 1000);
-    this.cmd = createClient({ url: options.url, disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout: 2000 } });
+    const socketTimeout = options.idleTimeoutMs;
+    this.cmd = createClient({ url: options.url, disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout: 2000, socketTimeout } });
     this.sub = this.cmd.duplicate();
     let cmdWasReady = false;
     this.cmd.on('error', (err: Error) => log?.warn({ err: err.message }, 'redis (commands) error'));
@@ -87,9 +106,9 @@ export class RedisClient implements ScriptRunner {
     return this.closedFlag;
   }
 
-  /** Both connections are up. */
+  /** Both connections are up, and the command connection answers. */
   get ready(): boolean {
-    return this.cmd.isReady && this.sub.isReady;
+    return this.cmd.isReady && this.overdue === 0 && this.sub.isReady;
   }
 
   /** The full name of a key or channel. */
@@ -111,16 +130,36 @@ export class RedisClient implements ScriptRunner {
 
   /**
    * Run a command on the command connection. Rejects with BrokerUnavailableError when closed,
-   * disconnected or failing in transit; a Redis error reply (ErrorReply) passes through as is.
+   * disconnected, stalled (an earlier command is overdue), failing in transit or not answered
+   * within `commandTimeoutMs`; a Redis error reply (ErrorReply) passes through as is.
+   *
+   * Stalled sends nothing, so a partitioned connection goes quiet and its idle timeout
+   * (`idleTimeoutMs`) drops and reconnects it; before that, a late reply ends the stall.
    */
   async call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closedFlag) throw new BrokerUnavailableError('broker closed');
     if (!this.cmd.isReady) throw new BrokerUnavailableError('Redis is unreachable');
+    if (this.overdue > 0) throw new BrokerUnavailableError(`Redis is not answering (a command is over ${this.commandTimeoutMs} ms)`);
+    const running = fn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.overdue++;
+        running.then(
+          () => this.overdue--,
+          () => this.overdue--,
+        );
+        reject(new BrokerUnavailableError(`Redis did not answer within ${this.commandTimeoutMs} ms`));
+      }, this.commandTimeoutMs);
+    });
     try {
-      return await fn();
+      return await Promise.race([running, timedOut]);
     } catch (err) {
       if (err instanceof ErrorReply) throw err;
+      if (err instanceof BrokerUnavailableError) throw err;
       throw new BrokerUnavailableError(`Redis is unreachable: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
