@@ -98,9 +98,10 @@ export class TestRedis {
   }
 }
 
-function ping(port: number): Promise<boolean> {
+/** True if a Redis at `host:port` answers PING within 500 ms. */
+export function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(port, host);
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

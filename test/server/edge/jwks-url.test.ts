@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import WebSocket from 'ws';
-import { ConfigError, loadConfig, type HubConfig } from '../../../server/config.ts';
+import { loadConfig, type HubConfig } from '../../../server/config.ts';
 import { createAuthenticator } from '../../../server/edge/credentials.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { sleep } from '../../support/until.ts';
+import { configError as loadError } from '../../support/config-error.ts';
 
 type Pair = { publicKey: CryptoKey; privateKey: CryptoKey };
 let rsa: Pair, rsaNext: Pair, ec: Pair, stranger: Pair;
@@ -56,15 +57,7 @@ function upgrade(hub: RunningHub, token: string): Promise<{ status: number; body
     });
   });
 }
-const configError = (extra: Record<string, string>): string => {
-  try {
-    loadConfig(env(extra));
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('config loaded');
-};
+const configError = (extra: Record<string, string>): string => loadError(env(extra));
 
 beforeAll(async () => {
   [rsa, rsaNext, ec, stranger] = await Promise.all([

@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { sign } from 'hono/jwt';
-import { ConfigError, loadConfig, type HubConfig } from '../../../server/config.ts';
+import { loadConfig, type HubConfig } from '../../../server/config.ts';
 import { createAuthenticator } from '../../../server/edge/credentials.ts';
 import { startHub } from '../../../server/server.ts';
 import { upgradeStatus } from '../../support/ws-client.ts';
+import { configError as loadError } from '../../support/config-error.ts';
 
 const SECRET = 'a-jwt-secret-of-at-least-32-characters!';
 let dir: string;
@@ -46,15 +47,7 @@ async function principalOf(config: HubConfig, token: string) {
   if (!r.ok) throw new Error(`refused: ${r.reason}`);
   return r.principal;
 }
-const configError = (extra: Record<string, string>): string => {
-  try {
-    loadConfig(env(extra));
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('config loaded');
-};
+const configError = (extra: Record<string, string>): string => loadError(env(extra));
 
 let rsaPem: string, ecPem: string, jwks: string;
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { HubClient, type WebSocketLike } from '../../../../client/hub-client.ts';
 import { testConfig } from '../../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../../server/server.ts';
-import { redisServerPath } from '../../../support/redis-server.ts';
+import { ping, redisServerPath } from '../../../support/redis-server.ts';
 import { sleep, until } from '../../../support/until.ts';
 
 const NS = `thpart${process.pid % 100_000}`;
@@ -65,19 +65,7 @@ function setupNetwork(): void {
 const partition = () => nsIp('link', 'set', NS_IF, 'down');
 const heal = () => nsIp('link', 'set', NS_IF, 'up');
 
-function pingRedis(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(REDIS_PORT, REDIS_ADDR);
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('data', (d) => done(String(d).startsWith('+PONG')));
-    socket.on('error', () => done(false));
-    socket.write('PING\r\n');
-  });
-}
+const pingRedis = () => ping(REDIS_PORT, REDIS_ADDR);
 
 /** Redis's count of connections accepted since it started (INFO stats). */
 function connectionsReceived(): Promise<number> {
