@@ -5,6 +5,7 @@
  */
 import { createClient, ErrorReply } from 'redis';
 import type { Logger } from 'pino';
+import { guarded } from '../../guard.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 import type { ScriptRunner } from './presence.ts';
 import type { Script } from './scripts.ts';
@@ -60,6 +61,9 @@ export class RedisClient implements ScriptRunner {
   /** Commands past `commandTimeoutMs` still waiting for their reply (or the disconnect). */
   private overdue = 0;
   private readonly commandTimeoutMs: number;
+  /** Commands waiting for their reply, oldest first; one watchdog timer for all of them, from the first command to destroy(). */
+  private readonly waiting = new Set<Waiting>();
+  private watchdog: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly options: RedisClientOptions,
@@ -141,17 +145,15 @@ export class RedisClient implements ScriptRunner {
     if (!this.cmd.isReady) throw new BrokerUnavailableError('Redis is unreachable');
     if (this.overdue > 0) throw new BrokerUnavailableError(`Redis is not answering (a command is over ${this.commandTimeoutMs} ms)`);
     const running = fn();
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let entry!: Waiting;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.overdue++;
-        running.then(
-          () => this.overdue--,
-          () => this.overdue--,
-        );
-        reject(new BrokerUnavailableError(`Redis did not answer within ${this.commandTimeoutMs} ms`));
-      }, this.commandTimeoutMs);
+      entry = { since: performance.now(), running, reject };
     });
+    this.waiting.add(entry);
+    if (!this.watchdog) {
+      this.watchdog = setInterval(guarded(this.options.log ?? silentLog, 'redis command watchdog', () => this.expireOverdue()), Math.max(20, this.commandTimeoutMs / 10));
+      this.watchdog.unref();
+    }
     try {
       return await Promise.race([running, timedOut]);
     } catch (err) {
@@ -159,8 +161,29 @@ export class RedisClient implements ScriptRunner {
       if (err instanceof BrokerUnavailableError) throw err;
       throw new BrokerUnavailableError(`Redis is unreachable: ${(err as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      this.waiting.delete(entry);
     }
+  }
+
+  /**
+   * Fail the commands waiting longer than `commandTimeoutMs` (a timer per command would cost
+   * every publish a timer). They count as overdue until their reply or the disconnect comes.
+   */
+  private expireOverdue(): void {
+    const cutoff = performance.now() - this.commandTimeoutMs;
+    for (const entry of this.waiting) {
+      if (entry.since > cutoff) break; // oldest first: the rest are younger
+      this.waiting.delete(entry);
+      this.overdue++;
+      const settled = () => this.overdue--;
+      entry.running.then(settled, settled);
+      entry.reject(new BrokerUnavailableError(`Redis did not answer within ${this.commandTimeoutMs} ms`));
+    }
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
   }
 
   /** Close both connections (QUIT, then drop the sockets). */
@@ -173,10 +196,20 @@ export class RedisClient implements ScriptRunner {
   /** Drop both connections now. */
   destroy(): void {
     this.closedFlag = true;
+    this.stopWatchdog();
     this.cmd.destroy();
     this.sub.destroy();
   }
 }
+
+/** A command waiting for its reply: when it was sent, and how to fail it. */
+interface Waiting {
+  since: number;
+  running: Promise<unknown>;
+  reject(err: Error): void;
+}
+
+const silentLog = { error: () => {} };
 
 const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
 
