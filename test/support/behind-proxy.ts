@@ -22,6 +22,8 @@ export interface ProxyCluster {
   redis: TestRedis;
   nodes: HubProcess[];
   proxy: RunningProxy;
+  /** The nodes' environment, to start one again as it was. */
+  env: Record<string, string>;
   children: ChildProcess[];
   sockets: TestSocket[];
 }
@@ -45,7 +47,7 @@ export async function startCluster(kind: ProxyKind, overrides: Record<string, st
   try {
     const nodes = await Promise.all([0, 1, 2].map(() => spawnHub(env, children)));
     const proxy = await startProxy(kind, nodes.map((n) => n.port));
-    return { redis, nodes, proxy, children, sockets: [] };
+    return { redis, nodes, proxy, env, children, sockets: [] };
   } catch (err) {
     for (const child of children) child.kill('SIGKILL');
     await redis.stop();

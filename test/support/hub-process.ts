@@ -17,13 +17,14 @@ export interface HubProcess {
 
 /**
  * Start a hub with `env` (on top of the test's environment); `children` collects it so the
- * test's afterAll can kill what is left.
+ * test's afterAll can kill what is left. `env.PORT` restarts a node on the port it had (a
+ * balancer's fixed address); without it the hub gets a free port.
  *
  * @example
  * const { proc, wsUrl } = await spawnHub({ REDIS_URL: redis.url }, children);
  */
 export async function spawnHub(env: Record<string, string>, children: ChildProcess[]): Promise<HubProcess> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
