@@ -1,13 +1,15 @@
 /**
- * docs/operations.md shows deploy/nginx.conf and deploy/haproxy.cfg verbatim: every fenced
- * `nginx` or `haproxy` block must be byte-identical to its file, so the docs cannot drift from
- * the configs test/deploy/nginx.test.ts and haproxy.test.ts run.
+ * docs/operations.md shows the configs in deploy/ verbatim: every fenced `nginx` or `haproxy`
+ * block must be byte-identical to one of its files (nginx.conf, nginx-tls.conf; haproxy.cfg,
+ * haproxy-tls.cfg) and each file must be shown, so the docs cannot drift from the configs the
+ * tests in test/deploy/ run. The TLS files must also proxy exactly as the plain ones do, so a
+ * change to one (say for SSE) cannot leave the other behind.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { deployFile } from '../support/proxies.ts';
+import { deployFile, type ProxyConfig } from '../support/proxies.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -19,18 +21,41 @@ function fencedBlocks(markdown: string, lang: string): string[] {
   return blocks;
 }
 
+/** The lines from the one starting with `open` (after indentation) to its block's closing brace. */
+function section(text: string, open: string): string {
+  const lines = text.split('\n');
+  const first = lines.findIndex((l) => l.trimStart().startsWith(open));
+  if (first < 0) throw new Error(`no line starting with "${open}"`);
+  const indent = lines[first].length - lines[first].trimStart().length;
+  const last = lines.findIndex((l, i) => i > first && /\S/.test(l) && l.length - l.trimStart().length <= indent);
+  return lines.slice(first, last + 1).join('\n');
+}
+
 describe('docs/operations.md', () => {
   const doc = readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8');
+  const cases: Array<[string, ProxyConfig[]]> = [
+    ['nginx', ['nginx', 'nginx-tls']],
+    ['haproxy', ['haproxy', 'haproxy-tls']],
+  ];
 
-  it('shows deploy/nginx.conf verbatim, in every nginx block', () => {
-    const blocks = fencedBlocks(doc, 'nginx');
-    expect(blocks.length).toBeGreaterThanOrEqual(1);
-    for (const b of blocks) expect(b).toBe(deployFile('nginx'));
+  for (const [lang, configs] of cases) {
+    it(`shows ${configs.join(' and ')} verbatim: every ${lang} block is one of them, each is shown`, () => {
+      const blocks = fencedBlocks(doc, lang);
+      const files = configs.map((c) => deployFile(c));
+      for (const b of blocks) expect(files.some((f) => f === b), `a ${lang} block in docs/operations.md matches no deploy/ file:\n${b.slice(0, 400)}`).toBe(true);
+      for (const [i, f] of files.entries()) expect(blocks.includes(f), `docs/operations.md does not show the ${configs[i]} config verbatim`).toBe(true);
+    });
+  }
+});
+
+describe('the TLS configs in deploy/', () => {
+  it('nginx-tls.conf proxies exactly as nginx.conf does (same upstream, same location block)', () => {
+    for (const open of ['upstream tickhub {', 'location / {', 'events {', 'map $http_upgrade']) {
+      expect(section(deployFile('nginx-tls'), open)).toBe(section(deployFile('nginx'), open));
+    }
   });
 
-  it('shows deploy/haproxy.cfg verbatim, in every haproxy block', () => {
-    const blocks = fencedBlocks(doc, 'haproxy');
-    expect(blocks.length).toBeGreaterThanOrEqual(1);
-    for (const b of blocks) expect(b).toBe(deployFile('haproxy'));
+  it('haproxy-tls.cfg balances exactly as haproxy.cfg does (same defaults and backend)', () => {
+    for (const open of ['defaults', 'backend hubs']) expect(section(deployFile('haproxy-tls'), open)).toBe(section(deployFile('haproxy'), open));
   });
 });

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './redis-server.ts';
+import { makeCertPair } from './tls-certs.ts';
 import { until } from './until.ts';
 import net from 'node:net';
 
@@ -19,23 +20,62 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const NODE_PLACEHOLDERS = ['10.0.0.11:5000', '10.0.0.12:5000', '10.0.0.13:5000'] as const;
 
 export type ProxyKind = 'nginx' | 'haproxy';
+/** A config file in deploy/: the plain ones, and the TLS-terminating ones beside them. */
+export type ProxyConfig = ProxyKind | 'nginx-tls' | 'haproxy-tls';
 
-const FILES: Record<ProxyKind, { file: string; listen: string; bind: (port: number) => string; bins: string[]; pkg: string; env: string }> = {
-  nginx: { file: 'deploy/nginx.conf', listen: 'listen 8080;', bind: (p) => `listen 127.0.0.1:${p};`, bins: ['/usr/sbin/nginx', '/usr/bin/nginx'], pkg: 'nginx', env: 'NGINX_PATH' },
-  haproxy: { file: 'deploy/haproxy.cfg', listen: 'bind :8080', bind: (p) => `bind 127.0.0.1:${p}`, bins: ['/usr/sbin/haproxy', '/usr/bin/haproxy'], pkg: 'haproxy', env: 'HAPROXY_PATH' },
+/** Where a rendered config listens and finds its certificate. */
+interface Placement {
+  port: number;
+  /** The plain-http listener of a TLS config (it only redirects). */
+  redirectPort: number;
+  certFile: string;
+  keyFile: string;
+  /** Certificate and key in one file (HAProxy's `crt`). */
+  pemFile: string;
+}
+
+const BINARIES: Record<ProxyKind, { bins: string[]; pkg: string; env: string }> = {
+  nginx: { bins: ['/usr/sbin/nginx', '/usr/bin/nginx'], pkg: 'nginx', env: 'NGINX_PATH' },
+  haproxy: { bins: ['/usr/sbin/haproxy', '/usr/bin/haproxy'], pkg: 'haproxy', env: 'HAPROXY_PATH' },
+};
+
+/** Each file and the placeholders its header comment names, with what replaces them. */
+const FILES: Record<ProxyConfig, { kind: ProxyKind; file: string; tls: boolean; places: (p: Placement) => Array<[string, string]> }> = {
+  nginx: { kind: 'nginx', file: 'deploy/nginx.conf', tls: false, places: (p) => [['listen 8080;', `listen 127.0.0.1:${p.port};`]] },
+  haproxy: { kind: 'haproxy', file: 'deploy/haproxy.cfg', tls: false, places: (p) => [['bind :8080', `bind 127.0.0.1:${p.port}`]] },
+  'nginx-tls': {
+    kind: 'nginx',
+    file: 'deploy/nginx-tls.conf',
+    tls: true,
+    places: (p) => [
+      ['listen 443 ssl;', `listen 127.0.0.1:${p.port} ssl;`],
+      ['listen 80;', `listen 127.0.0.1:${p.redirectPort};`],
+      ['ssl_certificate /etc/nginx/tickhub/fullchain.pem;', `ssl_certificate ${p.certFile};`],
+      ['ssl_certificate_key /etc/nginx/tickhub/privkey.pem;', `ssl_certificate_key ${p.keyFile};`],
+    ],
+  },
+  'haproxy-tls': {
+    kind: 'haproxy',
+    file: 'deploy/haproxy-tls.cfg',
+    tls: true,
+    places: (p) => [
+      ['bind :443 ssl crt /etc/haproxy/tickhub.pem', `bind 127.0.0.1:${p.port} ssl crt ${p.pemFile}`],
+      ['bind :80', `bind 127.0.0.1:${p.redirectPort}`],
+    ],
+  },
 };
 
 /** The deploy file's text, byte for byte (what docs/operations.md must show). */
-export function deployFile(kind: ProxyKind): string {
-  return readFileSync(path.join(ROOT, FILES[kind].file), 'utf8');
+export function deployFile(config: ProxyConfig): string {
+  return readFileSync(path.join(ROOT, FILES[config].file), 'utf8');
 }
 
 /** Path of the proxy binary, or a loud error saying how to get it. */
 export function proxyPath(kind: ProxyKind): string {
-  const f = FILES[kind];
+  const f = BINARIES[kind];
   for (const c of [process.env[f.env], ...f.bins]) if (c && existsSync(c)) return c;
   throw new Error(
-    `${kind} not found (looked at $${f.env}, ${f.bins.join(', ')}). The deploy tests run the documented ${f.file}: ` +
+    `${kind} not found (looked at $${f.env}, ${f.bins.join(', ')}). The deploy tests run the documented configs in deploy/: ` +
       `run \`bash scripts/test-setup.sh\` as root (installs it with apt-get) or \`sudo apt-get install ${f.pkg}\`.`,
   );
 }
@@ -55,40 +95,52 @@ function replaceOnce(text: string, from: string, to: string, file: string): stri
   return lines.join('\n');
 }
 
-/** The deploy config with the nodes' and the proxy's addresses substituted, nothing else. */
-export function renderConfig(kind: ProxyKind, nodePorts: readonly number[], port: number, transform: (text: string) => string = (t) => t): string {
-  const f = FILES[kind];
-  let text = transform(deployFile(kind));
+/** The deploy config with the nodes' and the proxy's addresses (and certificate) substituted, nothing else. */
+function renderConfig(config: ProxyConfig, nodePorts: readonly number[], placement: Placement, transform: (text: string) => string = (t) => t): string {
+  const f = FILES[config];
+  let text = transform(deployFile(config));
   NODE_PLACEHOLDERS.forEach((ph, i) => (text = replaceOnce(text, ph, `127.0.0.1:${nodePorts[i]}`, f.file)));
-  return replaceOnce(text, f.listen, f.bind(port), f.file);
+  for (const [from, to] of f.places(placement)) text = replaceOnce(text, from, to, f.file);
+  return text;
 }
 
 export interface RunningProxy {
   kind: ProxyKind;
   port: number;
-  /** `ws://127.0.0.1:<port>` */
+  /** `ws://127.0.0.1:<port>`, `wss://` for a TLS config. */
   wsBase: string;
+  /** `http://127.0.0.1:<port>`, `https://` for a TLS config. */
   httpBase: string;
+  /** A TLS config: its certificate (made for 127.0.0.1 and localhost; pass it as `ca`) and its plain-http (redirecting) listener. */
+  tls?: { cert: Buffer; redirectBase: string };
   /** What the proxy wrote to stdout and stderr. */
   output(): string;
   stop(): Promise<void>;
 }
 
 /**
- * Start `kind` with its deploy config in front of `nodePorts` (three hubs on 127.0.0.1), on a
- * free port; resolves once the port accepts connections. `transform` edits the file's text
- * first (only for negative controls, such as nginx with `$host`).
+ * Start the deploy config `config` in front of `nodePorts` (three hubs on 127.0.0.1), on a free
+ * port; resolves once the port accepts connections. A TLS config gets a self-signed certificate
+ * made for the run. `transform` edits the file's text first (only for negative controls, such as
+ * nginx with `$host`).
  *
  * @example
  * const proxy = await startProxy('nginx', nodes.map((n) => n.port));
+ * const tls = await startProxy('haproxy-tls', nodes.map((n) => n.port)); // tls.tls.cert is its CA
  */
-export async function startProxy(kind: ProxyKind, nodePorts: readonly number[], transform?: (text: string) => string): Promise<RunningProxy> {
+export async function startProxy(config: ProxyConfig, nodePorts: readonly number[], transform?: (text: string) => string): Promise<RunningProxy> {
+  const { kind, tls } = FILES[config];
   const bin = proxyPath(kind);
   const port = await freePort();
+  const redirectPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), `tickhub-${kind}-`));
   chmodSync(dir, 0o755); // nginx workers run as nobody when the test is root
+  const pair = tls ? makeCertPair(dir, 'proxy') : null; // read by the master, as root
+  const pemFile = path.join(dir, 'proxy.pem');
+  if (pair) writeFileSync(pemFile, Buffer.concat([pair.cert, readFileSync(pair.keyFile)]));
+  const placement: Placement = { port, redirectPort, certFile: pair?.certFile ?? '', keyFile: pair?.keyFile ?? '', pemFile };
   const conf = path.join(dir, kind === 'nginx' ? 'nginx.conf' : 'haproxy.cfg');
-  writeFileSync(conf, renderConfig(kind, nodePorts, port, transform));
+  writeFileSync(conf, renderConfig(config, nodePorts, placement, transform));
   const args =
     kind === 'nginx'
       ? ['-p', dir, '-c', conf, '-e', path.join(dir, 'error.log'), '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`]
@@ -111,8 +163,9 @@ export async function startProxy(kind: ProxyKind, nodePorts: readonly number[], 
   return {
     kind,
     port,
-    wsBase: `ws://127.0.0.1:${port}`,
-    httpBase: `http://127.0.0.1:${port}`,
+    wsBase: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`,
+    httpBase: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    tls: pair ? { cert: pair.cert, redirectBase: `http://127.0.0.1:${redirectPort}` } : undefined,
     output,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
