@@ -18,14 +18,16 @@ export interface HubProcess {
 /**
  * Start a hub with `env` (on top of the test's environment); `children` collects it so the
  * test's afterAll can kill what is left. `env.PORT` restarts a node on the port it had (a
- * balancer's fixed address); without it the hub gets a free port.
+ * balancer's fixed address); without it the hub gets a free port (free in the test's namespace).
+ * `wrap` runs it through a command that execs it, e.g. `['ip', 'netns', 'exec', ns]`.
  *
  * @example
  * const { proc, wsUrl } = await spawnHub({ REDIS_URL: redis.url }, children);
  */
-export async function spawnHub(env: Record<string, string>, children: ChildProcess[]): Promise<HubProcess> {
+export async function spawnHub(env: Record<string, string>, children: ChildProcess[], wrap: string[] = []): Promise<HubProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const command = [...wrap, process.execPath, '--import', 'tsx', 'server/main.ts'];
+  const proc = spawn(command[0], command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,5 +47,5 @@ export async function spawnHub(env: Record<string, string>, children: ChildProce
     proc.stderr!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`hub exited ${code}: ${out}`)));
   });
-  return { proc, port, wsUrl: `ws://127.0.0.1:${port}/ws` };
+  return { proc, port, wsUrl: `ws://${env.HOST ?? '127.0.0.1'}:${port}/ws` };
 }

@@ -1,6 +1,6 @@
 /**
  * A network partition between a hub node and Redis: packets vanish, nothing is reset. Redis runs
- * in a network namespace of its own, reached over a veth pair on 10.213.7.0/30; the partition is
+ * in a network namespace of its own, reached over a veth pair on 10.213.7.0/29 (test/support/netns.ts); the partition is
  * the namespace's end of the pair going down (the node's route stays, its packets are dropped),
  * the heal is it coming up again. Needs root and `ip` (iproute2); fails loudly without them.
  *
@@ -9,25 +9,23 @@
  * (heartbeat 1 s + command timeout 2 s), the node is `ok` again within 5 s of the heal, and a
  * HubClient connected throughout ends with every message exactly once (or an explicit reset).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { HubClient, type WebSocketLike } from '../../../../client/hub-client.ts';
 import { testConfig } from '../../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../../server/server.ts';
+import { createVethNamespace, type VethNamespace } from '../../../support/netns.ts';
 import { ping, redisServerPath } from '../../../support/redis-server.ts';
 import { sleep, until } from '../../../support/until.ts';
 
-const NS = `thpart${process.pid % 100_000}`;
-const HOST_IF = `thp${process.pid % 100_000}a`; // stays in the root namespace
-const NS_IF = `thp${process.pid % 100_000}b`; // moved into NS
-const HOST_ADDR = '10.213.7.1';
-const REDIS_ADDR = '10.213.7.2';
 const REDIS_PORT = 6379; // Redis's own namespace: nothing else listens there
+let net_: VethNamespace | null = null;
+const ns = () => net_!;
 
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 }).toString();
-const nsIp = (...args: string[]) => ip('netns', 'exec', NS, 'ip', ...args);
+const partition = () => ns().nsIp('link', 'set', ns().nsIf, 'down');
+const heal = () => ns().nsIp('link', 'set', ns().nsIf, 'up');
 const attempt = (fn: () => unknown) => {
   try {
     fn();
@@ -36,41 +34,12 @@ const attempt = (fn: () => unknown) => {
   }
 };
 
-function teardownNetwork(): void {
-  attempt(() => ip('link', 'del', HOST_IF)); // deletes both ends
-  attempt(() => ip('netns', 'del', NS));
-}
-
-function setupNetwork(): void {
-  teardownNetwork();
-  const steps: [string, () => unknown][] = [
-    ['ip netns add', () => ip('netns', 'add', NS)],
-    ['ip link add type veth', () => ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF)],
-    ['ip link set netns (moving a veth end into the namespace)', () => ip('link', 'set', NS_IF, 'netns', NS)],
-    ['ip addr add (root end)', () => ip('addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF)],
-    ['ip addr add (namespace end)', () => nsIp('addr', 'add', `${REDIS_ADDR}/30`, 'dev', NS_IF)],
-    ['ip link set up', () => (ip('link', 'set', HOST_IF, 'up'), nsIp('link', 'set', NS_IF, 'up'), nsIp('link', 'set', 'lo', 'up'))],
-  ];
-  for (const [what, step] of steps) {
-    try {
-      step();
-    } catch (err) {
-      teardownNetwork();
-      const e = err as { stderr?: Buffer; message: string };
-      throw new Error(`the partition test needs root and network namespaces with veth pairs; "${what}" failed: ${e.stderr?.toString().trim() || e.message}`);
-    }
-  }
-}
-
-const partition = () => nsIp('link', 'set', NS_IF, 'down');
-const heal = () => nsIp('link', 'set', NS_IF, 'up');
-
-const pingRedis = () => ping(REDIS_PORT, REDIS_ADDR);
+const pingRedis = () => ping(REDIS_PORT, ns().nsAddr);
 
 /** Redis's count of connections accepted since it started (INFO stats). */
 function connectionsReceived(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(REDIS_PORT, REDIS_ADDR);
+    const socket = net.connect(REDIS_PORT, ns().nsAddr);
     let out = '';
     socket.setTimeout(2000, () => socket.destroy(new Error('INFO timed out')));
     socket.on('data', (d) => {
@@ -91,7 +60,8 @@ let hub: RunningHub | null = null;
 let client: HubClient | null = null;
 
 beforeAll(async () => {
-  setupNetwork();
+  net_ = createVethNamespace('thpart', '10.213.7.0');
+  const { name: NS, nsAddr: REDIS_ADDR } = ns();
   const bin = redisServerPath();
   let stderr = '';
   redis = spawn('ip', ['netns', 'exec', NS, bin, '--port', String(REDIS_PORT), '--bind', REDIS_ADDR, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
@@ -111,7 +81,7 @@ afterAll(async () => {
     redis.kill('SIGKILL');
     await exited;
   }
-  teardownNetwork();
+  net_?.remove();
 }, 15_000);
 
 interface Seen {
