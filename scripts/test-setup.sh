@@ -40,3 +40,6 @@ ensure openssl openssl 'the TLS tests (they make their certificates)' '' openssl
 # Debian installs these under /usr/sbin, often not on a user's PATH.
 ensure nginx nginx 'the deploy tests (test/deploy/)' NGINX_PATH "${NGINX_PATH:-}" nginx /usr/sbin/nginx
 ensure haproxy haproxy 'the deploy tests (test/deploy/)' HAPROXY_PATH "${HAPROXY_PATH:-}" haproxy /usr/sbin/haproxy
+# Network namespaces and veth pairs (the partition and impaired-link tests), packet loss (nftables).
+ensure ip iproute2 'the partition and impaired-link tests' '' ip /usr/sbin/ip /sbin/ip
+ensure nft nftables 'the impaired-link test (test/deploy/impaired-link.test.ts)' '' nft /usr/sbin/nft
