@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm test` needs beyond npm packages: Chromium (browser tests), redis-server (Redis
 # broker tests), openssl (TLS tests make their certificates), nginx and haproxy (test/deploy/ runs
-# the configs in deploy/). Each is found on PATH (or through its override variable), or
+# the configs in deploy/), ip and nft (network namespaces and packet loss). Each is found on PATH (or through its override variable), or
 # installed with apt-get when running as root; otherwise a loud failure naming what to install.
 set -euo pipefail
 
