@@ -3,7 +3,7 @@
  * chunk read from one side is written to the other `delayMs` later, in order, in both
  * directions. At most `windowBytes` are held per direction; beyond it the reading side is paused,
  * so throughput is bounded by window / delay as a TCP window over a long path bounds it, and the
- * sender's socket backs up as it would (instead of the relay buffering without limit).
+ * relay never buffers without limit (the kernel's socket buffers in front of it still fill first).
  */
 import net from 'node:net';
 
