@@ -1,9 +1,10 @@
 /**
  * A TCP relay that adds latency in userspace, for a kernel without `sch_netem` (tc netem): each
  * chunk read from one side is written to the other `delayMs` later, in order, in both
- * directions. At most `windowBytes` are held per direction; beyond it the reading side is paused,
- * so throughput is bounded by window / delay as a TCP window over a long path bounds it, and the
- * relay never buffers without limit (the kernel's socket buffers in front of it still fill first).
+ * directions. Beyond `windowBytes` held per direction the reading side is paused (the bound is
+ * loose by up to one read, which can be 64 KiB), so the relay never buffers without limit and
+ * throughput is bounded by about (window + one read) / delay; the kernel's socket buffers in
+ * front of a paused relay still fill first.
  */
 import net from 'node:net';
 
