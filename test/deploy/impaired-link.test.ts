@@ -76,7 +76,7 @@ beforeAll(async () => {
   }
   hub = await spawnHub({ HOST: ns.nsAddr, HUB_PUBLISH_KEY: KEY, HISTORY: 'impair.>=100000/600,>=1000/600' }, children, ['ip', 'netns', 'exec', ns.name]);
   relay = await startDelayRelay({ host: ns.nsAddr, port: hub.port, localAddress: impaired, delayMs: DELAY_MS, windowBytes: 64 * 1024 });
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   await relay?.stop();
