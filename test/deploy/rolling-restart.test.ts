@@ -31,13 +31,13 @@ const TAPS = 6;
 const NODE_ENV = { DRAIN_MS: String(DRAIN_MS), MAX_CONNECTIONS_PER_IP: '' };
 
 /** What a client saw: seqs per topic in arrival order, and how long each reconnect took. */
-interface Record_ {
+interface Seen {
   seqs: Map<string, number[]>;
   reconnectMs: number[];
   closes: number[];
 }
 
-const newRecord = (): Record_ => ({ seqs: new Map(TOPICS.map((t) => [t, []])), reconnectMs: [], closes: [] });
+const newRecord = (): Seen => ({ seqs: new Map(TOPICS.map((t) => [t, []])), reconnectMs: [], closes: [] });
 
 /**
  * The documented tap resume: remember the first welcome's epoch and ts and the last seq seen per
@@ -179,7 +179,7 @@ async function restartNode(c: ProxyCluster, i: number, signal: 'SIGTERM' | 'SIGK
 }
 
 /** Every topic's seqs must be exactly 1..last, once each, in order. */
-function expectEveryMessageOnce(seen: Record_, lastAcked: Map<string, number>): void {
+function expectEveryMessageOnce(seen: Seen, lastAcked: Map<string, number>): void {
   for (const topic of TOPICS) {
     const seqs = seen.seqs.get(topic)!;
     const last = Math.max(lastAcked.get(topic) ?? 0, seqs.at(-1) ?? 0);
@@ -219,7 +219,7 @@ function describeRollingRestart(kind: ProxyKind): void {
       // A first connect gets live messages only: let every subscription take effect first.
       await sleep(300);
       const publisher = new Publisher(cluster.proxy.httpBase);
-      const live = (seen: Record_) => TOPICS.every((t) => seen.seqs.get(t)!.length > 0);
+      const live = (seen: Seen) => TOPICS.every((t) => seen.seqs.get(t)!.length > 0);
       await until('every client to be live', () => taps.every((t) => live(t.seen)) && live(app), 10_000);
 
       const exitCodes: number[] = [];
@@ -242,7 +242,7 @@ function describeRollingRestart(kind: ProxyKind): void {
       await sleep(300);
 
       await publisher.stop();
-      const caughtUp = (seen: Record_) => TOPICS.every((t) => (seen.seqs.get(t)!.at(-1) ?? 0) >= publisher.lastAcked.get(t)!);
+      const caughtUp = (seen: Seen) => TOPICS.every((t) => (seen.seqs.get(t)!.at(-1) ?? 0) >= publisher.lastAcked.get(t)!);
       await until('every client to catch up', () => taps.every((t) => caughtUp(t.seen)) && caughtUp(app), 10_000);
       for (const t of taps) t.close();
       client.close();
