@@ -21,14 +21,18 @@ function fencedBlocks(markdown: string, lang: string): string[] {
   return blocks;
 }
 
-/** The lines from the one starting with `open` (after indentation) to its block's closing brace. */
+/**
+ * The lines from the one starting with `open` (after indentation) to the end of its block: its
+ * closing brace (nginx), or up to the next line indented as little (HAProxy), or the end of the file.
+ */
 function section(text: string, open: string): string {
   const lines = text.split('\n');
   const first = lines.findIndex((l) => l.trimStart().startsWith(open));
   if (first < 0) throw new Error(`no line starting with "${open}"`);
   const indent = lines[first].length - lines[first].trimStart().length;
-  const last = lines.findIndex((l, i) => i > first && /\S/.test(l) && l.length - l.trimStart().length <= indent);
-  return lines.slice(first, last + 1).join('\n');
+  const next = lines.findIndex((l, i) => i > first && /\S/.test(l) && l.length - l.trimStart().length <= indent);
+  const end = next < 0 ? lines.length : lines[next].trim().startsWith('}') ? next + 1 : next;
+  return lines.slice(first, end).join('\n');
 }
 
 describe('docs/operations.md', () => {
@@ -51,11 +55,15 @@ describe('docs/operations.md', () => {
 describe('the TLS configs in deploy/', () => {
   it('nginx-tls.conf proxies exactly as nginx.conf does (same upstream, same location block)', () => {
     for (const open of ['upstream tickhub {', 'location / {', 'events {', 'map $http_upgrade']) {
+      expect(section(deployFile('nginx'), open).split('\n').length).toBeGreaterThan(3);
       expect(section(deployFile('nginx-tls'), open)).toBe(section(deployFile('nginx'), open));
     }
   });
 
   it('haproxy-tls.cfg balances exactly as haproxy.cfg does (same defaults and backend)', () => {
-    for (const open of ['defaults', 'backend hubs']) expect(section(deployFile('haproxy-tls'), open)).toBe(section(deployFile('haproxy'), open));
+    for (const open of ['defaults', 'backend hubs']) {
+      expect(section(deployFile('haproxy'), open).split('\n').length).toBeGreaterThan(3);
+      expect(section(deployFile('haproxy-tls'), open)).toBe(section(deployFile('haproxy'), open));
+    }
   });
 });
