@@ -8,6 +8,7 @@ import type { OverflowPolicy } from '../config.ts';
 import type { AddressSlot } from './address-slots.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
+import type { SharedDeflate } from './compression.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap';
@@ -86,6 +87,8 @@ export class Connection {
     readonly remote: string,
     outboxLimitBytes: number,
     flusher: Flusher,
+    /** Set when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
+    readonly deflate: SharedDeflate | null = null,
   ) {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     this.outbox = new Outbox(socket, outboxLimitBytes, flusher);
@@ -105,7 +108,12 @@ export class Connection {
 
   /** Queue a text frame that must not be dropped (replies, notices, replay). */
   sendText(text: string): void {
-    this.sendFrame(frameText(text));
+    this.sendFrame(this.frameFor(text));
+  }
+
+  /** `text` framed for this connection alone (replies, replays): compressed if it negotiated that and it is large enough. */
+  frameFor(text: string): Buffer {
+    return this.deflate?.frame(text) ?? frameText(text);
   }
 
   /** Queue a framed message that must not be dropped. */
