@@ -162,6 +162,11 @@ async function runMode(mode: Mode, opts: Options, log: (line: string) => void): 
     const pid = server.child.pid!;
     const foreign = new ForeignLoad(() => [pid, process.pid]);
     let n = 0;
+    // Warm-up, not measured: JIT, zlib and socket buffers reach their steady state.
+    for (const kind of opts.kinds) for (let i = 0; i < 5; i++) pub.send(server.publishText(++n, dataOf(kind, n)));
+    const warm = 5 * opts.kinds.length;
+    const deadlineWarm = nowMs() + 10_000;
+    while (nowMs() < deadlineWarm && subs.some((s) => s.count < warm && !s.closed)) await sleep(20);
     for (const kind of opts.kinds) {
       for (const s of subs) s.resetCount();
       foreign.start();

@@ -6,7 +6,7 @@
  * replayed (history, snapshot) messages all decode to exactly what was published.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, inflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubMessage } from '../../../protocol/wire.ts';
@@ -179,6 +179,22 @@ describe('COMPRESSION=shared', () => {
     await until('the latest one released', () => throttled.frames.at(-1) === last.at(-1), 3000);
     expect(throttled.frames.length).toBeLessThan(10);
     for (const f of throttled.frames) expect(last).toContain(f);
+  });
+});
+
+describe('compressed input', () => {
+  it('inflates what a client sends compressed, and closes 1009 when it would inflate past MAX_PAYLOAD', async () => {
+    const app = await openSocket(`${hub.wsUrl}?token=${KEY}`, 'hub.v1', { perMessageDeflate: { threshold: 0 } });
+    closers.push(() => app.ws.terminate());
+    app.send({ op: 'ping', id: 7 });
+    expect((await app.nextJson((f) => f.id === 7)).op).toBe('ok');
+
+    const bomb = await raw('bomb.a');
+    const deflated = deflateRawSync(Buffer.alloc(10 * 1024 * 1024, 0x20)); // 10 MB of spaces in ~10 KB
+    bomb.sendFrame(0x40 | 0x1, deflated); // RSV1 + text
+    await bomb.ended;
+    const close = bomb.frames.find((f) => f.opcode === 0x8);
+    expect(close?.payload.readUInt16BE(0)).toBe(1009);
   });
 });
 
