@@ -9,6 +9,7 @@
  */
 import { constants, deflateRawSync } from 'node:zlib';
 import type { PerMessageDeflateOptions, WebSocket } from 'ws';
+import type { Envelope } from '../broker/broker.ts';
 import { frameBytes } from './outbox.ts';
 
 export type CompressionMode = 'off' | 'shared';
@@ -17,6 +18,8 @@ export type CompressionMode = 'off' | 'shared';
 const WINDOW_BITS = 15;
 /** FIN + RSV1 (compressed) + text opcode. */
 const DEFLATED_TEXT = 0xc1;
+/** Bytes (frames plus the JSON they came from) of recently compressed messages kept for replays. */
+export const RECENT_FRAMES_BYTES = 8 * 1024 * 1024;
 
 /**
  * `ws` options for COMPRESSION=shared. The client's offer is respected (`ws` refuses nothing it
@@ -30,9 +33,15 @@ export function perMessageDeflateOptions(): PerMessageDeflateOptions {
 /**
  * Compresses messages for connections that negotiated permessage-deflate. One instance per hub;
  * it holds no zlib state between messages (each deflate runs in a context made and freed for it),
- * so its memory does not grow with connections.
+ * so its memory does not grow with connections. Recently compressed messages are kept (at most
+ * RECENT_FRAMES_BYTES, oldest out first), so replaying them (snapshots, resumes, a reconnect
+ * storm) to many connections deflates each once too.
  */
 export class SharedDeflate {
+  /** By `topic seq`; the JSON is kept to tell a topic that restarted its seqs from the cached message. */
+  private readonly recent = new Map<string, { json: string; frame: Buffer }>();
+  private recentBytes = 0;
+
   constructor(
     /** Messages shorter than this (UTF-8 bytes of JSON) are sent plain: deflate saves little on them. */
     readonly minBytes: number,
@@ -49,6 +58,31 @@ export class SharedDeflate {
     const deflated = deflateRawSync(text, { windowBits: WINDOW_BITS, finishFlush: constants.Z_SYNC_FLUSH });
     // Z_SYNC_FLUSH ends on an empty stored block, 00 00 ff ff, which RFC 7692 7.2.1 removes.
     return frameBytes(DEFLATED_TEXT, deflated, deflated.length - 4);
+  }
+
+  /** A message's compressed frame (see `frame`), deflated at most once while it stays recent. */
+  message(env: Envelope): Buffer | null {
+    const key = `${env.topic} ${env.seq}`;
+    const hit = this.recent.get(key);
+    if (hit && hit.json === env.json) return hit.frame;
+    const frame = this.frame(env.json);
+    if (frame) this.remember(key, env.json, frame);
+    return frame;
+  }
+
+  private remember(key: string, json: string, frame: Buffer): void {
+    const old = this.recent.get(key);
+    if (old) {
+      this.recent.delete(key);
+      this.recentBytes -= old.frame.length + old.json.length;
+    }
+    this.recent.set(key, { json, frame });
+    this.recentBytes += frame.length + json.length;
+    for (const [k, v] of this.recent) {
+      if (this.recentBytes <= RECENT_FRAMES_BYTES) break;
+      this.recent.delete(k);
+      this.recentBytes -= v.frame.length + v.json.length;
+    }
   }
 }
 

@@ -76,7 +76,7 @@ export class Delivery {
         out = rendered!;
       } else if (conn.deflate) {
         // One deflate per message, shared by every connection that negotiated it; small ones stay plain.
-        out = deflated ??= conn.deflate.frame(env.json) ?? (frame ??= frameText(env.json));
+        out = deflated ??= conn.deflate.message(env) ?? (frame ??= frameText(env.json));
       } else {
         out = frame ??= frameText(env.json);
       }
@@ -88,7 +88,7 @@ export class Delivery {
   /** A replayed message (never dropped), or a live one buffered during the replay (as live). */
   enqueueEnvelope(sub: Subscription, env: Envelope, replayed: boolean): void {
     if (!replayed && sub.skipOwn && env.origin === sub.conn.id) return;
-    const frame = sub.render ? frameText(sub.render(env)) : sub.conn.frameFor(env.json);
+    const frame = sub.render ? frameText(sub.render(env)) : (sub.conn.deflate?.message(env) ?? frameText(env.json));
     if (!replayed && sub.throttle && !this.throttle.admits(sub, env.topic, frame)) return;
     this.enqueue(sub, env.topic, frame, replayed);
   }

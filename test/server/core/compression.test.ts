@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubMessage } from '../../../protocol/wire.ts';
 import { testConfig } from '../../../server/config.ts';
-import { SharedDeflate } from '../../../server/core/compression.ts';
+import { RECENT_FRAMES_BYTES, SharedDeflate } from '../../../server/core/compression.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
 import { openRawSocket, type RawFrame, type RawSocket } from '../../support/raw-socket.ts';
 import { until } from '../../support/until.ts';
@@ -38,6 +38,8 @@ const payload = (n: number, bytes: number) => ({ n, levels: Array.from({ length:
 
 /** What a compliant receiver does (RFC 7692 7.2.2): append 00 00 ff ff and inflate; a fresh inflater per message. */
 const inflate = (payload: Buffer): string => inflateRawSync(Buffer.concat([payload, TRAILER]), { finishFlush: constants.Z_SYNC_FLUSH }).toString();
+/** The payload of a server frame (no mask) of up to 64 KB. */
+const payloadOf = (frame: Buffer): Buffer => frame.subarray(frame[1] === 126 ? 4 : 2);
 const textOf = (frame: RawFrame): string => (frame.rsv1 ? inflate(frame.payload) : frame.payload.toString());
 
 async function tap(path: string, options: WebSocket.ClientOptions = {}) {
@@ -72,12 +74,29 @@ describe('SharedDeflate', () => {
     const frame = deflate.frame(text)!;
     expect(frame[0]).toBe(0xc1); // FIN + RSV1 + text
     const length = frame[1] === 126 ? frame.readUInt16BE(2) : frame[1];
-    const body = frame.subarray(frame[1] === 126 ? 4 : 2);
+    const body = payloadOf(frame);
     expect(body.length).toBe(length);
     expect(length).toBeLessThan(text.length / 2);
     expect(body.subarray(-4).equals(TRAILER)).toBe(false); // RFC 7692 7.2.1: trailer removed
     expect(inflate(body)).toBe(text);
     expect(deflate.frame(text)!.equals(frame)).toBe(true); // no context: same bytes every time
+  });
+
+  it('#message deflates a message once while it is recent, tells a restarted topic apart, and forgets the oldest past RECENT_FRAMES_BYTES', () => {
+    const deflate = new SharedDeflate(100);
+    const env = (seq: number, data: unknown) => ({ topic: 'm.a', seq, ts: 1, json: JSON.stringify({ topic: 'm.a', seq, ts: 1, data }) });
+    const first = env(1, payload(1, 500));
+    const frame = deflate.message(first)!;
+    expect(deflate.message({ ...first })).toBe(frame); // a replayed copy (e.g. from Redis) hits too
+    const restarted = env(1, payload(2, 500)); // same topic and seq, other message
+    expect(inflate(payloadOf(deflate.message(restarted)!))).toBe(restarted.json);
+    const old = env(2, payload(3, 500));
+    const oldFrame = deflate.message(old)!;
+    const big = randomBytes(750_000).toString('base64'); // ~1 MB of JSON, ~0.75 MB compressed
+    for (let seq = 3; seq < 3 + Math.ceil(RECENT_FRAMES_BYTES / 1_750_000) + 1; seq++) deflate.message(env(seq, big));
+    const again = deflate.message(old)!;
+    expect(again).not.toBe(oldFrame);
+    expect(again.equals(oldFrame)).toBe(true);
   });
 
   it('counts UTF-8 bytes against minBytes', () => {
