@@ -142,8 +142,18 @@ interface Row {
   complete: boolean;
 }
 
+/** The server under test, killed with the runner if it is interrupted. */
+let running: ChildProcess | null = null;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    running?.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 async function runMode(mode: Mode, opts: Options, log: (line: string) => void): Promise<{ rows: Row[]; rssMb: number }> {
   const server = await startServer(mode);
+  running = server.child;
   const rows: Row[] = [];
   const sampler: Sampler = { every: 1_000_000_000, hist: new Histogram(), unparsable: 0 };
   const subs: RawSubscriber[] = [];
@@ -205,6 +215,7 @@ async function runMode(mode: Mode, opts: Options, log: (line: string) => void): 
   } finally {
     for (const s of subs) s.destroy();
     await stopChild(server.child);
+    running = null;
   }
 }
 
