@@ -91,6 +91,15 @@ interface Server {
   pubProtocol?: string;
 }
 
+/** The server under test, killed with the runner if it is interrupted. */
+let running: ChildProcess | null = null;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    running?.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 async function startServer(mode: Mode): Promise<Server> {
   const port = await freePort();
   const tickhub = mode !== 'per-socket';
@@ -101,6 +110,7 @@ async function startServer(mode: Mode): Promise<Server> {
   const fd = openSync(`${root}/bench/results/logs/compression-${mode}.log`, 'a');
   const child = spawnNode({ entry: tickhub ? 'server/main.ts' : 'bench/peers/deflate.ts', env, cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
+  running = child;
   await waitForPort(HOST, port, 30_000, () => child.exitCode === null);
   return tickhub
     ? {
@@ -142,18 +152,8 @@ interface Row {
   complete: boolean;
 }
 
-/** The server under test, killed with the runner if it is interrupted. */
-let running: ChildProcess | null = null;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    running?.kill('SIGKILL');
-    process.exit(130);
-  });
-}
-
 async function runMode(mode: Mode, opts: Options, log: (line: string) => void): Promise<{ rows: Row[]; rssMb: number }> {
   const server = await startServer(mode);
-  running = server.child;
   const rows: Row[] = [];
   const sampler: Sampler = { every: 1_000_000_000, hist: new Histogram(), unparsable: 0 };
   const subs: RawSubscriber[] = [];
