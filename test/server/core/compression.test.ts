@@ -26,7 +26,8 @@ let hub: RunningHub;
 const closers: Array<() => void> = [];
 
 beforeAll(async () => {
-  hub = await startHub(testConfig({ publishKey: KEY, compression: 'shared', compressionMinBytes: MIN_BYTES, outboxLimitBytes: 64 * 1024 }));
+  // No heartbeat pings among the frames counted.
+  hub = await startHub(testConfig({ publishKey: KEY, compression: 'shared', compressionMinBytes: MIN_BYTES, outboxLimitBytes: 64 * 1024, heartbeatMs: 3_600_000 }));
 });
 afterAll(async () => {
   for (const close of closers) close();
@@ -147,10 +148,12 @@ describe('COMPRESSION=shared', () => {
     }
   });
 
-  it('conflates compressed frames for a congested reader: what arrives inflates alone and the latest of each topic wins', async () => {
+  it('conflates compressed frames for congested readers: a ws client and a raw reader inflate what arrives, and the latest of each topic wins', async () => {
     const reader = await raw('ticks.cz.>');
+    const client = await tap('ticks.cz.>');
     await until('welcome', () => reader.frames.length === 1);
     reader.pause();
+    client.ws.pause(); // stops reading its socket, as a slow browser would
     const latest = new Map<string, string>();
     // Random base64 barely compresses (~6 KB a frame), so 1000 of them overflow the 64 KB outbox and the socket buffers.
     for (let i = 0; i < 1000; i++) {
@@ -158,16 +161,20 @@ describe('COMPRESSION=shared', () => {
       latest.set(env.topic, env.json);
     }
     reader.resume();
-    await until('the last message of each topic', () => [...latest.values()].every((json) => reader.frames.some((f) => f.opcode === 1 && textOf(f) === json)), 10_000);
-    const texts = reader.frames.slice(1).map(textOf);
-    const messages = texts.map((t) => JSON.parse(t) as HubMessage);
-    expect(messages.length).toBeLessThan(1000); // some were conflated away
-    expect(reader.frames.slice(1).every((f) => f.rsv1)).toBe(true);
-    const seqs = new Map<string, number>();
-    for (const m of messages) {
-      expect(m.seq).toBeGreaterThan(seqs.get(m.topic) ?? 0); // in order per topic, no duplicates
-      seqs.set(m.topic, m.seq);
+    client.ws.resume();
+    const readerTexts = () => reader.frames.slice(1).filter((f) => f.opcode === 1).map(textOf);
+    const hasLatest = (texts: string[]) => [...latest.values()].every((json) => texts.includes(json));
+    await until('the latest of each topic at both', () => hasLatest(client.frames) && hasLatest(readerTexts()), 10_000, 100);
+    for (const texts of [readerTexts(), client.frames]) {
+      const messages = texts.map((t) => JSON.parse(t) as HubMessage);
+      expect(messages.length).toBeLessThan(1000); // some were conflated away
+      const seqs = new Map<string, number>();
+      for (const m of messages) {
+        expect(m.seq).toBeGreaterThan(seqs.get(m.topic) ?? 0); // in order per topic, no duplicates
+        seqs.set(m.topic, m.seq);
+      }
     }
+    expect(reader.frames.slice(1).filter((f) => f.opcode === 1).every((f) => f.rsv1)).toBe(true);
   });
 
   it('compresses replays: a snapshot, a resume from a seq, a history reply and maxHz releases all decode exactly', async () => {
