@@ -208,6 +208,20 @@ describe('COMPRESSION=shared', () => {
   });
 });
 
+describe('line mode (wscat) under COMPRESSION=shared', () => {
+  it('a deflate client reads its (compressed) replies and /sub messages intact', async () => {
+    const line = await openSocket(hub.wsUrl);
+    closers.push(() => line.ws.terminate());
+    await line.next((f) => f.startsWith('* welcome'));
+    line.send('/help');
+    expect(await line.next((f) => f.startsWith('* commands:'))).toContain('/sub PATTERN');
+    line.send('/sub lm.*');
+    await line.next((f) => f.includes('lm.*'));
+    const env = await hub.hub.publish('lm.book', payload(1, 2000));
+    expect(await line.next((f) => f.startsWith('{'))).toBe(env.json);
+  });
+});
+
 describe('compressed input', () => {
   it('inflates what a client sends compressed, and closes 1009 when it would inflate past MAX_PAYLOAD', async () => {
     const app = await openSocket(`${hub.wsUrl}?token=${KEY}`, 'hub.v1', { perMessageDeflate: { threshold: 0 } });
