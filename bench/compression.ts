@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/compression.ts [--subs=1000] [--rate=25] [--step-ms=2000] [--modes=...] [--kinds=...]`
+ * `node --import tsx bench/compression.ts [--subs=1000] [--rate=10] [--step-ms=2000] [--trials=3] [--modes=...] [--kinds=...]`
  *
  * What compression costs the server and saves on the wire, per message kind, at N subscribers:
  * - `off`: tickhub, COMPRESSION=off (the extension is declined; plain frames)
@@ -9,7 +9,9 @@
  * Every subscriber offers `permessage-deflate; client_max_window_bits` as browsers do, and counts
  * frames and bytes without inflating. Per kind, the publisher sends `rate` msg/s for `step-ms`;
  * the step ends when every subscriber has every message. Server CPU is utime+stime of all its
- * threads (zlib's thread pool included) over the step, divided by the deliveries.
+ * threads (zlib's thread pool included) over the step, divided by the deliveries. All servers run
+ * at once and the modes take turns step by step (order rotating per trial), so a shared machine's
+ * load falls on them alike; the table shows medians over the trials.
  * Prints a markdown table and writes bench/results/compression-<timestamp>.json.
  */
 import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
@@ -40,10 +42,11 @@ interface Options {
   stepMs: number;
   modes: Mode[];
   kinds: Kind[];
+  trials: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const opts: Options = { subs: 1000, rate: 25, stepMs: 2000, modes: [...MODES], kinds: [...KINDS] };
+  const opts: Options = { subs: 1000, rate: 10, stepMs: 2000, modes: [...MODES], kinds: [...KINDS], trials: 3 };
   for (const arg of argv) {
     const [key, value = ''] = arg.replace(/^--/, '').split('=');
     const list = <T extends string>(all: readonly T[]): T[] => {
@@ -62,7 +65,8 @@ function parseOptions(argv: readonly string[]): Options {
     else if (key === 'step-ms') opts.stepMs = positive();
     else if (key === 'modes') opts.modes = list(MODES);
     else if (key === 'kinds') opts.kinds = list(KINDS);
-    else throw new Error(`unknown option ${arg} (--subs, --rate, --step-ms, --modes, --kinds)`);
+    else if (key === 'trials') opts.trials = positive();
+    else throw new Error(`unknown option ${arg} (--subs, --rate, --step-ms, --trials, --modes, --kinds)`);
   }
   return opts;
 }
@@ -91,11 +95,11 @@ interface Server {
   pubProtocol?: string;
 }
 
-/** The server under test, killed with the runner if it is interrupted. */
-let running: ChildProcess | null = null;
+/** The servers under test, killed with the runner if it is interrupted. */
+const running = new Set<ChildProcess>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    running?.kill('SIGKILL');
+    for (const child of running) child.kill('SIGKILL');
     process.exit(130);
   });
 }
@@ -110,7 +114,7 @@ async function startServer(mode: Mode): Promise<Server> {
   const fd = openSync(`${root}/bench/results/logs/compression-${mode}.log`, 'a');
   const child = spawnNode({ entry: tickhub ? 'server/main.ts' : 'bench/peers/deflate.ts', env, cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  running = child;
+  running.add(child);
   await waitForPort(HOST, port, 30_000, () => child.exitCode === null);
   return tickhub
     ? {
@@ -152,76 +156,115 @@ interface Row {
   complete: boolean;
 }
 
-async function runMode(mode: Mode, opts: Options, log: (line: string) => void): Promise<{ rows: Row[]; rssMb: number }> {
+/** One server under test with its subscribers and publisher, kept up for the whole run. */
+interface Target {
+  mode: Mode;
+  server: Server;
+  subs: RawSubscriber[];
+  pub: WebSocket;
+  /** Messages published so far (the next `n`). */
+  n: number;
+}
+
+async function openTarget(mode: Mode, opts: Options): Promise<Target> {
   const server = await startServer(mode);
-  const rows: Row[] = [];
   const sampler: Sampler = { every: 1_000_000_000, hist: new Histogram(), unparsable: 0 };
   const subs: RawSubscriber[] = [];
-  try {
-    for (let i = 0; i < opts.subs; i += 100) {
-      const wave: Promise<void>[] = [];
-      for (let j = i; j < Math.min(opts.subs, i + 100); j++) {
-        const s = new RawSubscriber({ host: HOST, port: server.port, path: server.sub.path, dialect: 'ws', extensions: OFFER }, sampler, j);
-        subs.push(s);
-        wave.push(s.open());
-      }
-      await Promise.all(wave);
+  for (let i = 0; i < opts.subs; i += 100) {
+    const wave: Promise<void>[] = [];
+    for (let j = i; j < Math.min(opts.subs, i + 100); j++) {
+      const s = new RawSubscriber({ host: HOST, port: server.port, path: server.sub.path, dialect: 'ws', extensions: OFFER }, sampler, j);
+      subs.push(s);
+      wave.push(s.open());
     }
-    const pub = await openPublisher(server);
-    await sleep(300); // taps' welcomes are out
-    const pid = server.child.pid!;
-    const foreign = new ForeignLoad(() => [pid, process.pid]);
-    let n = 0;
-    // Warm-up, not measured: JIT, zlib and socket buffers reach their steady state.
-    for (const kind of opts.kinds) for (let i = 0; i < 5; i++) pub.send(server.publishText(++n, dataOf(kind, n)));
-    const warm = 5 * opts.kinds.length;
-    const deadlineWarm = nowMs() + 10_000;
-    while (nowMs() < deadlineWarm && subs.some((s) => s.count < warm && !s.closed)) await sleep(20);
-    for (const kind of opts.kinds) {
-      for (const s of subs) s.resetCount();
-      foreign.start();
-      const cpu0 = cpuSeconds(pid);
-      const count = Math.max(1, Math.round((opts.rate * opts.stepMs) / 1000));
-      const interval = 1000 / opts.rate;
-      const t0 = nowMs();
-      for (let i = 0; i < count; i++) {
-        const wait = t0 + i * interval - nowMs();
-        if (wait > 0) await sleep(wait);
-        pub.send(server.publishText(++n, dataOf(kind, n)));
-      }
-      const deadline = nowMs() + 30_000;
-      while (nowMs() < deadline && subs.some((s) => s.count < count && !s.closed)) await sleep(20);
-      await sleep(50); // the server's last writes are in its CPU time
-      const cpu = cpuSeconds(pid) - cpu0;
-      const deliveries = subs.reduce((a, s) => a + s.count, 0);
-      const bytes = subs.reduce((a, s) => a + s.bytes, 0);
-      const row: Row = {
-        kind,
-        mode,
-        jsonBytes: `{"topic":"${BENCH_TOPIC}","seq":${n},"ts":${Date.now()},"data":${dataOf(kind, n)}}`.length,
-        sent: count,
-        deliveries,
-        bytesPerDelivery: bytes / Math.max(1, deliveries),
-        cpuMicrosPerDelivery: (cpu * 1e6) / Math.max(1, deliveries),
-        otherCores: foreign.cores(),
-        complete: deliveries === count * subs.length,
-      };
-      rows.push(row);
-      log(`  ${mode} ${kind}: ${row.deliveries} deliveries, ${row.bytesPerDelivery.toFixed(1)} B each, ${row.cpuMicrosPerDelivery.toFixed(2)} µs CPU each, other programs ${row.otherCores.toFixed(2)} cores${row.complete ? '' : ' INCOMPLETE'}`);
-    }
-    const rssMb = memory(pid).rss / 2 ** 20;
-    pub.close();
-    return { rows, rssMb };
-  } finally {
-    for (const s of subs) s.destroy();
-    await stopChild(server.child);
-    running = null;
+    await Promise.all(wave);
   }
+  const target: Target = { mode, server, subs, pub: await openPublisher(server), n: 0 };
+  // Warm-up, not measured: JIT, zlib and socket buffers reach their steady state.
+  for (const kind of opts.kinds) for (let i = 0; i < 5; i++) publish(target, kind);
+  await delivered(target, 5 * opts.kinds.length, 10_000);
+  return target;
+}
+
+function publish(t: Target, kind: Kind): void {
+  t.n++;
+  t.pub.send(t.server.publishText(t.n, dataOf(kind, t.n)));
+}
+
+/** Waits until every subscriber has `count` messages since its last reset (or `maxMs` passed). */
+async function delivered(t: Target, count: number, maxMs: number): Promise<void> {
+  const deadline = nowMs() + maxMs;
+  while (nowMs() < deadline && t.subs.some((s) => s.count < count && !s.closed)) await sleep(20);
+}
+
+/** One measured step: `rate` msg/s of `kind` for `stepMs`, until every subscriber has them all. */
+async function step(t: Target, kind: Kind, opts: Options): Promise<Row> {
+  const pid = t.server.child.pid!;
+  for (const s of t.subs) s.resetCount();
+  const foreign = new ForeignLoad(() => [pid, process.pid]);
+  foreign.start();
+  const cpu0 = cpuSeconds(pid);
+  const count = Math.max(1, Math.round((opts.rate * opts.stepMs) / 1000));
+  const t0 = nowMs();
+  for (let i = 0; i < count; i++) {
+    const wait = t0 + (i * 1000) / opts.rate - nowMs();
+    if (wait > 0) await sleep(wait);
+    publish(t, kind);
+  }
+  await delivered(t, count, 30_000);
+  await sleep(50); // the server's last writes are in its CPU time
+  const cpu = cpuSeconds(pid) - cpu0;
+  const deliveries = t.subs.reduce((a, s) => a + s.count, 0);
+  const bytes = t.subs.reduce((a, s) => a + s.bytes, 0);
+  return {
+    kind,
+    mode: t.mode,
+    jsonBytes: `{"topic":"${BENCH_TOPIC}","seq":${t.n},"ts":${Date.now()},"data":${dataOf(kind, t.n)}}`.length,
+    sent: count,
+    deliveries,
+    bytesPerDelivery: bytes / Math.max(1, deliveries),
+    cpuMicrosPerDelivery: (cpu * 1e6) / Math.max(1, deliveries),
+    otherCores: foreign.cores(),
+    complete: deliveries === count * t.subs.length,
+  };
+}
+
+async function closeTarget(t: Target): Promise<void> {
+  t.pub.close();
+  for (const s of t.subs) s.destroy();
+  await stopChild(t.server.child);
+  running.delete(t.server.child);
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** Per kind and mode, the median over trials of each number. */
+function medians(samples: Row[]): Row[] {
+  const out: Row[] = [];
+  for (const kind of KINDS) {
+    for (const mode of MODES) {
+      const rows = samples.filter((r) => r.kind === kind && r.mode === mode);
+      if (!rows.length) continue;
+      out.push({
+        ...rows[0],
+        deliveries: median(rows.map((r) => r.deliveries)),
+        bytesPerDelivery: median(rows.map((r) => r.bytesPerDelivery)),
+        cpuMicrosPerDelivery: median(rows.map((r) => r.cpuMicrosPerDelivery)),
+        otherCores: median(rows.map((r) => r.otherCores)),
+        complete: rows.every((r) => r.complete),
+      });
+    }
+  }
+  return out;
 }
 
 function table(rows: Row[], rss: Record<string, number>, opts: Options): string {
   const lines = [
-    `Compression at ${opts.subs} subscribers, ${opts.rate} msg/s for ${opts.stepMs} ms per kind (server RSS after the run: ${Object.entries(rss)
+    `Compression at ${opts.subs} subscribers, ${opts.rate} msg/s for ${opts.stepMs} ms per kind, medians of ${opts.trials} paired trials (server RSS after the run: ${Object.entries(rss)
       .map(([m, mb]) => `${m} ${mb.toFixed(0)} MB`)
       .join(', ')})`,
     '',
@@ -244,18 +287,35 @@ function table(rows: Row[], rss: Record<string, number>, opts: Options): string 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
-  const rows: Row[] = [];
+  const targets: Target[] = [];
+  const samples: Row[] = [];
   const rss: Record<string, number> = {};
-  for (const mode of opts.modes) {
-    log(`## ${mode}`);
-    const result = await runMode(mode, opts, log);
-    rows.push(...result.rows);
-    rss[mode] = result.rssMb;
+  try {
+    for (const mode of opts.modes) {
+      targets.push(await openTarget(mode, opts));
+      log(`${mode}: ${opts.subs} subscribers connected`);
+    }
+    // Paired trials: every mode measured in turn (the order rotating), so they share the machine's load.
+    for (let trial = 0; trial < opts.trials; trial++) {
+      for (const kind of opts.kinds) {
+        for (let k = 0; k < targets.length; k++) {
+          const row = await step(targets[(k + trial) % targets.length], kind, opts);
+          samples.push(row);
+          log(
+            `  trial ${trial + 1} ${row.mode} ${kind}: ${row.deliveries} deliveries, ${row.bytesPerDelivery.toFixed(1)} B and ${row.cpuMicrosPerDelivery.toFixed(2)} µs CPU each, other programs ${row.otherCores.toFixed(2)} cores${row.complete ? '' : ' INCOMPLETE'}`,
+          );
+        }
+      }
+    }
+    for (const t of targets) rss[t.mode] = memory(t.server.child.pid!).rss / 2 ** 20;
+  } finally {
+    await Promise.all(targets.map(closeTarget));
+    for (const child of running) await stopChild(child); // a server whose subscribers never connected
   }
-  const report = table(rows, rss, opts);
+  const report = table(medians(samples), rss, opts);
   log(`\n${report}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(`${root}/bench/results/compression-${stamp}.json`, JSON.stringify({ started: stamp, opts, rows, rssMb: rss }, null, 2));
+  writeFileSync(`${root}/bench/results/compression-${stamp}.json`, JSON.stringify({ started: stamp, opts, samples, rssMb: rss }, null, 2));
 }
 
 main().catch((err) => {
