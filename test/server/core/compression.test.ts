@@ -18,6 +18,7 @@ import { until } from '../../support/until.ts';
 import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
 
 const KEY = 'compression-test-key';
+const ADMIN = 'compression-test-admin';
 const MIN_BYTES = 256;
 const OFFER = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits';
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -27,7 +28,14 @@ const closers: Array<() => void> = [];
 
 beforeAll(async () => {
   // No heartbeat pings among the frames counted.
-  hub = await startHub(testConfig({ publishKey: KEY, compression: 'shared', compressionMinBytes: MIN_BYTES, outboxLimitBytes: 64 * 1024, heartbeatMs: 3_600_000 }));
+  hub = await startHub(testConfig({
+    publishKey: KEY,
+    apiKeys: [{ key: ADMIN, role: 'admin', publish: [], name: 'admin' }],
+    compression: 'shared',
+    compressionMinBytes: MIN_BYTES,
+    outboxLimitBytes: 64 * 1024,
+    heartbeatMs: 3_600_000,
+  }));
 });
 afterAll(async () => {
   for (const close of closers) close();
@@ -131,6 +139,12 @@ describe('COMPRESSION=shared', () => {
     expect(textOf(smallA)).toBe(small.json);
     expect(plain.frames.every((f) => !f.rsv1)).toBe(true);
     expect(plain.frames.slice(1).map(textOf)).toEqual([big.json, small.json]);
+    // Operators see who negotiated it, and the bytes actually written.
+    const res = await fetch(`${hub.httpUrl}/api/connections`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const listed = ((await res.json()) as { connections: Array<{ subscriptions: string[]; compressed: boolean; bytesOut: number }> }).connections.filter((c) => c.subscriptions.includes('share.>'));
+    expect(listed.map((c) => c.compressed).sort()).toEqual([false, true, true]);
+    const [plainBytes, ...deflateBytes] = listed.sort((x, y) => Number(x.compressed) - Number(y.compressed)).map((c) => c.bytesOut);
+    for (const bytes of deflateBytes) expect(bytes).toBeLessThan(plainBytes / 2);
   });
 
   it('ws clients with deflate decode every message of many topics, small and large; a client that refuses the extension gets the same', async () => {
