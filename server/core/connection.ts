@@ -74,6 +74,8 @@ export class Connection {
   slot: AddressSlot | null = null;
   /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
+  /** Set at attach when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
+  deflate: SharedDeflate | null = null;
   framesIn = 0;
   dropped = 0;
   /** Bytes of maxHz state (held-back frames) across this connection's subscriptions; bounded by OUTBOX_LIMIT_BYTES. */
@@ -87,8 +89,6 @@ export class Connection {
     readonly remote: string,
     outboxLimitBytes: number,
     flusher: Flusher,
-    /** Set when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
-    readonly deflate: SharedDeflate | null = null,
   ) {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     this.outbox = new Outbox(socket, outboxLimitBytes, flusher);

@@ -129,9 +129,10 @@ export class Hub {
 
   /** Create and register a connection for an upgraded socket; it takes over `slot` (from reserveConnection). */
   attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
-    const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher, sharedDeflateFor(ws, this.sharedDeflate));
+    const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
     conn.slot = slot;
+    conn.deflate = sharedDeflateFor(ws, this.sharedDeflate);
     this.heartbeat.enrol(conn);
     this.expiry.watch(conn);
     return conn;
