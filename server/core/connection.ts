@@ -6,9 +6,9 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
 import type { AddressSlot } from './address-slots.ts';
+import type { SharedDeflate } from './compression.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
-import type { SharedDeflate } from './compression.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap';
