@@ -120,6 +120,9 @@ describe('COMPRESSION=shared', () => {
     expect(accepted).toMatch(/^permessage-deflate/);
     expect(accepted).toContain('server_no_context_takeover');
     expect(await negotiated(`${hub.wsUrl}/neg.a`, { perMessageDeflate: { serverMaxWindowBits: 10 } })).toContain('server_max_window_bits=10');
+    expect(await negotiated(`${hub.wsUrl}/neg.a`, { perMessageDeflate: { clientNoContextTakeover: true, clientMaxWindowBits: 9 } })).toMatch(
+      /client_no_context_takeover.*client_max_window_bits=9|client_max_window_bits=9.*client_no_context_takeover/,
+    );
     expect(await negotiated(`${hub.wsUrl}/neg.a`, { perMessageDeflate: false })).toBeUndefined();
   });
 
