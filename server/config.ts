@@ -4,6 +4,7 @@
  * README.md (Configuration) lists the same table for users.
  */
 import { z } from 'zod';
+import type { CompressionMode } from './core/compression.ts';
 import type { ApiKey, Role } from './core/principal.ts';
 import { defaultMaxSockets } from './fd-limit.ts';
 import {
@@ -82,6 +83,13 @@ export interface HubConfig {
    * syscalls, higher throughput under load) at the cost of up to that much latency.
    */
   flushWindowMs: number;
+  /**
+   * `shared`: permessage-deflate with server_no_context_takeover, each message deflated once for
+   * every connection that negotiated it; `off`: no extension, plain frames.
+   */
+  compression: CompressionMode;
+  /** Under COMPRESSION=shared, messages (and replies) shorter than this many bytes are sent plain. */
+  compressionMinBytes: number;
   /** What happens at the outbox limit, first matching pattern wins. */
   overflowPolicies: PolicyRule[];
   maxSubscriptionsPerConnection: number;
@@ -147,6 +155,8 @@ const envSchema = z.object({
   MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
   OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   FLUSH_WINDOW_MS: int(0, 1_000).default(0),
+  COMPRESSION: z.enum(['off', 'shared']).default('off'),
+  COMPRESSION_MIN_BYTES: int(0, 16 * 1024 * 1024).default(256),
   OVERFLOW_POLICIES: policyList.default(defaultPolicies),
   MAX_SUBSCRIPTIONS: int(1, 100_000).default(256),
   RATE_LIMIT: int(1, 10_000_000).default(200),
@@ -246,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPayload: e.MAX_PAYLOAD,
     outboxLimitBytes: e.OUTBOX_LIMIT_BYTES,
     flushWindowMs: e.FLUSH_WINDOW_MS,
+    compression: e.COMPRESSION,
+    compressionMinBytes: e.COMPRESSION_MIN_BYTES,
     overflowPolicies: e.OVERFLOW_POLICIES,
     maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS,
     rateLimitPerSecond: e.RATE_LIMIT,

@@ -19,6 +19,7 @@ import { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 import type { Broker } from './broker/broker.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import { RedisBroker } from './broker/redis/broker.ts';
+import { perMessageDeflateOptions } from './core/compression.ts';
 import { drainConnections } from './core/drain.ts';
 import { Hub } from './core/hub.ts';
 import { Telemetry } from './observability/telemetry.ts';
@@ -79,7 +80,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
-    perMessageDeflate: false, // 3x bandwidth saving costs 2x CPU; off for a latency-first hub
+    // ws's own per-socket deflate costs CPU per subscriber; `shared` only negotiates it here and the hub deflates once per message.
+    perMessageDeflate: config.compression === 'shared' ? perMessageDeflateOptions() : false,
     clientTracking: false, // the hub tracks its own connections
     handleProtocols: (protocols) => (protocols.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false),
   });

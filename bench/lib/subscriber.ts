@@ -24,6 +24,8 @@ export interface SubscriberTarget {
   /** Request path including query, e.g. `/ws/bench.topic` or `/socket.io/?EIO=4&transport=websocket`. */
   path: string;
   dialect: Dialect;
+  /** Sent as Sec-WebSocket-Extensions (e.g. `permessage-deflate`); compressed frames are counted, not inflated. */
+  extensions?: string;
 }
 
 /** Latency sampling shared by all subscribers of a process. */
@@ -73,6 +75,8 @@ export class RawSubscriber {
   count = 0;
   /** nowMs() of the last chunk that carried a data frame. */
   lastAt = 0;
+  /** Bytes read from the socket since the last `resetCount()` (WebSocket frames, headers included). */
+  bytes = 0;
   closed = false;
   closeCode = 0;
   error: string | null = null;
@@ -130,7 +134,9 @@ export class RawSubscriber {
         const key = randomBytes(16).toString('base64');
         socket.write(
           `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            (this.target.extensions ? `Sec-WebSocket-Extensions: ${this.target.extensions}\r\n` : '') +
+            '\r\n',
         );
       });
       socket.on('error', (err) => {
@@ -148,6 +154,7 @@ export class RawSubscriber {
   resetCount(): void {
     this.count = 0;
     this.lastAt = 0;
+    this.bytes = 0;
     this.sampleIn = this.index % Math.max(1, this.sampler.every);
   }
 
@@ -162,6 +169,7 @@ export class RawSubscriber {
   }
 
   private onData(input: Buffer): void {
+    this.bytes += input.length;
     let chunk = input;
     if (this.handshake) {
       const all = this.handshake.length ? Buffer.concat([this.handshake, chunk]) : chunk;

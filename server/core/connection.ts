@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
 import type { AddressSlot } from './address-slots.ts';
+import type { SharedDeflate } from './compression.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
@@ -73,6 +74,8 @@ export class Connection {
   slot: AddressSlot | null = null;
   /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
+  /** Set at attach when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
+  deflate: SharedDeflate | null = null;
   framesIn = 0;
   dropped = 0;
   /** Bytes of maxHz state (held-back frames) across this connection's subscriptions; bounded by OUTBOX_LIMIT_BYTES. */
@@ -105,7 +108,12 @@ export class Connection {
 
   /** Queue a text frame that must not be dropped (replies, notices, replay). */
   sendText(text: string): void {
-    this.sendFrame(frameText(text));
+    this.sendFrame(this.frameFor(text));
+  }
+
+  /** `text` framed for this connection alone (replies, replays): compressed if it negotiated that and it is large enough. */
+  frameFor(text: string): Buffer {
+    return this.deflate?.frame(text) ?? frameText(text);
   }
 
   /** Queue a framed message that must not be dropped. */

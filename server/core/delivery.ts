@@ -1,9 +1,10 @@
 /**
  * Fan-out and the one way into a subscription. A message is framed once (and rendered once per
- * renderer) and the same Buffer is appended to every matching connection's outbox; nothing per
- * subscriber but the append. Every message a subscription receives (live, maxHz release, replay,
- * buffered during a replay) goes through `enqueue`, which applies the topic's overflow policy
- * and counts the delivery once, per topic too.
+ * renderer, and compressed once for the connections that negotiated shared deflate) and the same
+ * Buffer is appended to every matching connection's outbox; nothing per subscriber but the append.
+ * Every message a subscription receives (live, maxHz release, replay, buffered during a replay)
+ * goes through `enqueue`, which applies the topic's overflow policy and counts the delivery once,
+ * per topic too.
  */
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
@@ -52,6 +53,7 @@ export class Delivery {
     if (subs.length === 0) return;
     const stamp = ++this.stamp;
     let frame: Buffer | undefined;
+    let deflated: Buffer | undefined;
     let renderedBy: Renderer | null = null;
     let rendered: Buffer | undefined;
     for (let i = 0; i < subs.length; i++) {
@@ -72,6 +74,9 @@ export class Delivery {
           rendered = frameText(sub.render(env)); // once per message per renderer, like the JSON frame
         }
         out = rendered!;
+      } else if (conn.deflate) {
+        // One deflate per message, shared by every connection that negotiated it; small ones stay plain.
+        out = deflated ??= conn.deflate.message(env) ?? (frame ??= frameText(env.json));
       } else {
         out = frame ??= frameText(env.json);
       }
@@ -83,7 +88,7 @@ export class Delivery {
   /** A replayed message (never dropped), or a live one buffered during the replay (as live). */
   enqueueEnvelope(sub: Subscription, env: Envelope, replayed: boolean): void {
     if (!replayed && sub.skipOwn && env.origin === sub.conn.id) return;
-    const frame = frameText(sub.render ? sub.render(env) : env.json);
+    const frame = sub.render ? frameText(sub.render(env)) : (sub.conn.deflate?.message(env) ?? frameText(env.json));
     if (!replayed && sub.throttle && !this.throttle.admits(sub, env.topic, frame)) return;
     this.enqueue(sub, env.topic, frame, replayed);
   }

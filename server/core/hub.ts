@@ -13,6 +13,7 @@ import { maxHzProblem } from '../../protocol/limits.ts';
 import { matches, topicError } from '../../protocol/topics.ts';
 import { guarded } from '../guard.ts';
 import { AddressSlots, type AddressSlot } from './address-slots.ts';
+import { SharedDeflate, sharedDeflateFor } from './compression.ts';
 import { CloseCode, Connection, type Renderer, type Subscription } from './connection.ts';
 import { Delivery } from './delivery.ts';
 import { CredentialExpiry } from './expiry.ts';
@@ -58,6 +59,8 @@ export class Hub {
   private readonly catalog: TopicCatalog | null;
   private readonly delivery: Delivery;
   private readonly flusher: Flusher;
+  /** COMPRESSION=shared: the one compressor every connection that negotiated deflate shares. */
+  private readonly sharedDeflate: SharedDeflate | null;
   private readonly heartbeat: Heartbeat;
   private readonly expiry: CredentialExpiry;
   /** Connections per remote address, for MAX_CONNECTIONS_PER_IP: reserved at admission, released at detach. */
@@ -75,6 +78,7 @@ export class Hub {
     private readonly log: Logger,
   ) {
     this.flusher = new Flusher(config.flushWindowMs);
+    this.sharedDeflate = config.compression === 'shared' ? new SharedDeflate(config.compressionMinBytes) : null;
     this.topicStats = new TopicStats(config.retention);
     this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
     this.expiry = new CredentialExpiry(log, config.jwtExpiryWarningMs);
@@ -128,6 +132,7 @@ export class Hub {
     const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
     conn.slot = slot;
+    conn.deflate = sharedDeflateFor(ws, this.sharedDeflate);
     this.heartbeat.enrol(conn);
     this.expiry.watch(conn);
     return conn;

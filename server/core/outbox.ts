@@ -11,9 +11,23 @@ import type { OverflowPolicy } from '../config.ts';
 /** An unmasked, final WebSocket text frame (server to client) holding `text`. */
 export function frameText(text: string): Buffer {
   const length = Buffer.byteLength(text);
+  const frame = allocFrame(0x81, length); // FIN + text opcode
+  frame.write(text, frame.length - length, 'utf8');
+  return frame;
+}
+
+/** An unmasked frame with first byte `firstByte` (FIN, RSV bits, opcode) holding `payload[0, length)`. */
+export function frameBytes(firstByte: number, payload: Uint8Array, length = payload.length): Buffer {
+  const frame = allocFrame(firstByte, length);
+  frame.set(payload.subarray(0, length), frame.length - length);
+  return frame;
+}
+
+/** A frame with its header written and room for `length` payload bytes after it. */
+function allocFrame(firstByte: number, length: number): Buffer {
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x81; // FIN + text opcode
+  frame[0] = firstByte;
   if (length < 126) {
     frame[1] = length;
   } else if (length < 65_536) {
@@ -24,7 +38,6 @@ export function frameText(text: string): Buffer {
     frame.writeUInt32BE(0, 2);
     frame.writeUInt32BE(length, 6);
   }
-  frame.write(text, headerLength, 'utf8');
   return frame;
 }
 

@@ -146,6 +146,8 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
       framesIn: conn.framesIn,
       framesOut: conn.outbox.stats.framesOut,
       bytesOut: conn.outbox.stats.bytesOut,
+      /** COMPRESSION=shared and the client negotiated permessage-deflate: large messages go compressed. */
+      compressed: conn.deflate !== null,
       dropped: conn.dropped,
       connectedSeconds: Math.round((now - conn.openedAt) / 1000),
     }));

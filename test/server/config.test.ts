@@ -42,6 +42,13 @@ describe('config', () => {
     }
   });
 
+  it('reads COMPRESSION (off by default) and COMPRESSION_MIN_BYTES (256), naming them when invalid', () => {
+    expect(loadConfig({})).toMatchObject({ compression: 'off', compressionMinBytes: 256 });
+    expect(loadConfig({ COMPRESSION: 'shared', COMPRESSION_MIN_BYTES: '0' })).toMatchObject({ compression: 'shared', compressionMinBytes: 0 });
+    expect(() => loadConfig({ COMPRESSION: 'deflate' })).toThrow(/COMPRESSION/);
+    for (const bad of ['-1', '1.5', 'big']) expect(() => loadConfig({ COMPRESSION_MIN_BYTES: bad })).toThrow(/COMPRESSION_MIN_BYTES/);
+  });
+
   it('reads DRAIN_MS (0 = close all at once) and refuses values outside 0-600000', () => {
     expect(loadConfig({ DRAIN_MS: '0' }).drainMs).toBe(0);
     expect(loadConfig({ DRAIN_MS: '30000' }).drainMs).toBe(30_000);

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 
 export interface RawFrame {
   opcode: number;
+  /** RSV1: the payload is compressed (permessage-deflate). */
+  rsv1: boolean;
   payload: Buffer;
 }
 
@@ -41,8 +43,11 @@ export function maskedFrame(opcode: number, payload: Buffer, fin = true): Buffer
   return Buffer.concat([header, mask, masked]);
 }
 
-/** `pipelined`: bytes sent in the same write as the upgrade request, before any response. */
-export async function openRawSocket(url: string, protocol?: string, pipelined?: Buffer): Promise<RawSocket> {
+/**
+ * `pipelined`: bytes sent in the same write as the upgrade request, before any response.
+ * `headers`: extra request header lines (e.g. `Sec-WebSocket-Extensions: permessage-deflate`).
+ */
+export async function openRawSocket(url: string, protocol?: string, pipelined?: Buffer, headers: string[] = []): Promise<RawSocket> {
   const { hostname, port, pathname, search } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   socket.setNoDelay(true);
@@ -50,7 +55,9 @@ export async function openRawSocket(url: string, protocol?: string, pipelined?: 
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const request = Buffer.from(
     `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ''}\r\n`,
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ''}` +
+      headers.map((h) => `${h}\r\n`).join('') +
+      '\r\n',
   );
   socket.write(pipelined ? Buffer.concat([request, pipelined]) : request);
   let buffer: Buffer = Buffer.alloc(0);
@@ -83,7 +90,7 @@ export async function openRawSocket(url: string, protocol?: string, pipelined?: 
         offset = 10;
       }
       if (buffer.length < offset + len) return;
-      const frame = { opcode: buffer[0] & 0x0f, payload: Buffer.from(buffer.subarray(offset, offset + len)) };
+      const frame = { opcode: buffer[0] & 0x0f, rsv1: (buffer[0] & 0x40) !== 0, payload: Buffer.from(buffer.subarray(offset, offset + len)) };
       frames.push(frame);
       buffer = buffer.subarray(offset + len);
       if (frame.opcode === 0x8) {
