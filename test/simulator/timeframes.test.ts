@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TIMEFRAMES, TIMEFRAME_SECONDS, type Bar, type Tick, type Trade } from '../../protocol/feeds.ts';
 import { createSimulator, type FeedPayload } from '../../simulator/simulator.ts';
 import { republishSeconds } from '../../simulator/timeframes.ts';
+import { aggregate, finals } from './bar-check.ts';
 
 const T0 = Date.UTC(2024, 5, 3, 13, 0, 0);
 
@@ -11,25 +12,6 @@ function runFor(seconds: number, symbols = ['BTC-USD', 'EURUSD'], rate = 1): { t
   const sim = createSimulator({ seed: 9, symbols, ticksPerSecond: rate, publish: (topic, data) => void log.push({ topic, data }) });
   for (let i = 0; i < seconds * rate; i++) sim.tick(T0 + (i * 1000) / rate + 137);
   return log;
-}
-
-/** The last version of each bar of a topic, in time order. */
-function finals(log: { topic: string; data: FeedPayload }[], topic: string): Bar[] {
-  const byTime = new Map<number, Bar>();
-  for (const m of log) if (m.topic === topic) byTime.set((m.data as Bar).time, m.data as Bar);
-  return [...byTime.values()];
-}
-
-/** The test's own aggregation (not the simulator's): group shorter bars into periods. */
-function aggregate(bars: Bar[], period: number): Bar[] {
-  const out = new Map<number, Bar>();
-  for (const b of bars) {
-    const time = b.time - (b.time % period);
-    const cur = out.get(time);
-    if (!cur) out.set(time, { ...b, time });
-    else out.set(time, { ...cur, high: Math.max(cur.high, b.high), low: Math.min(cur.low, b.low), close: b.close, volume: Math.round((cur.volume + b.volume) * 1e8) / 1e8 });
-  }
-  return [...out.values()];
 }
 
 describe('bars in every timeframe', () => {
