@@ -2,8 +2,8 @@
  * Follow one symbol's order book through a HubClient, the way docs/protocol.md ("Order book")
  * says: an OrderBook (protocol/book.ts) fed from `book.<SYM>`, resynced from the latest
  * `book.snapshot.<SYM>` (history, limit 1) whenever it says so, when joining, and after a
- * `reset`. With `maxHz` it follows `book.snapshot.<SYM>` instead: every message is a whole book,
- * so throttling (or conflation) can only make it later, never wrong.
+ * `reset`. With `maxHz` it follows `book.snapshot.<SYM>` instead (unless told otherwise): every
+ * message is a whole book, so throttling or conflation can only make it later, never wrong.
  */
 import { OrderBook, type BookOutcome } from '../protocol/book.ts';
 import { feedTopics } from '../protocol/feeds.ts';
@@ -15,6 +15,11 @@ export interface FollowBookOptions {
    * Unset or 0: every increment of `book.<SYM>`.
    */
   maxHz?: number;
+  /**
+   * Which topic to follow: `increments` (`book.<SYM>`, resyncing on every gap) or `snapshots`
+   * (`book.snapshot.<SYM>`). Default: `snapshots` with a `maxHz`, else `increments`.
+   */
+  source?: 'increments' | 'snapshots';
   /** After every message that changed the book or its state (`outcome` says what happened). */
   onChange?: (book: OrderBook, outcome: BookOutcome) => void;
   /** Wait before asking for a snapshot again when the last one did not resync (default 250 ms). */
@@ -35,7 +40,8 @@ export interface BookFollower {
 export function followBook(client: HubClient, symbol: string, options: FollowBookOptions = {}): BookFollower {
   const book = new OrderBook(symbol);
   const retryMs = options.retryMs ?? 250;
-  const throttled = (options.maxHz ?? 0) > 0;
+  const maxHz = options.maxHz && options.maxHz > 0 ? options.maxHz : undefined;
+  const wholeBooks = (options.source ?? (maxHz ? 'snapshots' : 'increments')) === 'snapshots';
   let requests = 0;
   let fetching = false;
   let stopped = false;
@@ -58,7 +64,7 @@ export function followBook(client: HubClient, symbol: string, options: FollowBoo
 
   /** Ask for the latest whole book; again after `retryMs` until the book is synced. */
   const resync = (): void => {
-    if (fetching || stopped || throttled) return;
+    if (fetching || stopped || wholeBooks) return;
     fetching = true;
     requests++;
     client.history(feedTopics.bookSnapshot(symbol), { limit: 1 }).then(
@@ -84,10 +90,10 @@ export function followBook(client: HubClient, symbol: string, options: FollowBoo
     }, retryMs);
   };
 
-  const topic = throttled ? feedTopics.bookSnapshot(symbol) : feedTopics.book(symbol);
+  const topic = wholeBooks ? feedTopics.bookSnapshot(symbol) : feedTopics.book(symbol);
   const unsubscribe = client.subscribe(topic, (msg) => apply(msg.data), {
-    maxHz: throttled ? options.maxHz : undefined,
-    snapshot: throttled ? 1 : undefined,
+    maxHz,
+    snapshot: wholeBooks ? 1 : undefined, // the latest whole book at once
     onReset: () => {
       book.reset();
       resync();
