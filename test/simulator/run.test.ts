@@ -139,7 +139,7 @@ describe('runSimulator', () => {
     const hub = await startFakeHub();
     hubs.push(hub);
     const log = captureLogger();
-    running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'test-key-123', rate: 100, symbols: ['AAPL', 'BTC-USD'], logger: log });
+    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'test-key-123', rate: 100, symbols: ['AAPL', 'BTC-USD'], logger: log });
 
     await until('a fill', () => hub.received.some((m) => m.topic === 'fills'));
     const topics = new Set(hub.received.map((m) => m.topic));
@@ -168,7 +168,7 @@ describe('runSimulator', () => {
   it('drops ticks while the hub is away, backlogs bars, fills and pnl, logs once per outage, and replays', async () => {
     const port = await freePort();
     const log = captureLogger();
-    running = runSimulator({
+    running = runSimulator({ warm: false,
       hubUrl: `ws://127.0.0.1:${port}/ws`,
       key: 'k',
       rate: 50,
@@ -196,7 +196,8 @@ describe('runSimulator', () => {
     hubs.splice(hubs.indexOf(first), 1);
     const ticksAtOutage = sim.stats().ticks;
     const droppedAtOutage = running.stats().dropped;
-    await until('drops during outage', () => running!.stats().dropped > droppedAtOutage + 60);
+    // Dropped per tick: the tick, its trade and the book's two messages.
+    await until('drops during outage', () => running!.stats().dropped > droppedAtOutage + 4 * 60);
     expect(sim.stats().ticks).toBeGreaterThan(ticksAtOutage + 40); // the model kept going
     expect(count(log.lines, /^warn disconnected from hub/)).toBe(1);
 
@@ -236,7 +237,7 @@ describe('runSimulator', () => {
     const silent = await startFakeHub(port, undefined, undefined, { silent: true });
     hubs.push(silent);
     const log = captureLogger();
-    running = runSimulator({
+    running = runSimulator({ warm: false,
       hubUrl: `ws://127.0.0.1:${port}/ws`,
       key: 'k',
       rate: 50,
@@ -286,7 +287,7 @@ describe('runSimulator', () => {
     const hub = await startFakeHub(0, 'forbidden');
     hubs.push(hub);
     const log = captureLogger();
-    running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'wrong-key', rate: 50, symbols: ['AAPL'], logger: log });
+    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'wrong-key', rate: 50, symbols: ['AAPL'], logger: log });
     await until('refusals', () => (running!.stats().refused.forbidden ?? 0) > 20);
     const errors = log.lines.filter((l) => l.startsWith('error '));
     expect(errors).toHaveLength(1);
@@ -300,7 +301,7 @@ describe('runSimulator', () => {
   it('says why it cannot connect, and says it again only when the reason changes', async () => {
     const port = await freePort();
     const log = captureLogger();
-    running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
+    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
     await until('the first warning', () => log.lines.length >= 2);
     await new Promise((r) => setTimeout(r, 300)); // several more failed attempts
     expect(log.lines.filter((l) => l.startsWith('warn '))).toEqual([expect.stringMatching(/not reachable \(connect ECONNREFUSED/)]);
@@ -326,7 +327,7 @@ describe('runSimulator', () => {
 
   it('stops promptly even when the hub never came up', async () => {
     const port = await freePort();
-    running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
+    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     await running.stop();
@@ -349,7 +350,7 @@ describe('runSimulator with the real hub', () => {
 
   it('feeds a tap with every topic, in order, within the default rate limit', async () => {
     hub = await startHub(testConfig({ publishKey: KEY }));
-    const tap = new WebSocket(`${hub.wsUrl}/ticks.*,bars.>,fills,pnl`);
+    const tap = new WebSocket(`${hub.wsUrl}/ticks.*,trades.*,bars.>,book.>,fills,pnl`);
     const frames: Record<string, unknown>[] = [];
     tap.on('message', (raw) => frames.push(JSON.parse(String(raw))));
     await new Promise((resolve, reject) => tap.once('open', resolve).once('error', reject));
@@ -357,7 +358,7 @@ describe('runSimulator with the real hub', () => {
 
     const log = captureLogger();
     // Default symbols and rate: what `npm start` runs.
-    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log });
+    running = runSimulator({ warm: false, hubUrl: hub.wsUrl, key: KEY, logger: log });
     await until('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
     tap.close();
     expect(got.shift()).toMatchObject({ op: 'welcome', epoch: hub.hub.epoch }); // a tap's first frame, then messages only
@@ -365,7 +366,7 @@ describe('runSimulator with the real hub', () => {
     const topics = new Set(got.map((m) => m.topic));
     for (const sym of ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD']) {
       expect(topics).toContain(`ticks.${sym}`);
-      expect(topics).toContain(`bars.1s.${sym}`);
+      for (const t of [`bars.1s.${sym}`, `bars.1m.${sym}`, `trades.${sym}`, `book.${sym}`, `book.snapshot.${sym}`]) expect(topics).toContain(t);
     }
     expect(topics).toContain('pnl');
     // Per-topic seqs arrive without gaps: nothing was refused or dropped on the way.
@@ -377,6 +378,48 @@ describe('runSimulator with the real hub', () => {
     expect(tick.ask).toBeGreaterThan(tick.bid);
     expect(running.stats().refused).toEqual({});
     expect(log.lines.filter((l) => !l.startsWith('info '))).toEqual([]);
+  });
+});
+
+describe('runSimulator warm start through the real hub', () => {
+  const KEY = 'simulator-warm-key';
+  let hub: RunningHub | null = null;
+  let running: RunningSimulator | null = null;
+
+  afterEach(async () => {
+    await running?.stop();
+    running = null;
+    await hub?.close();
+    hub = null;
+  });
+
+  it('publishes the seeded history first, cut to HISTORY, then goes live with no hole', async () => {
+    const config = testConfig({ publishKey: KEY });
+    hub = await startHub(config);
+    const log = captureLogger();
+    const startedAt = Date.now();
+    // What `npm start` runs: default symbols and rate, the hub's own HISTORY rules.
+    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log, warm: { retention: config.retention } });
+    await until('the warm start', () => log.lines.find((l) => /^info warm start: published \d+ messages/.test(l)), 30_000);
+    const tookMs = Date.now() - startedAt;
+    await new Promise((r) => setTimeout(r, 1500)); // live on top
+    const history = async (topic: string) => {
+      const res = await fetch(`${hub!.httpUrl}/api/history/${topic}?limit=10000`);
+      return ((await res.json()) as { messages: HubMessage[] }).messages.map((m) => m.data as Bar);
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const seconds = await history('bars.1s.AAPL');
+    const times = [...new Set(seconds.map((b) => b.time))];
+    expect(times[0]).toBeLessThanOrEqual(now - 3600);
+    expect(times.at(-1)).toBeGreaterThanOrEqual(now - 1);
+    expect(missing(times)).toEqual([]); // history, catch-up and live meet without a hole
+    expect(outOfOrder(seconds.map((b) => b.time))).toEqual([]);
+    const hours = await history('bars.1h.BTC-USD');
+    expect(hours[0].time).toBeLessThanOrEqual(now - 23 * 3600);
+    expect((await history('bars.1m.EURUSD')).length).toBeGreaterThanOrEqual(1440);
+    expect(running.stats().refused).toEqual({});
+    expect(log.lines.filter((l) => !l.startsWith('info '))).toEqual([]);
+    console.log(`warm start of the default simulator through the real hub: ${tookMs} ms (${log.lines.find((l) => l.includes('warm start:'))})`);
   });
 });
 
@@ -412,7 +455,7 @@ describe('runSimulator across a restart of the real hub', () => {
     hub = await startHub(config, { broker: oldBroker });
     const port = hub.port;
     const log = captureLogger();
-    running = runSimulator({
+    running = runSimulator({ warm: false,
       hubUrl: hub.wsUrl,
       key: KEY,
       rate: 20,

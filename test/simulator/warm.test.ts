@@ -42,7 +42,7 @@ describe('warm start', () => {
         const whole = aggregate(shorter, period).filter((b) => b.time >= shorter[0].time);
         expect(longer.slice(-whole.length), TIMEFRAMES[k]).toEqual(whole);
       }
-      expect(of<Trade>(log, `trades.${symbol}`)).toHaveLength(1000);
+      expect(of<Trade>(log, `trades.${symbol}`)).toHaveLength(300);
     }
     const pnl = of<PnlSnapshot>(log, 'pnl');
     expect(pnl.at(-1)!.time).toBeGreaterThan(END - 1000);
