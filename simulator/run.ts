@@ -15,7 +15,7 @@
  * - A publish the hub refuses for any other reason (forbidden, bad_request, ...) is counted as
  *   refused and not retried.
  *
- * - Warm start (default; `warm: false` turns it off): on the first connection, before ticking, the
+ * - Warm start (`warm`; the CLI and `npm start` turn it on): on the first connection, before ticking, the
  *   simulator publishes its seeded history (simulator/warm-up.ts) through the same publish path,
  *   in order, within `maxInFlight` (the hub's replies pace it), then catches up the seconds that
  *   took and goes live. Live messages produced meanwhile queue behind the history. If the
@@ -76,7 +76,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   const refusalsLogged = new Set<string>();
 
   /** The warm start's queue (history, then live messages produced meanwhile); null once done. */
-  const warmOptions: WarmOptions | null = opts.warm === false ? null : opts.warm === true || opts.warm === undefined ? {} : opts.warm;
+  const warmOptions: WarmOptions | null = !opts.warm ? null : opts.warm === true ? {} : opts.warm;
   let warmQueue: { topic: string; data: FeedPayload; order: number }[] | null = null;
   let warmNext = 0;
   let warmStarted: { at: number; history: number } | null = null;

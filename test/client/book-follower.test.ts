@@ -41,7 +41,7 @@ describe('followBook with the real hub and simulator', () => {
 
   it('a late joiner, a reconnecting reader and maxHz=2 readers each end with the exact book', async () => {
     hub = await startHub(testConfig({ publishKey: KEY }));
-    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, rate: 20, symbols: [SYMBOL], warm: false, logger: quiet });
+    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, rate: 20, symbols: [SYMBOL], logger: quiet });
 
     // From the start, then its connection is cut: it resumes and gets the increments it missed.
     const sockets: WebSocket[] = [];

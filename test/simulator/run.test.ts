@@ -139,7 +139,7 @@ describe('runSimulator', () => {
     const hub = await startFakeHub();
     hubs.push(hub);
     const log = captureLogger();
-    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'test-key-123', rate: 100, symbols: ['AAPL', 'BTC-USD'], logger: log });
+    running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'test-key-123', rate: 100, symbols: ['AAPL', 'BTC-USD'], logger: log });
 
     await until('a fill', () => hub.received.some((m) => m.topic === 'fills'));
     const topics = new Set(hub.received.map((m) => m.topic));
@@ -168,7 +168,7 @@ describe('runSimulator', () => {
   it('drops ticks while the hub is away, backlogs bars, fills and pnl, logs once per outage, and replays', async () => {
     const port = await freePort();
     const log = captureLogger();
-    running = runSimulator({ warm: false,
+    running = runSimulator({
       hubUrl: `ws://127.0.0.1:${port}/ws`,
       key: 'k',
       rate: 50,
@@ -237,7 +237,7 @@ describe('runSimulator', () => {
     const silent = await startFakeHub(port, undefined, undefined, { silent: true });
     hubs.push(silent);
     const log = captureLogger();
-    running = runSimulator({ warm: false,
+    running = runSimulator({
       hubUrl: `ws://127.0.0.1:${port}/ws`,
       key: 'k',
       rate: 50,
@@ -287,7 +287,7 @@ describe('runSimulator', () => {
     const hub = await startFakeHub(0, 'forbidden');
     hubs.push(hub);
     const log = captureLogger();
-    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'wrong-key', rate: 50, symbols: ['AAPL'], logger: log });
+    running = runSimulator({ hubUrl: `ws://127.0.0.1:${hub.port}/ws`, key: 'wrong-key', rate: 50, symbols: ['AAPL'], logger: log });
     await until('refusals', () => (running!.stats().refused.forbidden ?? 0) > 20);
     const errors = log.lines.filter((l) => l.startsWith('error '));
     expect(errors).toHaveLength(1);
@@ -301,7 +301,7 @@ describe('runSimulator', () => {
   it('says why it cannot connect, and says it again only when the reason changes', async () => {
     const port = await freePort();
     const log = captureLogger();
-    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
+    running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, key: 'wrong-key', rate: 20, symbols: ['AAPL'], logger: log, minBackoffMs: 20, maxBackoffMs: 50 });
     await until('the first warning', () => log.lines.length >= 2);
     await new Promise((r) => setTimeout(r, 300)); // several more failed attempts
     expect(log.lines.filter((l) => l.startsWith('warn '))).toEqual([expect.stringMatching(/not reachable \(connect ECONNREFUSED/)]);
@@ -327,7 +327,7 @@ describe('runSimulator', () => {
 
   it('stops promptly even when the hub never came up', async () => {
     const port = await freePort();
-    running = runSimulator({ warm: false, hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
+    running = runSimulator({ hubUrl: `ws://127.0.0.1:${port}/ws`, rate: 10, symbols: ['EURUSD'], logger: captureLogger() });
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     await running.stop();
@@ -358,7 +358,7 @@ describe('runSimulator with the real hub', () => {
 
     const log = captureLogger();
     // Default symbols and rate: what `npm start` runs.
-    running = runSimulator({ warm: false, hubUrl: hub.wsUrl, key: KEY, logger: log });
+    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log });
     await until('3 s of ticks', () => got.filter((m) => m.topic === 'ticks.AAPL').length >= 15);
     tap.close();
     expect(got.shift()).toMatchObject({ op: 'welcome', epoch: hub.hub.epoch }); // a tap's first frame, then messages only
@@ -455,7 +455,7 @@ describe('runSimulator across a restart of the real hub', () => {
     hub = await startHub(config, { broker: oldBroker });
     const port = hub.port;
     const log = captureLogger();
-    running = runSimulator({ warm: false,
+    running = runSimulator({
       hubUrl: hub.wsUrl,
       key: KEY,
       rate: 20,
