@@ -2,8 +2,10 @@
  * Runs the simulator against a hub through the shared HubClient. The model never waits for the
  * network; what happens to a message the hub cannot take right now depends on its feed:
  *
- * - Ticks are dropped (and counted) while the hub is unreachable or too slow: a stale tick is
- *   worthless, and the bar covering it is kept.
+ * - Ticks, trades and book messages are dropped (and counted) while the hub is unreachable or
+ *   too slow: a stale tick is worthless and the bar covering it is kept; a book reader sees the
+ *   gap in the book's seq and resyncs from the next snapshot; the tape has a hole (the bars'
+ *   volumes still count those trades).
  * - Bars, fills and pnl go into a bounded outage backlog (simulator/backlog.ts) when they cannot be
  *   sent, or were sent and the connection dropped before the hub replied: the latest version of
  *   each bar (per topic and second), every fill once (by id), the latest pnl. Past `backlogLimit`
