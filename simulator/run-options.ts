@@ -2,6 +2,7 @@
 import type { WebSocketFactory } from '../client/hub-client.ts';
 import type { BacklogLimit } from './backlog.ts';
 import type { Simulator } from './simulator.ts';
+import type { WarmOptions } from './warm.ts';
 import type { StrategyParams } from './strategy.ts';
 
 export interface Logger {
@@ -23,6 +24,12 @@ export interface RunSimulatorOptions {
   symbols?: readonly string[];
   /** Market time per wall time. Default 1. */
   speed?: number;
+  /**
+   * Warm start: publish a seeded history on the first connection (default off here; the CLI and
+   * `npm start` turn it on). Pass the hub's HISTORY rules as `{ retention }` to publish no more
+   * than it keeps.
+   */
+  warm?: boolean | WarmOptions;
   /** Strategy tuning (window, entryZ, cooldownTicks, maxOrders). */
   strategy?: Partial<StrategyParams>;
   /** Default: console, prefixed `[simulator]`. A pino logger fits. */
@@ -37,7 +44,7 @@ export interface RunSimulatorOptions {
    * bars, fills and pnl wait in the backlog. Default 1000.
    */
   maxInFlight?: number;
-  /** Bound of the outage backlog: bars over all symbols, and fills. Default 3600 bars, 10000 fills. */
+  /** Bound of the outage backlog: bars and trades over all symbols, and fills. Default 3600 bars, 20000 trades, 10000 fills. */
   backlogLimit?: Partial<BacklogLimit>;
 }
 
