@@ -18,8 +18,14 @@ import { Notices } from './notices.ts';
 import { OpsPanel } from './ops.ts';
 import { PnlPanel } from './pnl.ts';
 import { MarketStore, symbolOf } from './store.ts';
+import { FollowSymbol } from './follow-symbol.ts';
+import { TapePanel } from './tape.ts';
 import { Ticker } from './ticker.ts';
-import { isBar, isFill, isPnl, isTick } from './validate.ts';
+import { TimeframeSwitcher } from './timeframe-switcher.ts';
+import { MAX_TAPE } from './trade-tape.ts';
+import { isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
+import { isBar, isFill, isPnl, isTick, isTrade } from './validate.ts';
+import { Watchlist } from './watchlist.ts';
 
 declare global {
   interface Window {
@@ -28,6 +34,7 @@ declare global {
 }
 
 const SYMBOL_KEY = 'tickhub.symbol';
+const TIMEFRAME_KEY = 'tickhub.timeframe';
 /** How long after a reset a hole in the bars may still be filled by a re-publishing producer. */
 const GAP_GRACE_MS = 3000;
 
@@ -36,8 +43,9 @@ const probe: TickhubProbe = {
   lastBarTime: null,
   messages: 0,
   symbol: null,
+  timeframe: '1s',
   chartFrames: 0,
-  barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.bars.map((b) => b.time) ?? [])),
+  barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.frames.get(probe.timeframe)?.bars.map((b) => b.time) ?? [])),
 };
 window.__tickhub = probe;
 
@@ -80,6 +88,9 @@ const chart = new CandleChart(
 );
 
 const ticker = new Ticker(byId('ticker'), byId<HTMLSelectElement>('symbol-select'), store, selectSymbol);
+const watchlist = new Watchlist(byId<HTMLTableSectionElement>('watchlist-body'), store, selectSymbol);
+const switcher = new TimeframeSwitcher(byId('timeframes'), selectTimeframe);
+const tape = new TapePanel(byId<HTMLTableSectionElement>('tape-body'), byId('tape-empty'));
 
 const pnl = new PnlPanel(
   {
@@ -99,19 +110,35 @@ const blotter = new FillsBlotter(byId<HTMLTableSectionElement>('fills-body'), by
 const ops = new OpsPanel(byId('ops-panel'), byId('ops-head'), byId<HTMLTableSectionElement>('ops-slowest-body'), health);
 
 function selectSymbol(symbol: string): void {
+  if (chart.current !== symbol) tape.reset(store.symbols.get(symbol)?.decimals ?? 2);
   chart.setSymbol(symbol);
-  backfill.request(symbol);
+  backfill.request(symbol, chart.timeframe);
   legend.setSymbol(symbol);
   ticker.setSelected(symbol);
+  watchlist.setSelected(symbol);
   pnl.select(symbol);
+  trades.follow(symbol);
+  remember(SYMBOL_KEY, 'symbol', symbol);
+}
+
+function selectTimeframe(tf: Timeframe): void {
+  chart.setTimeframe(tf);
+  legend.setTimeframe(tf);
+  switcher.setSelected(tf);
+  if (chart.current !== null) backfill.request(chart.current, tf);
+  remember(TIMEFRAME_KEY, 'tf', tf);
+}
+
+/** Keep a choice for the next visit (localStorage) and in the address (shareable). */
+function remember(key: string, param: string, value: string): void {
   try {
-    localStorage.setItem(SYMBOL_KEY, symbol);
+    localStorage.setItem(key, value);
   } catch {
     /* storage disabled */
   }
   const url = new URL(location.href);
-  if (url.searchParams.get('symbol') !== symbol) {
-    url.searchParams.set('symbol', symbol);
+  if (url.searchParams.get(param) !== value) {
+    url.searchParams.set(param, value);
     history.replaceState(null, '', url);
   }
 }
@@ -162,26 +189,43 @@ const hub = new HubClient({
 const backfill = new Backfill(
   hub,
   store,
-  (sym) => {
-    chart.backfilled(sym);
+  (sym, tf) => {
+    chart.backfilled(sym, tf);
     ticker.changed(sym);
+    watchlist.changed(sym);
     legend.changed(sym);
   },
-  (sym, gap) => {
+  (sym, tf, gap) => {
     if (!gap) return;
     // Give a re-publishing producer a moment before calling the hole permanent.
     setTimeout(() => {
-      const still = store.resetGap(sym);
-      if (still) notices.show(`gap in ${sym} bars ${fmtTime(still[0] * 1000)}–${fmtTime(still[1] * 1000)} UTC: not in the hub's history`, 'error');
+      const still = store.resetGap(sym, tf);
+      if (still) notices.show(`gap in ${sym} ${tf} bars ${fmtTime(still[0] * 1000)}–${fmtTime(still[1] * 1000)} UTC: not in the hub's history`, 'error');
     }, GAP_GRACE_MS);
   },
 );
 
-// Start on ?symbol=, else the last one used here, else the first the hub tells us about.
-const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
+const trades = new FollowSymbol(
+  hub,
+  (sym) => `trades.${sym}`,
+  counted((msg) => {
+    if (!isTrade(msg.data)) return;
+    const sym = symbolOf(msg.topic);
+    tape.add(msg.data, store.get(sym).decimals);
+  }),
+  { snapshot: MAX_TAPE, onReset: onResetNotice(() => {}) }, // the tape keeps its rows; replays are deduplicated by id and time
+);
+
+// Start on ?tf= (else the last one used here, else 1s) and ?symbol= (else the last one used here,
+// else the first the hub tells us about).
+const params = new URL(location.href).searchParams;
+const wantedTf = params.get('tf') ?? safeGet(TIMEFRAME_KEY);
+selectTimeframe(isTimeframe(wantedTf) ? wantedTf : '1s');
+const wanted = params.get('symbol') ?? safeGet(SYMBOL_KEY);
 if (wanted) selectSymbol(wanted);
 store.onNewSymbol((sym) => {
   ticker.changed(sym);
+  watchlist.changed(sym);
   if (chart.current === null) selectSymbol(sym);
 });
 
@@ -230,9 +274,10 @@ function onResetNotice(extra: (reset: ResetFrame) => void): (reset: ResetFrame) 
 }
 
 hub.subscribe(
-  'bars.1s.*',
+  'bars.*.*',
   counted((msg) => {
-    if (!isBar(msg.data)) return;
+    const tf = timeframeOfTopic(msg.topic);
+    if (!tf || !isBar(msg.data)) return;
     const raw = msg.data;
     const bar: Bar = {
       ...raw,
@@ -240,19 +285,23 @@ hub.subscribe(
       time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
       volume: raw.volume ?? 0,
     };
-    const change = store.applyBar(bar, msg.ts, msg.seq);
-    if (bar.symbol === chart.current) backfill.request(bar.symbol);
+    const change = store.applyBar(bar, msg.ts, msg.seq, tf);
+    if (chart.shows(bar.symbol, tf)) backfill.request(bar.symbol, tf);
     if (change === 'none') return;
-    chart.barChanged(bar.symbol, change);
+    chart.barChanged(bar.symbol, tf, change);
     legend.changed(bar.symbol);
     ticker.changed(bar.symbol);
+    watchlist.changed(bar.symbol);
   }),
   {
+    // Every timeframe of every symbol: switching timeframe or symbol redraws from what is held.
     snapshot: 300,
     onReset: onResetNotice((r) => {
+      const tf = timeframeOfTopic(r.topic);
+      if (!tf) return;
       const sym = symbolOf(r.topic);
-      store.barsReset(sym);
-      chart.reset(sym);
+      store.barsReset(sym, tf);
+      chart.reset(sym, tf);
     }),
   },
 );
@@ -264,6 +313,7 @@ hub.subscribe(
     const tick: Tick = { ...msg.data, symbol: symbolOf(msg.topic) };
     store.applyTick(tick, msg.ts);
     ticker.changed(tick.symbol);
+    watchlist.changed(tick.symbol);
     legend.changed(tick.symbol);
   }),
   {
