@@ -39,6 +39,8 @@ export interface TickhubProbe {
   timeframe: Timeframe;
   /** Animation frames that applied chart updates. */
   chartFrames: number;
+  /** Animation frames that ran any render work (every panel draws in these, see frame.ts). */
+  frames: number;
   /** Bar times (UTC seconds) of the chart's data (selected symbol and timeframe), ascending. */
   barTimes(): number[];
 }

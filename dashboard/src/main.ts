@@ -3,7 +3,7 @@
  * Handlers only update stores and mark panels dirty; panels draw once per animation frame.
  */
 import { HubClient } from '../../client/hub-client.ts';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import { feedTopics, type Bar, type Fill, type PnlSnapshot, type Tick } from '../../protocol/feeds.ts';
 import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
 import { CandleChart, type TickhubProbe } from './candles.ts';
 import { Backfill } from './backfill.ts';
@@ -18,7 +18,9 @@ import { Notices } from './notices.ts';
 import { OpsPanel } from './ops.ts';
 import { PnlPanel } from './pnl.ts';
 import { MarketStore, symbolOf } from './store.ts';
+import { BookFeed } from './book-feed.ts';
 import { FollowSymbol } from './follow-symbol.ts';
+import { LadderPanel } from './ladder.ts';
 import { TapePanel } from './tape.ts';
 import { Ticker } from './ticker.ts';
 import { TimeframeSwitcher } from './timeframe-switcher.ts';
@@ -45,6 +47,7 @@ const probe: TickhubProbe = {
   symbol: null,
   timeframe: '1s',
   chartFrames: 0,
+  frames: 0,
   barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.frames.get(probe.timeframe)?.bars.map((b) => b.time) ?? [])),
 };
 window.__tickhub = probe;
@@ -60,7 +63,10 @@ const health = new Health({
   facts: byId('ops-facts'),
   feeds: byId<HTMLTableSectionElement>('ops-feeds'),
 });
-onFrame((now) => health.frameRendered(now));
+onFrame((now) => {
+  probe.frames++;
+  health.frameRendered(now);
+});
 
 const legend = new Legend(
   {
@@ -110,7 +116,7 @@ const blotter = new FillsBlotter(byId<HTMLTableSectionElement>('fills-body'), by
 const ops = new OpsPanel(byId('ops-panel'), byId('ops-head'), byId<HTMLTableSectionElement>('ops-slowest-body'), health);
 
 function selectSymbol(symbol: string): void {
-  if (chart.current !== symbol) tape.reset(store.symbols.get(symbol)?.decimals ?? 2);
+  if (chart.current !== symbol) tape.reset(symbol, store.symbols.get(symbol)?.decimals ?? 2);
   chart.setSymbol(symbol);
   backfill.request(symbol, chart.timeframe);
   legend.setSymbol(symbol);
@@ -118,6 +124,7 @@ function selectSymbol(symbol: string): void {
   watchlist.setSelected(symbol);
   pnl.select(symbol);
   trades.follow(symbol);
+  book.follow(symbol);
   remember(SYMBOL_KEY, 'symbol', symbol);
 }
 
@@ -207,13 +214,27 @@ const backfill = new Backfill(
 
 const trades = new FollowSymbol(
   hub,
-  (sym) => `trades.${sym}`,
+  feedTopics.trades,
   counted((msg) => {
     if (!isTrade(msg.data)) return;
     const sym = symbolOf(msg.topic);
     tape.add(msg.data, store.get(sym).decimals);
   }),
   { snapshot: MAX_TAPE, onReset: onResetNotice(() => {}) }, // the tape keeps its rows; replays are deduplicated by id and time
+);
+
+const book = new BookFeed(hub, () => ladder.changed(), counted(() => {}));
+const ladder = new LadderPanel(
+  {
+    panel: byId('ladder-panel'),
+    state: byId('ladder-state'),
+    asks: byId('ladder-asks'),
+    bids: byId('ladder-bids'),
+    mid: byId('ladder-mid-price'),
+    spread: byId('ladder-spread'),
+  },
+  book,
+  (sym) => store.symbols.get(sym)?.decimals ?? 2,
 );
 
 // Start on ?tf= (else the last one used here, else 1s) and ?symbol= (else the last one used here,

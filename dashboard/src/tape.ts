@@ -17,8 +17,9 @@ export class TapePanel {
   ) {}
 
   /** Start over for another symbol. */
-  reset(decimals: number): void {
+  reset(symbol: string, decimals: number): void {
     this.decimals = decimals;
+    this.body.closest('table')?.setAttribute('data-symbol', symbol);
     this.tape.clear();
     invalidate(this.render);
   }
