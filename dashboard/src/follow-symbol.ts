@@ -16,6 +16,11 @@ export class FollowSymbol {
     private readonly options: SubscribeOptions,
   ) {}
 
+  /** The symbol followed, null before the first `follow`. */
+  get following(): string | null {
+    return this.symbol;
+  }
+
   /** Follow `symbol`'s topic (no-op when already following it). */
   follow(symbol: string): void {
     if (symbol === this.symbol) return;
@@ -28,13 +33,5 @@ export class FollowSymbol {
       },
       this.options,
     );
-  }
-
-  /** Subscribe again from a fresh snapshot (e.g. after the panel found its state wrong). */
-  refollow(): void {
-    const symbol = this.symbol;
-    if (symbol === null) return;
-    this.symbol = null;
-    this.follow(symbol);
   }
 }

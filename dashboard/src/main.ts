@@ -25,7 +25,7 @@ import { TapePanel } from './tape.ts';
 import { Ticker } from './ticker.ts';
 import { TimeframeSwitcher } from './timeframe-switcher.ts';
 import { MAX_TAPE } from './trade-tape.ts';
-import { isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
+import { TIMEFRAMES, isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
 import { isBar, isFill, isPnl, isTick, isTrade } from './validate.ts';
 import { Watchlist } from './watchlist.ts';
 
@@ -123,6 +123,11 @@ function selectSymbol(symbol: string): void {
   ticker.setSelected(symbol);
   watchlist.setSelected(symbol);
   pnl.select(symbol);
+  if (selectedBars.following !== symbol) {
+    // Bars held from an earlier selection missed what came since: page back until they join up.
+    for (const tf of SELECTED_ONLY_TFS) store.barsReset(symbol, tf);
+    selectedBars.follow(symbol);
+  }
   trades.follow(symbol);
   book.follow(symbol);
   remember(SYMBOL_KEY, 'symbol', symbol);
@@ -212,6 +217,23 @@ const backfill = new Backfill(
   },
 );
 
+/** Timeframes subscribed for every symbol; the others follow the selected symbol. */
+const EVERY_SYMBOL_TFS: readonly Timeframe[] = ['1s', '5m'];
+const SELECTED_ONLY_TFS = TIMEFRAMES.filter((tf) => !EVERY_SYMBOL_TFS.includes(tf));
+const selectedBars = new FollowSymbol(
+  hub,
+  (sym) => `bars.*.${sym}`,
+  counted((msg) => {
+    if (!EVERY_SYMBOL_TFS.includes(timeframeOfTopic(msg.topic)!)) onBar(msg);
+  }),
+  {
+    snapshot: 300,
+    onReset: onResetNotice((r) => {
+      if (!EVERY_SYMBOL_TFS.includes(timeframeOfTopic(r.topic)!)) onBarsReset(r);
+    }),
+  },
+);
+
 const trades = new FollowSymbol(
   hub,
   feedTopics.trades,
@@ -294,38 +316,38 @@ function onResetNotice(extra: (reset: ResetFrame) => void): (reset: ResetFrame) 
   };
 }
 
-hub.subscribe(
-  'bars.*.*',
-  counted((msg) => {
-    const tf = timeframeOfTopic(msg.topic);
-    if (!tf || !isBar(msg.data)) return;
-    const raw = msg.data;
-    const bar: Bar = {
-      ...raw,
-      symbol: symbolOf(msg.topic),
-      time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
-      volume: raw.volume ?? 0,
-    };
-    const change = store.applyBar(bar, msg.ts, msg.seq, tf);
-    if (chart.shows(bar.symbol, tf)) backfill.request(bar.symbol, tf);
-    if (change === 'none') return;
-    chart.barChanged(bar.symbol, tf, change);
-    legend.changed(bar.symbol);
-    ticker.changed(bar.symbol);
-    watchlist.changed(bar.symbol);
-  }),
-  {
-    // Every timeframe of every symbol: switching timeframe or symbol redraws from what is held.
-    snapshot: 300,
-    onReset: onResetNotice((r) => {
-      const tf = timeframeOfTopic(r.topic);
-      if (!tf) return;
-      const sym = symbolOf(r.topic);
-      store.barsReset(sym, tf);
-      chart.reset(sym, tf);
-    }),
-  },
-);
+function onBar(msg: HubMessage): void {
+  const tf = timeframeOfTopic(msg.topic);
+  if (!tf || !isBar(msg.data)) return;
+  const raw = msg.data;
+  const bar: Bar = {
+    ...raw,
+    symbol: symbolOf(msg.topic),
+    time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
+    volume: raw.volume ?? 0,
+  };
+  const change = store.applyBar(bar, msg.ts, msg.seq, tf);
+  if (chart.shows(bar.symbol, tf)) backfill.request(bar.symbol, tf);
+  if (change === 'none') return;
+  chart.barChanged(bar.symbol, tf, change);
+  legend.changed(bar.symbol);
+  ticker.changed(bar.symbol);
+  watchlist.changed(bar.symbol);
+}
+
+function onBarsReset(r: ResetFrame): void {
+  const tf = timeframeOfTopic(r.topic);
+  if (!tf) return;
+  const sym = symbolOf(r.topic);
+  store.barsReset(sym, tf);
+  chart.reset(sym, tf);
+}
+
+// 1 s bars of every symbol (quotes, and the default chart) and 5 m bars of every symbol (the
+// watchlist's session); the other timeframes only for the selected symbol (`selectedBars`).
+for (const tf of EVERY_SYMBOL_TFS) {
+  hub.subscribe(`bars.${tf}.*`, counted(onBar), { snapshot: 300, onReset: onResetNotice(onBarsReset) });
+}
 
 hub.subscribe(
   'ticks.*',
