@@ -1,7 +1,8 @@
 /**
- * `npm start`: the whole product in one process — hub (serving the built dashboard) plus the
- * market simulator publishing into it. Generates a publish key for its own simulator when
- * HUB_PUBLISH_KEY is unset.
+ * `npm start [-- --no-warm]`: the whole product in one process — hub (serving the built
+ * dashboard) plus the market simulator publishing into it, starting with a seeded history cut to
+ * the hub's HISTORY rules (`--no-warm`: live data only). Generates a publish key for its own
+ * simulator when HUB_PUBLISH_KEY is unset.
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../server/config.ts';
@@ -10,6 +11,9 @@ import { startHub } from '../server/server.ts';
 import { runSimulator } from '../simulator/main.ts';
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--no-warm');
+  if (unknown.length) throw new ConfigError(`unknown argument ${unknown[0]} (npm start takes only --no-warm; settings are environment variables)`);
   const env = { ...process.env };
   const generatedKey = !env.HUB_PUBLISH_KEY;
   env.HUB_PUBLISH_KEY ||= randomBytes(18).toString('base64url');
@@ -20,6 +24,7 @@ async function main(): Promise<void> {
   const simulator = runSimulator({
     hubUrl: hub.wsUrl,
     key: config.publishKey!,
+    warm: args.includes('--no-warm') ? false : { retention: config.retention },
     logger: { info: (m) => simLog.info(m), warn: (m) => simLog.warn(m), error: (m) => simLog.error(m) },
   });
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

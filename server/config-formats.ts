@@ -23,8 +23,17 @@ export interface PolicyRule {
   policy: OverflowPolicy;
 }
 
+/**
+ * The simulator's feeds (protocol/feeds.ts) at its default rate: an hour of 1s bars (republished
+ * every trade), a day of the longer ones (republished at most 60 times a bar), the book's
+ * increments for 10 minutes of resumes and the last few whole books, an hour of trades.
+ */
 export const defaultRetention: RetentionRule[] = [
-  { pattern: 'bars.>', maxMessages: 20_000, maxAgeSeconds: 3_600 },
+  { pattern: 'bars.1s.>', maxMessages: 20_000, maxAgeSeconds: 3_600 },
+  { pattern: 'bars.>', maxMessages: 20_000, maxAgeSeconds: 86_400 },
+  { pattern: 'book.snapshot.>', maxMessages: 5, maxAgeSeconds: 3_600 },
+  { pattern: 'book.>', maxMessages: 3_000, maxAgeSeconds: 600 },
+  { pattern: 'trades.>', maxMessages: 2_000, maxAgeSeconds: 3_600 },
   { pattern: 'ticks.>', maxMessages: 1_000, maxAgeSeconds: 120 },
   { pattern: 'chat', maxMessages: 500, maxAgeSeconds: 86_400 },
   { pattern: 'fills', maxMessages: 2_000, maxAgeSeconds: 86_400 },
@@ -36,6 +45,8 @@ export const defaultRetention: RetentionRule[] = [
 export const defaultPolicies: PolicyRule[] = [
   { pattern: 'ticks.>', policy: 'conflate' },
   { pattern: 'bars.>', policy: 'conflate' },
+  // A skipped book increment is a seq gap the reader resyncs from (protocol/book.ts); a snapshot is whole.
+  { pattern: 'book.>', policy: 'conflate' },
   { pattern: 'pnl', policy: 'conflate' },
   { pattern: '$sys.>', policy: 'conflate' },
   { pattern: '>', policy: 'disconnect' },

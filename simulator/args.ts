@@ -12,7 +12,9 @@ export const MAX_RATE = 1000;
 
 export const USAGE = `Usage: npm run simulator -- [options]
 
-Publishes simulated market data (ticks, 1s bars, fills, P&L) to a tickhub hub.
+Publishes simulated market data (ticks, trades, bars in 1s/1m/5m/15m/1h, an L2 order book,
+fills, P&L) to a tickhub hub. On connecting it first publishes a seeded history (the last hour
+of 1s bars and P&L, the last day of the longer bars), unless --no-warm.
 
 Options:
   --seed N         random seed, an integer (default ${DEFAULT_SEED}); same seed, same market
@@ -21,6 +23,7 @@ Options:
   --speed N        market time per wall time, > 0 (default 1; 60 = a minute per second)
   --hub URL        app-mode endpoint (default $HUB_URL or ${DEFAULT_HUB_URL})
   --key KEY        publish key (default $HUB_PUBLISH_KEY)
+  --no-warm        start cold: no seeded history, live data only
   -h, --help       show this help`;
 
 export interface CliOptions {
@@ -30,6 +33,8 @@ export interface CliOptions {
   speed: number;
   hubUrl: string;
   key: string | undefined;
+  /** Publish the seeded history first (false with --no-warm). */
+  warm: boolean;
   help: boolean;
 }
 
@@ -53,6 +58,7 @@ export function parseCliArgs(argv: readonly string[], env: Record<string, string
         speed: { type: 'string' },
         hub: { type: 'string' },
         key: { type: 'string' },
+        'no-warm': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -101,7 +107,7 @@ export function parseCliArgs(argv: readonly string[], env: Record<string, string
   if (keyFlag !== undefined && keyFlag === '') throw new ArgsError('--key must not be empty');
   const key = keyFlag ?? (env.HUB_PUBLISH_KEY || undefined);
 
-  return { seed, rate, symbols, speed, hubUrl, key, help: values.help === true };
+  return { seed, rate, symbols, speed, hubUrl, key, warm: values['no-warm'] !== true, help: values.help === true };
 }
 
 function positive(flag: string, text: string | undefined, fallback: number): number {

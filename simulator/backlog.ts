@@ -3,9 +3,9 @@
  * connection dropped before the reply), kept for the feeds where a hole matters and replayed on
  * reconnect. Ticks are not kept: a stale tick is worthless, the bar covering it is not.
  *
- * - `bars.1s.<SYM>`: one entry per topic and bar second, the latest version (the bar in progress
- *   is republished on every tick; only its last state is worth replaying). Drained oldest second
- *   first, so each bar topic sees non-decreasing bar times.
+ * - `bars.<tf>.<SYM>`: one entry per topic and bar time, the latest version (the bar in progress
+ *   is republished as trades arrive; only its last state is worth replaying). Drained oldest bar
+ *   time first, so each bar topic sees non-decreasing bar times.
  * - `fills`: every fill, keyed and drained by fill id, so a retried fill never appears twice.
  * - `pnl`: only the latest snapshot.
  *
@@ -20,7 +20,7 @@ export type BacklogKind = 'bar' | 'fill' | 'pnl';
 
 /** Which backlog a topic belongs to; null for topics that are dropped on outage (ticks, others). */
 export function backlogKind(topic: string): BacklogKind | null {
-  if (topic.startsWith('bars.1s.')) return 'bar';
+  if (topic.startsWith('bars.')) return 'bar';
   if (topic === 'fills') return 'fill';
   if (topic === 'pnl') return 'pnl';
   return null;

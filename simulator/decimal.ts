@@ -38,10 +38,15 @@ export function cents(value: number): number {
 /** A grid of values `n * step` (a tick size or a lot size), converted through integer counts. */
 export class Increment {
   readonly decimals: number;
+  /** `step` in units of 10^-decimals (an integer), and that unit's inverse. */
+  private readonly units: number;
+  private readonly scale: number;
 
   constructor(readonly step: number) {
     if (!(Number.isFinite(step) && step > 0)) throw new RangeError(`Increment: step must be > 0, got ${step}`);
     this.decimals = decimalsOf(step);
+    this.scale = 10 ** this.decimals;
+    this.units = Math.round(step * this.scale);
   }
 
   /** Nearest whole number of steps in `value`. */
@@ -51,7 +56,10 @@ export class Increment {
 
   /** The value of `n` steps, as the double nearest to the exact decimal. */
   value(n: number): number {
-    const v = Number((n * this.step).toFixed(this.decimals));
+    // An exact integer divided by an exact power of ten: IEEE division rounds once, to the double
+    // nearest the decimal (what parsing its string gives), without building the string.
+    const exact = n * this.units;
+    const v = Number.isSafeInteger(exact) ? exact / this.scale : Number((n * this.step).toFixed(this.decimals));
     return v === 0 ? 0 : v;
   }
 

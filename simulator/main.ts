@@ -1,5 +1,5 @@
 /**
- * `npm run simulator -- [--seed N] [--rate N] [--symbols A,B] [--speed N] [--hub URL] [--key KEY]`
+ * `npm run simulator -- [--seed N] [--rate N] [--symbols A,B] [--speed N] [--hub URL] [--key KEY] [--no-warm]`
  *
  * Importing this module has no side effects (it re-exports `runSimulator` for `npm start`);
  * the CLI runs only when this file is the entry point.
@@ -35,6 +35,7 @@ function main(): void {
     rate: cli.rate,
     symbols: cli.symbols,
     speed: cli.speed,
+    warm: cli.warm,
   });
 
   let signals = 0;

@@ -107,9 +107,14 @@ export class SymbolMarket {
     return this.midPrice;
   }
 
-  /** Advance the price by `dtMs` of wall time and return the resulting quote and trade. */
-  step(dtMs: number): Tick {
+  /**
+   * Advance the price by `dtMs` of wall time and return the resulting quote and trade. With
+   * `trades` > 1 (the warm start's coarse steps) the step stands for that many trades: `size` is
+   * their total, all on the step's side; with 1 it draws exactly what it always did.
+   */
+  step(dtMs: number, trades = 1): Tick {
     if (!(Number.isFinite(dtMs) && dtMs >= 0)) throw new RangeError(`step: dtMs must be >= 0, got ${dtMs}`);
+    if (!(Number.isInteger(trades) && trades >= 1)) throw new RangeError(`step: trades must be an integer >= 1, got ${trades}`);
     const { drift, volatility: sigma, spreadTicks } = this.spec;
     const dt = (dtMs * this.speed) / MS_PER_YEAR;
     // Exact GBM step: S' = S * exp((mu - sigma^2/2) dt + sigma sqrt(dt) Z).
@@ -128,7 +133,8 @@ export class SymbolMarket {
     // The aggressor crosses the spread: buyers lift the ask, sellers hit the bid.
     const lastTicks = this.rng.chance(0.5) ? askTicks : bidTicks;
     const medianLots = Math.max(1, this.spec.medianSize / this.spec.lotSize);
-    const lots = Math.max(1, Math.round(this.rng.logNormal(Math.log(medianLots), this.spec.sizeSigma)));
+    let lots = 0;
+    for (let i = 0; i < trades; i++) lots += Math.max(1, Math.round(this.rng.logNormal(Math.log(medianLots), this.spec.sizeSigma)));
 
     return {
       symbol: this.spec.symbol,

@@ -2,6 +2,7 @@
 import type { WebSocketFactory } from '../client/hub-client.ts';
 import type { BacklogLimit } from './backlog.ts';
 import type { Simulator } from './simulator.ts';
+import type { WarmOptions } from './warm.ts';
 import type { StrategyParams } from './strategy.ts';
 
 export interface Logger {
@@ -23,6 +24,11 @@ export interface RunSimulatorOptions {
   symbols?: readonly string[];
   /** Market time per wall time. Default 1. */
   speed?: number;
+  /**
+   * Warm start: publish a seeded history on the first connection (default true). Pass the hub's
+   * HISTORY rules as `{ retention }` to publish no more than it keeps; `false` turns it off.
+   */
+  warm?: boolean | WarmOptions;
   /** Strategy tuning (window, entryZ, cooldownTicks, maxOrders). */
   strategy?: Partial<StrategyParams>;
   /** Default: console, prefixed `[simulator]`. A pino logger fits. */

@@ -15,7 +15,14 @@
  * - A publish the hub refuses for any other reason (forbidden, bad_request, ...) is counted as
  *   refused and not retried.
  *
- * Logs: one line per outage, one on reconnect, one when the backlog has been replayed.
+ * - Warm start (default; `warm: false` turns it off): on the first connection, before ticking, the
+ *   simulator publishes its seeded history (simulator/warm-up.ts) through the same publish path,
+ *   in order, within `maxInFlight` (the hub's replies pace it), then catches up the seconds that
+ *   took and goes live. Live messages produced meanwhile queue behind the history. If the
+ *   connection drops during it, what is left goes the usual way (ticks dropped, bars backlogged).
+ *
+ * Logs: one line per outage, one on reconnect, one when the backlog has been replayed, one when
+ * the warm start is done.
  */
 import WebSocket from 'ws';
 import { HubClient, type ClientStatus, type WebSocketFactory, type WebSocketLike } from '../client/hub-client.ts';
@@ -23,6 +30,7 @@ import { HubError } from '../protocol/errors.ts';
 import { DEFAULT_HUB_URL, DEFAULT_RATE, DEFAULT_SEED } from './args.ts';
 import { OutageBacklog, backlogKind } from './backlog.ts';
 import { createSimulator, type FeedPayload } from './simulator.ts';
+import type { WarmOptions } from './warm.ts';
 import type { Logger, PublishStats, RunSimulatorOptions, RunningSimulator } from './run-options.ts';
 
 export type { Logger, PublishStats, RunSimulatorOptions, RunningSimulator } from './run-options.ts';
@@ -67,6 +75,12 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   /** Refusal codes already logged since the last (re)connect: one line each, not one per message. */
   const refusalsLogged = new Set<string>();
 
+  /** The warm start's queue (history, then live messages produced meanwhile); null once done. */
+  const warmOptions: WarmOptions | null = opts.warm === false ? null : opts.warm === true || opts.warm === undefined ? {} : opts.warm;
+  let warmQueue: { topic: string; data: FeedPayload; order: number }[] | null = null;
+  let warmNext = 0;
+  let warmStarted: { at: number; history: number } | null = null;
+
   const drop = (n = 1): void => {
     stats.dropped += n;
     if (outage) outage.dropped += n;
@@ -98,8 +112,10 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
       slowLogged = false;
       refusalsLogged.clear();
       if (backlog.size) replay ??= { since: Date.now(), bar: 0, fill: 0, pnl: 0 };
+      if (warmOptions && !warmStarted) return warmStart(warmOptions);
       pump();
     } else if (status === 'closed') {
+      if (warmQueue) endWarm(false);
       const cause = explain(lastError);
       if (!outage) {
         outage = { since: Date.now(), dropped: 0, cause };
@@ -151,7 +167,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
       () => {
         stats.acked++;
         inFlight.delete(p);
-        if (backlog.size) pump(); // room for more of the backlog
+        if (warmQueue || backlog.size) pump(); // room for more of the history or the backlog
       },
       (err: unknown) => {
         inFlight.delete(p);
@@ -163,6 +179,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
 
   /** Send backlog entries, oldest first, while connected and within maxInFlight. */
   const pump = (): void => {
+    if (warmQueue) return pumpWarm();
     if (client.status !== 'open') return;
     while (backlog.size && inFlight.size < maxInFlight) {
       for (const e of backlog.take(maxInFlight - inFlight.size)) {
@@ -179,8 +196,49 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     }
   };
 
+  /** Publish the history, then catch up and go live; everything queues until the history is out. */
+  const warmStart = (options: WarmOptions): void => {
+    warmStarted = { at: Date.now(), history: 0 };
+    warmQueue = [];
+    warmNext = 0;
+    const summary = simulator.warmUp(Date.now(), options);
+    warmStarted.history = summary.messages;
+    simulator.catchUp(Date.now());
+    simulator.start();
+    pumpWarm();
+  };
+
+  const pumpWarm = (): void => {
+    if (!warmQueue) return;
+    while (warmNext < warmQueue.length && inFlight.size < maxInFlight && client.status === 'open') {
+      const e = warmQueue[warmNext++];
+      send(e.topic, e.data, e.order);
+    }
+    if (warmNext === warmQueue.length) endWarm(true);
+  };
+
+  /** Leave the warm start: done, or cut short by a disconnect (the rest goes the usual way). */
+  const endWarm = (done: boolean): void => {
+    const rest = warmQueue!.slice(warmNext);
+    warmQueue = null;
+    const { at, history } = warmStarted!;
+    const secs = ((Date.now() - at) / 1000).toFixed(1);
+    if (done) log.info(`warm start: published ${history} messages of seeded history in ${secs}s`);
+    else log.warn(`warm start cut short after ${secs}s by a disconnect; ${rest.length} messages left go the usual way`);
+    for (const e of rest) route(e.topic, e.data, e.order);
+  };
+
   const publish = (topic: string, data: FeedPayload): void => {
     const order = ++produced;
+    if (warmQueue) {
+      warmQueue.push({ topic, data, order });
+      return;
+    }
+    route(topic, data, order);
+  };
+
+  /** Send now, keep in the backlog, or drop, by feed and connection state. */
+  const route = (topic: string, data: FeedPayload, order: number): void => {
     const open = client.status === 'open';
     const kept = backlogKind(topic) !== null;
     // Behind a non-empty backlog, bars, fills and pnl wait their turn (bar times stay in order).
@@ -214,12 +272,15 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     maxBackoffMs: opts.maxBackoffMs ?? 3000,
     onStatus,
   });
-  const perSecond = Math.round(simulator.symbols.length * (opts.rate ?? DEFAULT_RATE) * 2 + 1);
+  // Per tick and symbol: tick, trade, 1s bar, book, book snapshot; the longer bars add ~1.3/s a symbol.
+  const perSecond = Math.round(simulator.symbols.length * ((opts.rate ?? DEFAULT_RATE) * 5 + 1.3) + 1);
   log.info(
     `simulating ${simulator.symbols.join(',')} at ${opts.rate ?? DEFAULT_RATE} ticks/s per symbol, seed ${opts.seed ?? DEFAULT_SEED}` +
-      ` (~${perSecond} messages/s plus fills) -> ${where}${key ? '' : ' (no publish key set)'}`,
+      ` (~${perSecond} messages/s plus fills) -> ${where}${key ? '' : ' (no publish key set)'}` +
+      (warmOptions ? '; warm start on connect' : ''),
   );
-  simulator.start();
+  // A warm start runs the model over the past first, so ticking waits for the first connection.
+  if (!warmOptions) simulator.start();
 
   let stopped: Promise<void> | null = null;
   return {

@@ -10,8 +10,10 @@ describe('parseCliArgs', () => {
       speed: 1,
       hubUrl: DEFAULT_HUB_URL,
       key: undefined,
+      warm: true,
       help: false,
     });
+    expect(parseCliArgs(['--no-warm']).warm).toBe(false);
   });
 
   it('reads every flag', () => {

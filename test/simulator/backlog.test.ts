@@ -17,12 +17,13 @@ const summary = (entries: BacklogEntry[]) =>
   entries.map((e) => (e.topic === 'fills' ? `fill ${(e.data as Fill).id}` : e.topic === 'pnl' ? `pnl ${(e.data as PnlSnapshot).time}` : `${e.topic} ${(e.data as Bar).time} ${(e.data as Bar).close}`));
 
 describe('OutageBacklog', () => {
-  it('keeps bars, fills and pnl, not ticks or other topics', () => {
+  it('keeps bars of every timeframe, fills and pnl, not ticks or other topics', () => {
     expect(backlogKind('bars.1s.AAPL')).toBe('bar');
+    expect(backlogKind('bars.1h.AAPL')).toBe('bar');
     expect(backlogKind('fills')).toBe('fill');
     expect(backlogKind('pnl')).toBe('pnl');
     expect(backlogKind('ticks.AAPL')).toBeNull();
-    expect(backlogKind('bars.1m.AAPL')).toBeNull();
+    expect(backlogKind('book.AAPL')).toBeNull();
     expect(backlogKind('chat')).toBeNull();
     const b = new OutageBacklog();
     expect(b.add('ticks.AAPL', tick, 1)).toBe(false);

@@ -34,21 +34,24 @@ describe('Simulator', () => {
   });
 
   describe('#tick', () => {
-    it('publishes ticks.<SYM> then bars.1s.<SYM> for each symbol, in symbol order', () => {
+    it('publishes per symbol, in symbol order: tick, trade, bars, book; pnl last', () => {
       const { log } = runFake(1, { symbols: ['AAPL', 'BTC-USD'] });
-      expect(log.slice(0, 4).map((m) => m.topic)).toEqual(['ticks.AAPL', 'bars.1s.AAPL', 'ticks.BTC-USD', 'bars.1s.BTC-USD']);
-      expect(log.at(-1)?.topic).toBe('pnl'); // the first tick always publishes P&L
+      const perSymbol = (s: string) => [`ticks.${s}`, `trades.${s}`, ...['1s', '1m', '5m', '15m', '1h'].map((tf) => `bars.${tf}.${s}`), `book.${s}`, `book.snapshot.${s}`];
+      expect(log.map((m) => m.topic)).toEqual([...perSymbol('AAPL'), ...perSymbol('BTC-USD'), 'pnl']); // the first tick always publishes P&L
     });
 
     it('publishes only the feed topics, with the feeds.ts shapes', () => {
-      const { log } = runFake(3000);
+      const { log } = runFake(1000);
       const topics = new Set(log.map((m) => m.topic));
       const symbols = ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD'];
-      expect([...topics].sort()).toEqual([...symbols.flatMap((s) => [`ticks.${s}`, `bars.1s.${s}`]), 'fills', 'pnl'].sort());
+      const perSymbol = (s: string) => [`ticks.${s}`, `trades.${s}`, ...['1s', '1m', '5m', '15m', '1h'].map((tf) => `bars.${tf}.${s}`), `book.${s}`, `book.snapshot.${s}`];
+      expect([...topics].sort()).toEqual([...symbols.flatMap(perSymbol), 'fills', 'pnl'].sort());
       const keys = (o: object) => Object.keys(o).sort();
       for (const { topic, data } of log) {
         if (topic.startsWith('ticks.')) expect(keys(data)).toEqual(['ask', 'bid', 'last', 'size', 'symbol']);
         else if (topic.startsWith('bars.')) expect(keys(data)).toEqual(['close', 'high', 'low', 'open', 'symbol', 'time', 'volume']);
+        else if (topic.startsWith('trades.')) expect(keys(data)).toEqual(['id', 'price', 'side', 'size', 'symbol', 'time']);
+        else if (topic.startsWith('book.')) expect(keys(data)).toEqual(['asks', 'bids', 'checksum', 'seq', 'symbol', 'time', 'type']);
         else if (topic === 'fills') expect(keys(data)).toEqual(['id', 'price', 'qty', 'side', 'symbol', 'time']);
         else {
           const snap = data as PnlSnapshot;
@@ -57,6 +60,7 @@ describe('Simulator', () => {
         }
         if ('symbol' in data && topic !== 'fills') expect(topic.endsWith(`.${data.symbol}`)).toBe(true);
       }
+      expect(of(log, 'fills').length).toBeGreaterThan(0);
       // Everything is plain JSON.
       expect(JSON.parse(JSON.stringify(log.map((m) => m.data)))).toEqual(log.map((m) => m.data));
     });
