@@ -12,7 +12,7 @@ import { invalidate } from './frame.ts';
 import { ladderRows, type LadderRow } from './ladder-rows.ts';
 
 /** How long the "resynced" marker stays after the book is back. */
-const MARKER_MS = 4000;
+const MARKER_MS = 8000;
 
 interface LevelRow {
   root: HTMLElement;
