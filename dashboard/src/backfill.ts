@@ -17,7 +17,8 @@ import { isBar } from './validate.ts';
 
 /** Bars wanted on the chart: a few screens of 1 s bars, a day of 1 m bars, all the hub has of the rest. */
 const TARGET_BARS: Record<Timeframe, number> = { '1s': 600, '1m': 1440, '5m': 288, '15m': 96, '1h': 24 };
-const PAGE = 2000;
+/** Messages per history page: about 4000 x 180 bytes, inside the default MAX_HISTORY_BYTES (1 MiB). */
+const PAGE = 4000;
 const MAX_PAGES = 6;
 
 export class Backfill {
