@@ -25,8 +25,9 @@ export interface RunSimulatorOptions {
   /** Market time per wall time. Default 1. */
   speed?: number;
   /**
-   * Warm start: publish a seeded history on the first connection (default true). Pass the hub's
-   * HISTORY rules as `{ retention }` to publish no more than it keeps; `false` turns it off.
+   * Warm start: publish a seeded history on the first connection (default off here; the CLI and
+   * `npm start` turn it on). Pass the hub's HISTORY rules as `{ retention }` to publish no more
+   * than it keeps.
    */
   warm?: boolean | WarmOptions;
   /** Strategy tuning (window, entryZ, cooldownTicks, maxOrders). */

@@ -2,8 +2,10 @@
  * Runs the simulator against a hub through the shared HubClient. The model never waits for the
  * network; what happens to a message the hub cannot take right now depends on its feed:
  *
- * - Ticks are dropped (and counted) while the hub is unreachable or too slow: a stale tick is
- *   worthless, and the bar covering it is kept.
+ * - Ticks, trades and book messages are dropped (and counted) while the hub is unreachable or
+ *   too slow: a stale tick is worthless and the bar covering it is kept; a book reader sees the
+ *   gap in the book's seq and resyncs from the next snapshot; the tape has a hole (the bars'
+ *   volumes still count those trades).
  * - Bars, fills and pnl go into a bounded outage backlog (simulator/backlog.ts) when they cannot be
  *   sent, or were sent and the connection dropped before the hub replied: the latest version of
  *   each bar (per topic and second), every fill once (by id), the latest pnl. Past `backlogLimit`
@@ -15,7 +17,7 @@
  * - A publish the hub refuses for any other reason (forbidden, bad_request, ...) is counted as
  *   refused and not retried.
  *
- * - Warm start (default; `warm: false` turns it off): on the first connection, before ticking, the
+ * - Warm start (`warm`; the CLI and `npm start` turn it on): on the first connection, before ticking, the
  *   simulator publishes its seeded history (simulator/warm-up.ts) through the same publish path,
  *   in order, within `maxInFlight` (the hub's replies pace it), then catches up the seconds that
  *   took and goes live. Live messages produced meanwhile queue behind the history. If the
@@ -76,7 +78,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   const refusalsLogged = new Set<string>();
 
   /** The warm start's queue (history, then live messages produced meanwhile); null once done. */
-  const warmOptions: WarmOptions | null = opts.warm === false ? null : opts.warm === true || opts.warm === undefined ? {} : opts.warm;
+  const warmOptions: WarmOptions | null = !opts.warm ? null : opts.warm === true ? {} : opts.warm;
   let warmQueue: { topic: string; data: FeedPayload; order: number }[] | null = null;
   let warmNext = 0;
   let warmStarted: { at: number; history: number } | null = null;

@@ -4,7 +4,7 @@
  * `publish` function. It knows nothing about the hub connection; its state carries on whether or
  * not publishes get through.
  */
-import { feedTopics, type Bar, type BookMessage, type Fill, type PnlSnapshot, type Tick, type Trade } from '../protocol/feeds.ts';
+import { feedTopics, type Bar, type BookMessage, type BookSnapshot, type Fill, type PnlSnapshot, type Tick, type Trade } from '../protocol/feeds.ts';
 import { BookModel } from './book.ts';
 import { Market, type SymbolMarket, type SymbolSpec } from './market.ts';
 import { Portfolio } from './portfolio.ts';
@@ -63,6 +63,8 @@ export interface Simulator {
   stop(): void;
   readonly running: boolean;
   readonly symbols: readonly string[];
+  /** The whole book of `symbol` as last published, or null before its first step. */
+  book(symbol: string): BookSnapshot | null;
   /** The portfolio's P&L right now (not published). */
   pnl(nowMs: number): PnlSnapshot;
   stats(): SimulatorStats;
@@ -222,6 +224,10 @@ export function createSimulator(options: SimulatorOptions): Simulator {
       return tickTimer !== null;
     },
     symbols: states.map((s) => s.market.spec.symbol),
+    book: (symbol) => {
+      const s = states.find((x) => x.market.spec.symbol === symbol);
+      return s?.book.ready ? s.book.snapshot() : null;
+    },
     pnl: (nowMs) => portfolio.snapshot(nowMs),
     stats: () => ({ ...stats }),
   };

@@ -54,17 +54,9 @@ export function warmUp(ctx: WarmContext, endMs: number, options: WarmOptions): W
   const { states, portfolio, executor, stepMs } = ctx;
   const endSec = Math.floor(endMs / 1000);
   const fineStartSec = Math.floor((endSec - WARM_SPAN_SECONDS.shortBars) / HOUR) * HOUR;
-  const longest = Math.max(
-    0,
-    ...states.flatMap((s) =>
-      TIMEFRAMES.filter((tf) => tf !== '1s').map((tf) => {
-        const budget = warmBudget(options, feedTopics.bars(tf, s.market.spec.symbol), endSec, barSpanSeconds(tf));
-        return budget.count > 0 ? endSec - budget.sinceSec : 0;
-      }),
-    ),
-  );
-  // Only as much of the day as some timeframe's budget reaches back into.
-  const dayStartSec = longest > endSec - fineStartSec ? Math.floor((endSec - longest) / HOUR) * HOUR : fineStartSec;
+  // Always the whole day, whatever the budgets: the price path at the end (and so the live market
+  // of a seed) must not depend on the hub's HISTORY rules.
+  const dayStartSec = Math.floor((endSec - WARM_SPAN_SECONDS.longBars) / HOUR) * HOUR;
 
   // The day: one step per second, standing for ticksPerSecond trades; into 1m bars.
   const coarseTrades = Math.max(1, Math.round(ctx.ticksPerSecond));
@@ -111,9 +103,7 @@ export function warmUp(ctx: WarmContext, endMs: number, options: WarmOptions): W
         const fill = executor.fill(order, t, now);
         portfolio.applyFill(fill);
         ctx.stats.fills++;
-        fills.push(fill);
-        pnls.push(portfolio.snapshot(now));
-        lastPnlAt = now;
+        fills.push(fill); // no pnl per fill here: once a second is what a chart of the past needs
       }
     }
     if (now - lastPnlAt >= ctx.pnlIntervalMs) {

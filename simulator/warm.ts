@@ -28,7 +28,7 @@ export interface WarmOptions {
 export const WARM_SPAN_SECONDS = Object.freeze({ shortBars: 3_600, longBars: 86_400, pnl: 3_600, fills: 3_600, trades: 3_600 });
 
 /** Trades per symbol at most: a tape needs the recent ones, not an hour of them. */
-export const WARM_TRADES = 1_000;
+export const WARM_TRADES = 300;
 
 export interface WarmBudget {
   /** Publish at most this many messages of the topic (the newest). */

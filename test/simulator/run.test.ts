@@ -196,7 +196,8 @@ describe('runSimulator', () => {
     hubs.splice(hubs.indexOf(first), 1);
     const ticksAtOutage = sim.stats().ticks;
     const droppedAtOutage = running.stats().dropped;
-    await until('drops during outage', () => running!.stats().dropped > droppedAtOutage + 60);
+    // Dropped per tick: the tick, its trade and the book's two messages.
+    await until('drops during outage', () => running!.stats().dropped > droppedAtOutage + 4 * 60);
     expect(sim.stats().ticks).toBeGreaterThan(ticksAtOutage + 40); // the model kept going
     expect(count(log.lines, /^warn disconnected from hub/)).toBe(1);
 
@@ -349,7 +350,7 @@ describe('runSimulator with the real hub', () => {
 
   it('feeds a tap with every topic, in order, within the default rate limit', async () => {
     hub = await startHub(testConfig({ publishKey: KEY }));
-    const tap = new WebSocket(`${hub.wsUrl}/ticks.*,bars.>,fills,pnl`);
+    const tap = new WebSocket(`${hub.wsUrl}/ticks.*,trades.*,bars.>,book.>,fills,pnl`);
     const frames: Record<string, unknown>[] = [];
     tap.on('message', (raw) => frames.push(JSON.parse(String(raw))));
     await new Promise((resolve, reject) => tap.once('open', resolve).once('error', reject));
@@ -365,7 +366,7 @@ describe('runSimulator with the real hub', () => {
     const topics = new Set(got.map((m) => m.topic));
     for (const sym of ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD']) {
       expect(topics).toContain(`ticks.${sym}`);
-      expect(topics).toContain(`bars.1s.${sym}`);
+      for (const t of [`bars.1s.${sym}`, `bars.1m.${sym}`, `trades.${sym}`, `book.${sym}`, `book.snapshot.${sym}`]) expect(topics).toContain(t);
     }
     expect(topics).toContain('pnl');
     // Per-topic seqs arrive without gaps: nothing was refused or dropped on the way.
@@ -377,6 +378,48 @@ describe('runSimulator with the real hub', () => {
     expect(tick.ask).toBeGreaterThan(tick.bid);
     expect(running.stats().refused).toEqual({});
     expect(log.lines.filter((l) => !l.startsWith('info '))).toEqual([]);
+  });
+});
+
+describe('runSimulator warm start through the real hub', () => {
+  const KEY = 'simulator-warm-key';
+  let hub: RunningHub | null = null;
+  let running: RunningSimulator | null = null;
+
+  afterEach(async () => {
+    await running?.stop();
+    running = null;
+    await hub?.close();
+    hub = null;
+  });
+
+  it('publishes the seeded history first, cut to HISTORY, then goes live with no hole', async () => {
+    const config = testConfig({ publishKey: KEY });
+    hub = await startHub(config);
+    const log = captureLogger();
+    const startedAt = Date.now();
+    // What `npm start` runs: default symbols and rate, the hub's own HISTORY rules.
+    running = runSimulator({ hubUrl: hub.wsUrl, key: KEY, logger: log, warm: { retention: config.retention } });
+    await until('the warm start', () => log.lines.find((l) => /^info warm start: published \d+ messages/.test(l)), 30_000);
+    const tookMs = Date.now() - startedAt;
+    await new Promise((r) => setTimeout(r, 1500)); // live on top
+    const history = async (topic: string) => {
+      const res = await fetch(`${hub!.httpUrl}/api/history/${topic}?limit=10000`);
+      return ((await res.json()) as { messages: HubMessage[] }).messages.map((m) => m.data as Bar);
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const seconds = await history('bars.1s.AAPL');
+    const times = [...new Set(seconds.map((b) => b.time))];
+    expect(times[0]).toBeLessThanOrEqual(now - 3600);
+    expect(times.at(-1)).toBeGreaterThanOrEqual(now - 1);
+    expect(missing(times)).toEqual([]); // history, catch-up and live meet without a hole
+    expect(outOfOrder(seconds.map((b) => b.time))).toEqual([]);
+    const hours = await history('bars.1h.BTC-USD');
+    expect(hours[0].time).toBeLessThanOrEqual(now - 23 * 3600);
+    expect((await history('bars.1m.EURUSD')).length).toBeGreaterThanOrEqual(1440);
+    expect(running.stats().refused).toEqual({});
+    expect(log.lines.filter((l) => !l.startsWith('info '))).toEqual([]);
+    console.log(`warm start of the default simulator through the real hub: ${tookMs} ms (${log.lines.find((l) => l.includes('warm start:'))})`);
   });
 });
 
