@@ -317,6 +317,7 @@ describe('the trading desk in Chromium against the real hub and simulator', () =
         expect(p.right, `${p.name} right`).toBeLessThanOrEqual(layout.innerWidth);
         expect(p.width, `${p.name} width`).toBeGreaterThan(180);
         expect(p.height, `${p.name} height`).toBeGreaterThan(100);
+        expect(p.height, `${p.name} taller than the screen`).toBeLessThanOrEqual(layout.innerHeight);
         expect(p.clipped, `${p.name} content wider than the panel`).toBe(false);
       }
       for (let i = 0; i < layout.panels.length; i++) {
