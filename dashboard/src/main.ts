@@ -25,7 +25,7 @@ import { TapePanel } from './tape.ts';
 import { Ticker } from './ticker.ts';
 import { TimeframeSwitcher } from './timeframe-switcher.ts';
 import { MAX_TAPE } from './trade-tape.ts';
-import { TIMEFRAMES, isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
+import { TIMEFRAMES, barTopic, isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
 import { isBar, isFill, isPnl, isTick, isTrade } from './validate.ts';
 import { Watchlist } from './watchlist.ts';
 
@@ -123,6 +123,7 @@ function selectSymbol(symbol: string): void {
   ticker.setSelected(symbol);
   watchlist.setSelected(symbol);
   pnl.select(symbol);
+  selectedSeconds.follow(symbol); // first: the default chart
   if (selectedBars.following !== symbol) {
     // Bars held from an earlier selection missed what came since: page back until they join up.
     for (const tf of SELECTED_ONLY_TFS) store.barsReset(symbol, tf);
@@ -233,6 +234,17 @@ const selectedBars = new FollowSymbol(
     }),
   },
 );
+
+/**
+ * The selected symbol's 1 s bars once more, with a deep snapshot: its chart is full from the
+ * first reply (a bar is republished per trade, so 3000 messages are a few hundred bars) instead
+ * of after the snapshots of every other feed and a history round trip. Its messages overlap
+ * `bars.1s.*`; the store keeps one version per bar, so the copies cost nothing but the parse.
+ */
+const selectedSeconds = new FollowSymbol(hub, (sym) => barTopic('1s', sym), counted(onBar), {
+  snapshot: 3000,
+  onReset: () => {}, // handled by the bars.1s.* subscription
+});
 
 const trades = new FollowSymbol(
   hub,
