@@ -1,11 +1,14 @@
 /**
  * The outage backlog: what the simulator could not get to the hub (not connected, or sent and the
  * connection dropped before the reply), kept for the feeds where a hole matters and replayed on
- * reconnect. Ticks are not kept: a stale tick is worthless, the bar covering it is not.
+ * reconnect. Ticks are not kept: a stale tick is worthless, the bar covering it is not. Nor is
+ * the book: its readers see the gap in its seq and resync from the next snapshot.
  *
  * - `bars.<tf>.<SYM>`: one entry per topic and bar time, the latest version (the bar in progress
  *   is republished as trades arrive; only its last state is worth replaying). Drained oldest bar
  *   time first, so each bar topic sees non-decreasing bar times.
+ * - `trades.<SYM>`: every trade, keyed by topic and trade id (a retry never appears twice), drained
+ *   oldest first, so the tape and the bar volumes keep agreeing across an outage.
  * - `fills`: every fill, keyed and drained by fill id, so a retried fill never appears twice.
  * - `pnl`: only the latest snapshot.
  *
@@ -13,14 +16,15 @@
  * arrival here: a version sent before the outage and failed afterwards must not replace a newer
  * one backlogged meanwhile. Bounded: past the limit the oldest bar (or lowest fill id) goes first.
  */
-import type { Bar, Fill } from '../protocol/feeds.ts';
+import type { Bar, Fill, Trade } from '../protocol/feeds.ts';
 import type { FeedPayload } from './simulator.ts';
 
-export type BacklogKind = 'bar' | 'fill' | 'pnl';
+export type BacklogKind = 'bar' | 'trade' | 'fill' | 'pnl';
 
 /** Which backlog a topic belongs to; null for topics that are dropped on outage (ticks, others). */
 export function backlogKind(topic: string): BacklogKind | null {
   if (topic.startsWith('bars.')) return 'bar';
+  if (topic.startsWith('trades.')) return 'trade';
   if (topic === 'fills') return 'fill';
   if (topic === 'pnl') return 'pnl';
   return null;
@@ -29,11 +33,13 @@ export function backlogKind(topic: string): BacklogKind | null {
 export interface BacklogLimit {
   /** Bars kept over all symbols (one per symbol and second). Default 3600. */
   bars: number;
+  /** Trades kept over all symbols. Default 20000 (~11 minutes of the default feed). */
+  trades: number;
   /** Fills kept. Default 10000. */
   fills: number;
 }
 
-export const DEFAULT_BACKLOG_LIMIT: Readonly<BacklogLimit> = Object.freeze({ bars: 3600, fills: 10_000 });
+export const DEFAULT_BACKLOG_LIMIT: Readonly<BacklogLimit> = Object.freeze({ bars: 3600, trades: 20_000, fills: 10_000 });
 
 export interface BacklogEntry {
   topic: string;
@@ -121,6 +127,10 @@ export class OutageBacklog {
     barKey,
     (a, b) => (a.data as Bar).time - (b.data as Bar).time || a.topic.localeCompare(b.topic),
   );
+  private readonly trades = new SortedKeyed<string>(
+    (e) => `${e.topic}\u0000${(e.data as Trade).id}`,
+    (a, b) => (a.data as Trade).time - (b.data as Trade).time || a.topic.localeCompare(b.topic) || (a.data as Trade).id - (b.data as Trade).id,
+  );
   private readonly fills = new SortedKeyed<number>(
     (e) => (e.data as Fill).id,
     (a, b) => (a.data as Fill).id - (b.data as Fill).id,
@@ -130,19 +140,19 @@ export class OutageBacklog {
 
   constructor(limit: Partial<BacklogLimit> = {}) {
     const l = { ...DEFAULT_BACKLOG_LIMIT, ...limit };
-    for (const k of ['bars', 'fills'] as const) {
+    for (const k of ['bars', 'trades', 'fills'] as const) {
       if (!(Number.isInteger(l[k]) && l[k] >= 0)) throw new RangeError(`backlogLimit.${k} must be an integer >= 0, got ${l[k]}`);
     }
     this.limit = Object.freeze(l);
   }
 
-  /** Entries waiting: bars + fills + pnl. */
+  /** Entries waiting: bars + trades + fills + pnl. */
   get size(): number {
-    return this.bars.size + this.fills.size + (this.pnl ? 1 : 0);
+    return this.bars.size + this.trades.size + this.fills.size + (this.pnl ? 1 : 0);
   }
 
-  sizes(): { bars: number; fills: number; pnl: number } {
-    return { bars: this.bars.size, fills: this.fills.size, pnl: this.pnl ? 1 : 0 };
+  sizes(): { bars: number; trades: number; fills: number; pnl: number } {
+    return { bars: this.bars.size, trades: this.trades.size, fills: this.fills.size, pnl: this.pnl ? 1 : 0 };
   }
 
   stats(): BacklogCounts {
@@ -164,12 +174,13 @@ export class OutageBacklog {
       if (!this.pnl || this.pnl.order < order) this.pnl = entry;
       return true;
     }
-    const set: SortedKeyed<string | number> = kind === 'bar' ? this.bars : this.fills;
-    const limit = kind === 'bar' ? this.limit.bars : this.limit.fills;
-    const old = set.get(kind === 'bar' ? barKey(entry) : (data as Fill).id);
+    const set = { bar: this.bars, trade: this.trades, fill: this.fills }[kind] as SortedKeyed<string | number>;
+    const limit = { bar: this.limit.bars, trade: this.limit.trades, fill: this.limit.fills }[kind];
+    const key = kind === 'bar' ? barKey(entry) : kind === 'trade' ? `${topic}\u0000${(data as Trade).id}` : (data as Fill).id;
+    const old = set.get(key);
     if (old) {
       this.counts.superseded++;
-      // A bar: keep the newest version. A fill never changes, so a second copy is a retry: keep one.
+      // A bar: keep the newest version. Trades and fills never change: a second copy is a retry.
       if (kind === 'bar' && old.order < order) set.replace(old, entry);
       return true;
     }
@@ -178,11 +189,12 @@ export class OutageBacklog {
     return true;
   }
 
-  /** Remove and return up to `n` entries in replay order: bars oldest first, fills by id, then pnl. */
+  /** Remove and return up to `n` entries in replay order: bars oldest first, trades oldest first, fills by id, then pnl. */
   take(n: number): BacklogEntry[] {
     const out: BacklogEntry[] = [];
     if (n <= 0) return out;
     out.push(...this.bars.shift(n));
+    if (out.length < n) out.push(...this.trades.shift(n - out.length));
     if (out.length < n) out.push(...this.fills.shift(n - out.length));
     if (out.length < n && this.pnl) {
       out.push(this.pnl);

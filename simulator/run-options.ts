@@ -44,7 +44,7 @@ export interface RunSimulatorOptions {
    * bars, fills and pnl wait in the backlog. Default 1000.
    */
   maxInFlight?: number;
-  /** Bound of the outage backlog: bars over all symbols, and fills. Default 3600 bars, 10000 fills. */
+  /** Bound of the outage backlog: bars and trades over all symbols, and fills. Default 3600 bars, 20000 trades, 10000 fills. */
   backlogLimit?: Partial<BacklogLimit>;
 }
 

@@ -2,13 +2,12 @@
  * Runs the simulator against a hub through the shared HubClient. The model never waits for the
  * network; what happens to a message the hub cannot take right now depends on its feed:
  *
- * - Ticks, trades and book messages are dropped (and counted) while the hub is unreachable or
- *   too slow: a stale tick is worthless and the bar covering it is kept; a book reader sees the
- *   gap in the book's seq and resyncs from the next snapshot; the tape has a hole (the bars'
- *   volumes still count those trades).
- * - Bars, fills and pnl go into a bounded outage backlog (simulator/backlog.ts) when they cannot be
+ * - Ticks and book messages are dropped (and counted) while the hub is unreachable or too slow:
+ *   a stale tick is worthless and the bar covering it is kept; a book reader sees the gap in the
+ *   book's seq and resyncs from the next snapshot.
+ * - Bars, trades, fills and pnl go into a bounded outage backlog (simulator/backlog.ts) when they cannot be
  *   sent, or were sent and the connection dropped before the hub replied: the latest version of
- *   each bar (per topic and second), every fill once (by id), the latest pnl. Past `backlogLimit`
+ *   each bar (per topic and time), every trade and fill once (by id), the latest pnl. Past `backlogLimit`
  *   the oldest are dropped and counted.
  * - Once HubClient has reconnected, the backlog is replayed first (bars oldest first, fills by id,
  *   then pnl), within `maxInFlight`. Until it is empty, new bars, fills and pnl queue behind it, so
@@ -68,7 +67,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
   /** Current outage: set while the hub is unreachable, with what it has cost so far. */
   let outage: { since: number; dropped: number; cause: string } | null = null;
   /** Current replay: set from a (re)connect with a non-empty backlog until the backlog is empty. */
-  let replay: { since: number; bar: number; fill: number; pnl: number } | null = null;
+  let replay: { since: number; bar: number; trade: number; fill: number; pnl: number } | null = null;
   /** Why the last connection attempt failed, as far as the socket says (e.g. a 401 for a bad key). */
   let lastError = '';
   let everConnected = false;
@@ -113,7 +112,7 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
       everConnected = true;
       slowLogged = false;
       refusalsLogged.clear();
-      if (backlog.size) replay ??= { since: Date.now(), bar: 0, fill: 0, pnl: 0 };
+      if (backlog.size) replay ??= { since: Date.now(), bar: 0, trade: 0, fill: 0, pnl: 0 };
       if (warmOptions && !warmStarted) return warmStart(warmOptions);
       pump();
     } else if (status === 'closed') {
@@ -192,8 +191,8 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     }
     if (replay && !backlog.size) {
       const secs = ((Date.now() - replay.since) / 1000).toFixed(1);
-      const { bar, fill, pnl } = replay;
-      log.info(`replayed ${bar + fill + pnl} backlogged messages (${bar} bars, ${fill} fills, ${pnl} pnl) in ${secs}s`);
+      const { bar, trade, fill, pnl } = replay;
+      log.info(`replayed ${bar + trade + fill + pnl} backlogged messages (${bar} bars, ${fill} fills, ${pnl} pnl, ${trade} trades) in ${secs}s`);
       replay = null;
     }
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick, Trade } from '../../protocol/feeds.ts';
 import { DEFAULT_BACKLOG_LIMIT, OutageBacklog, backlogKind, type BacklogEntry } from '../../simulator/backlog.ts';
 
 const bar = (symbol: string, time: number, close: number): Bar => ({ symbol, time, open: 100, high: close, low: 100, close, volume: 1 });
@@ -23,7 +23,9 @@ describe('OutageBacklog', () => {
     expect(backlogKind('fills')).toBe('fill');
     expect(backlogKind('pnl')).toBe('pnl');
     expect(backlogKind('ticks.AAPL')).toBeNull();
+    expect(backlogKind('trades.AAPL')).toBe('trade');
     expect(backlogKind('book.AAPL')).toBeNull();
+    expect(backlogKind('book.snapshot.AAPL')).toBeNull();
     expect(backlogKind('chat')).toBeNull();
     const b = new OutageBacklog();
     expect(b.add('ticks.AAPL', tick, 1)).toBe(false);
@@ -41,7 +43,7 @@ describe('OutageBacklog', () => {
         b.add('bars.1s.MSFT', bar('MSFT', t, t * 10 + v), ++order);
       }
     }
-    expect(b.sizes()).toEqual({ bars: 6, fills: 0, pnl: 0 });
+    expect(b.sizes()).toEqual({ bars: 6, trades: 0, fills: 0, pnl: 0 });
     expect(b.stats()).toMatchObject({ added: 24, superseded: 18, evicted: 0 });
     expect(summary(b.take(100))).toEqual([
       'bars.1s.AAPL 10 104',
@@ -52,6 +54,27 @@ describe('OutageBacklog', () => {
       'bars.1s.MSFT 12 124',
     ]);
     expect(b.size).toBe(0);
+    expectBalanced(b);
+  });
+
+  it('keeps every trade once, oldest first per symbol, after the bars and before the fills', () => {
+    const b = new OutageBacklog({ trades: 4 });
+    const trade = (symbol: string, id: number): Trade => ({ symbol, id, price: 100 + id, size: 1, side: 'buy', time: 1000 + id * 200 });
+    b.add('trades.AAPL', trade('AAPL', 2), 3);
+    b.add('trades.AAPL', trade('AAPL', 1), 4); // a send that failed late: sorted in
+    b.add('trades.MSFT', trade('MSFT', 1), 5);
+    b.add('trades.AAPL', trade('AAPL', 2), 6); // a retry: kept once
+    b.add('bars.1s.AAPL', bar('AAPL', 1, 1), 7);
+    expect(b.sizes()).toMatchObject({ bars: 1, trades: 3 });
+    expect(b.take(10).map((e) => (e.topic.startsWith('trades.') ? `${e.topic}#${(e.data as Trade).id}` : e.topic))).toEqual([
+      'bars.1s.AAPL',
+      'trades.AAPL#1',
+      'trades.MSFT#1',
+      'trades.AAPL#2',
+    ]);
+    for (let id = 10; id < 20; id++) b.add('trades.AAPL', trade('AAPL', id), 100 + id);
+    expect(b.sizes().trades).toBe(4); // bounded: the oldest went
+    expect(b.take(10).map((e) => (e.data as Trade).id)).toEqual([16, 17, 18, 19]);
     expectBalanced(b);
   });
 
@@ -117,7 +140,7 @@ describe('OutageBacklog', () => {
     }
     for (let id = 1; id <= 5; id++) b.add('fills', fill(id), ++order);
     for (let i = 0; i < 10; i++) b.add('pnl', pnl(i), ++order); // pnl: one slot, outside the limit
-    expect(b.sizes()).toEqual({ bars: 4, fills: 3, pnl: 1 });
+    expect(b.sizes()).toEqual({ bars: 4, trades: 0, fills: 3, pnl: 1 });
     expect(b.stats().evicted).toBe(1 + 2);
     // A late bar older than everything kept is dropped at once when full.
     b.add('bars.1s.AAPL', bar('AAPL', 0, 1), 0);
@@ -152,7 +175,7 @@ describe('OutageBacklog', () => {
       if (t % 2 === 0) b.add('fills', fill(t / 2 + 1), ++order);
       b.add('pnl', pnl(t), ++order);
     }
-    expect(b.sizes()).toEqual({ bars: DEFAULT_BACKLOG_LIMIT.bars, fills: 2700, pnl: 1 });
+    expect(b.sizes()).toEqual({ bars: DEFAULT_BACKLOG_LIMIT.bars, trades: 0, fills: 2700, pnl: 1 });
     const bars = b.take(DEFAULT_BACKLOG_LIMIT.bars).map((e) => (e.data as Bar).time);
     expect(bars[0]).toBe(5400 - DEFAULT_BACKLOG_LIMIT.bars / 6); // the last 10 minutes
     expect(bars.at(-1)).toBe(5399);
@@ -163,6 +186,7 @@ describe('OutageBacklog', () => {
     expect(() => new OutageBacklog({ bars: -1 })).toThrow(/backlogLimit\.bars/);
     expect(() => new OutageBacklog({ fills: 1.5 })).toThrow(/backlogLimit\.fills/);
     expect(() => new OutageBacklog({ bars: Number.NaN })).toThrow(RangeError);
-    expect(new OutageBacklog({ bars: 0 }).limit).toEqual({ bars: 0, fills: 10_000 });
+    expect(new OutageBacklog({ bars: 0 }).limit).toEqual({ bars: 0, trades: 20_000, fills: 10_000 });
+    expect(() => new OutageBacklog({ trades: -1 })).toThrow(/backlogLimit.trades/);
   });
 });

@@ -41,7 +41,7 @@ describe('Simulator', () => {
     });
 
     it('publishes only the feed topics, with the feeds.ts shapes', () => {
-      const { log } = runFake(1000);
+      const { log } = runFake(500);
       const topics = new Set(log.map((m) => m.topic));
       const symbols = ['AAPL', 'MSFT', 'NVDA', 'BTC-USD', 'ETH-USD', 'EURUSD'];
       const perSymbol = (s: string) => [`ticks.${s}`, `trades.${s}`, ...['1s', '1m', '5m', '15m', '1h'].map((tf) => `bars.${tf}.${s}`), `book.${s}`, `book.snapshot.${s}`];

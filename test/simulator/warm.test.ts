@@ -3,7 +3,7 @@ import { TIMEFRAMES, TIMEFRAME_SECONDS, type Bar, type Fill, type PnlSnapshot, t
 import { OrderBook } from '../../protocol/book.ts';
 import { createSimulator, type FeedPayload, type Simulator } from '../../simulator/simulator.ts';
 import { warmBudget, type WarmOptions } from '../../simulator/warm.ts';
-import { aggregate, finals } from './bar-check.ts';
+import { aggregate } from './bar-check.ts';
 
 const END = Date.UTC(2024, 5, 3, 14, 37, 12, 345);
 const END_SEC = Math.floor(END / 1000);
