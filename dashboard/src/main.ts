@@ -257,7 +257,7 @@ const trades = new FollowSymbol(
   { snapshot: MAX_TAPE, onReset: onResetNotice(() => {}) }, // the tape keeps its rows; replays are deduplicated by id and time
 );
 
-const book = new BookFeed(hub, () => ladder.changed(), counted(() => {}));
+const book = new BookFeed(hub, () => ladder.changed());
 const ladder = new LadderPanel(
   {
     panel: byId('ladder-panel'),
