@@ -1,5 +1,5 @@
 /**
- * Candlestick + volume chart of the selected symbol, with the portfolio's fills as markers.
+ * Candlestick + volume chart of the selected symbol and timeframe, with the portfolio's fills as markers.
  * Messages only touch the store; the chart is brought up to date once per animation frame:
  * `setData` when the symbol changes (or history was rewritten), then `update` of the bars that
  * changed since the last frame.
@@ -23,6 +23,7 @@ import type { Bar, Fill } from '../../protocol/feeds.ts';
 import { invalidate } from './frame.ts';
 import { fillKey, type BarChange, type MarketStore } from './store.ts';
 import { baseChartOptions, colors } from './theme.ts';
+import { TF_SECONDS, type Timeframe } from './timeframes.ts';
 
 /** Contract with the browser tests (see dashboard/README.md). */
 export interface TickhubProbe {
@@ -34,9 +35,13 @@ export interface TickhubProbe {
   messages: number;
   /** Symbol on the chart. */
   symbol: string | null;
+  /** Timeframe on the chart. */
+  timeframe: Timeframe;
   /** Animation frames that applied chart updates. */
   chartFrames: number;
-  /** Bar times (UTC seconds) of the selected symbol's chart data, ascending. */
+  /** Animation frames that ran any render work (every panel draws in these, see frame.ts). */
+  frames: number;
+  /** Bar times (UTC seconds) of the chart's data (selected symbol and timeframe), ascending. */
   barTimes(): number[];
 }
 
@@ -57,10 +62,13 @@ function volume(bar: Bar): HistogramData<Time> {
   };
 }
 
-function marker(fill: Fill): SeriesMarker<Time> {
+/** The open time of the bar of `step` seconds that holds Unix-ms `ms`. */
+const barTimeOf = (ms: number, step: number) => Math.floor(ms / 1000 / step) * step;
+
+function marker(fill: Fill, step: number): SeriesMarker<Time> {
   const buy = fill.side === 'buy';
   return {
-    time: Math.floor(fill.time / 1000) as UTCTimestamp,
+    time: barTimeOf(fill.time, step) as UTCTimestamp,
     position: buy ? 'belowBar' : 'aboveBar',
     shape: buy ? 'arrowUp' : 'arrowDown',
     color: buy ? colors.up : colors.down,
@@ -74,6 +82,7 @@ export class CandleChart {
   private readonly volumes: ISeriesApi<'Histogram'>;
   private readonly markers: ISeriesMarkersPluginApi<Time>;
   private symbol: string | null = null;
+  private tf: Timeframe = '1s';
   private needsFull = true;
   private fitOnFull = true;
   /** The user scrolled or zoomed since the symbol was selected: leave the view alone. */
@@ -129,28 +138,50 @@ export class CandleChart {
     return this.symbol;
   }
 
+  get timeframe(): Timeframe {
+    return this.tf;
+  }
+
+  /** Whether the chart shows this series. */
+  shows(symbol: string, tf: Timeframe): boolean {
+    return symbol === this.symbol && tf === this.tf;
+  }
+
   setSymbol(symbol: string): void {
     if (symbol === this.symbol) return;
     this.symbol = symbol;
+    this.probe.symbol = symbol;
+    this.redrawAll();
+  }
+
+  /** Switch timeframe: the store already holds the series (snapshot and backfill), so it is drawn at once. */
+  setTimeframe(tf: Timeframe): void {
+    if (tf === this.tf) return;
+    this.tf = tf;
+    this.probe.timeframe = tf;
+    this.chart.timeScale().applyOptions({ secondsVisible: tf === '1s' });
+    this.redrawAll();
+  }
+
+  private redrawAll(): void {
     this.needsFull = true;
     this.fitOnFull = true;
     this.userMoved = false;
     this.markersDirty = true;
-    this.probe.symbol = symbol;
     invalidate(this.render);
   }
 
-  /** A bar of `symbol` changed in the store. */
-  barChanged(symbol: string, change: BarChange): void {
-    if (symbol !== this.symbol) return;
+  /** A bar of `symbol` in `tf` changed in the store. */
+  barChanged(symbol: string, tf: Timeframe, change: BarChange): void {
+    if (!this.shows(symbol, tf)) return;
     if (change === 'history') this.needsFull = true;
     this.barsDirty = true;
     invalidate(this.render);
   }
 
-  /** Older bars of `symbol` were added from history. */
-  backfilled(symbol: string): void {
-    if (symbol !== this.symbol) return;
+  /** Older bars of `symbol` in `tf` were added from history. */
+  backfilled(symbol: string, tf: Timeframe): void {
+    if (!this.shows(symbol, tf)) return;
     this.needsFull = true;
     if (!this.userMoved) this.fitOnFull = true;
     invalidate(this.render);
@@ -162,9 +193,9 @@ export class CandleChart {
     invalidate(this.render);
   }
 
-  /** The stream of `symbol` was reset: the bars stay, what follows is merged (maybe out of order). */
-  reset(symbol: string): void {
-    if (symbol !== this.symbol) return;
+  /** The stream of `symbol` in `tf` was reset: the bars stay, what follows is merged (maybe out of order). */
+  reset(symbol: string, tf: Timeframe): void {
+    if (!this.shows(symbol, tf)) return;
     this.needsFull = true;
     this.markersDirty = true;
     invalidate(this.render);
@@ -173,7 +204,7 @@ export class CandleChart {
   private apply(): void {
     if (this.symbol === null) return;
     const st = this.store.get(this.symbol);
-    const bars = st.bars;
+    const bars = this.store.series(this.symbol, this.tf).bars;
     let drawn = 0;
     if (this.barsDirty && !this.needsFull) {
       // Bars at or after the last applied time changed since the previous frame.
@@ -223,8 +254,10 @@ export class CandleChart {
     this.markersDirty = false;
     if (this.symbol === null) return;
     const st = this.store.get(this.symbol);
-    const first = st.bars[0]?.time;
-    const lastBar = st.bars[st.bars.length - 1]?.time;
+    const bars = this.store.series(this.symbol, this.tf).bars;
+    const step = TF_SECONDS[this.tf];
+    const first = bars[0]?.time;
+    const lastBar = bars[bars.length - 1]?.time;
     if (first === undefined || lastBar === undefined) {
       this.markers.setMarkers([]);
       this.markersAhead = st.fills.length > 0;
@@ -233,13 +266,13 @@ export class CandleChart {
     const list: SeriesMarker<Time>[] = [];
     let ahead = false;
     for (const fill of st.fills) {
-      const t = Math.floor(fill.time / 1000);
+      const t = barTimeOf(fill.time, step);
       if (t < first) continue;
       if (t > lastBar) {
         ahead = true;
         continue; // placed when its bar exists
       }
-      list.push(marker(fill));
+      list.push(marker(fill, step));
     }
     this.markersAhead = ahead;
     this.markers.setMarkers(list);

@@ -90,3 +90,9 @@ export function fmtBytes(n: number): string {
   if (n < 1024 * 1024) return `${+(n / 1024).toFixed(1)} KiB`;
   return `${+(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** HH:MM:SS.mmm (UTC) of a Unix-milliseconds time. */
+export function fmtTimeMs(ms: number): string {
+  const frac = String(((ms % 1000) + 1000) % 1000).padStart(3, '0');
+  return `${fmtTime(ms)}.${frac}`;
+}

@@ -5,6 +5,7 @@ import { fmtPct, fmtPrice, fmtQty, fmtSigned, fmtTime, signClass } from './forma
 import { invalidate } from './frame.ts';
 import type { MarketStore } from './store.ts';
 import { quoteOf } from './ticker.ts';
+import type { Timeframe } from './timeframes.ts';
 
 export interface LegendElements {
   symbol: HTMLElement;
@@ -23,6 +24,7 @@ export interface LegendElements {
 
 export class Legend {
   private symbol: string | null = null;
+  private tf: Timeframe = '1s';
   private hovered: Bar | null = null;
   private readonly render = () => this.apply();
 
@@ -33,6 +35,12 @@ export class Legend {
 
   setSymbol(symbol: string): void {
     this.symbol = symbol;
+    this.hovered = null;
+    invalidate(this.render);
+  }
+
+  setTimeframe(tf: Timeframe): void {
+    this.tf = tf;
     this.hovered = null;
     invalidate(this.render);
   }
@@ -60,7 +68,7 @@ export class Legend {
     setText(e.bid, fmtPrice(st.tick?.bid, d));
     setText(e.ask, fmtPrice(st.tick?.ask, d));
     setText(e.spread, st.tick ? fmtPrice(st.tick.ask - st.tick.bid, d) : '—');
-    const bar = this.hovered ?? st.bars[st.bars.length - 1] ?? null;
+    const bar = this.hovered ?? this.store.series(this.symbol, this.tf).bars.at(-1) ?? null;
     setText(e.time, bar ? fmtTime(bar.time * 1000) : '—');
     setText(e.open, fmtPrice(bar?.open, d));
     setText(e.high, fmtPrice(bar?.high, d));

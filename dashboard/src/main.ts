@@ -3,7 +3,7 @@
  * Handlers only update stores and mark panels dirty; panels draw once per animation frame.
  */
 import { HubClient } from '../../client/hub-client.ts';
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import { feedTopics, type Bar, type Fill, type PnlSnapshot, type Tick } from '../../protocol/feeds.ts';
 import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
 import { CandleChart, type TickhubProbe } from './candles.ts';
 import { Backfill } from './backfill.ts';
@@ -18,8 +18,16 @@ import { Notices } from './notices.ts';
 import { OpsPanel } from './ops.ts';
 import { PnlPanel } from './pnl.ts';
 import { MarketStore, symbolOf } from './store.ts';
+import { BookFeed } from './book-feed.ts';
+import { FollowSymbol } from './follow-symbol.ts';
+import { LadderPanel } from './ladder.ts';
+import { TapePanel } from './tape.ts';
 import { Ticker } from './ticker.ts';
-import { isBar, isFill, isPnl, isTick } from './validate.ts';
+import { TimeframeSwitcher } from './timeframe-switcher.ts';
+import { MAX_TAPE } from './trade-tape.ts';
+import { TIMEFRAMES, barTopic, isTimeframe, timeframeOfTopic, type Timeframe } from './timeframes.ts';
+import { isBar, isFill, isPnl, isTick, isTrade } from './validate.ts';
+import { Watchlist } from './watchlist.ts';
 
 declare global {
   interface Window {
@@ -28,6 +36,7 @@ declare global {
 }
 
 const SYMBOL_KEY = 'tickhub.symbol';
+const TIMEFRAME_KEY = 'tickhub.timeframe';
 /** How long after a reset a hole in the bars may still be filled by a re-publishing producer. */
 const GAP_GRACE_MS = 3000;
 
@@ -36,8 +45,10 @@ const probe: TickhubProbe = {
   lastBarTime: null,
   messages: 0,
   symbol: null,
+  timeframe: '1s',
   chartFrames: 0,
-  barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.bars.map((b) => b.time) ?? [])),
+  frames: 0,
+  barTimes: () => (probe.symbol === null ? [] : (store.symbols.get(probe.symbol)?.frames.get(probe.timeframe)?.bars.map((b) => b.time) ?? [])),
 };
 window.__tickhub = probe;
 
@@ -52,7 +63,10 @@ const health = new Health({
   facts: byId('ops-facts'),
   feeds: byId<HTMLTableSectionElement>('ops-feeds'),
 });
-onFrame((now) => health.frameRendered(now));
+onFrame((now) => {
+  probe.frames++;
+  health.frameRendered(now);
+});
 
 const legend = new Legend(
   {
@@ -80,6 +94,9 @@ const chart = new CandleChart(
 );
 
 const ticker = new Ticker(byId('ticker'), byId<HTMLSelectElement>('symbol-select'), store, selectSymbol);
+const watchlist = new Watchlist(byId<HTMLTableSectionElement>('watchlist-body'), store, selectSymbol);
+const switcher = new TimeframeSwitcher(byId('timeframes'), selectTimeframe);
+const tape = new TapePanel(byId<HTMLTableSectionElement>('tape-body'), byId('tape-empty'));
 
 const pnl = new PnlPanel(
   {
@@ -99,19 +116,42 @@ const blotter = new FillsBlotter(byId<HTMLTableSectionElement>('fills-body'), by
 const ops = new OpsPanel(byId('ops-panel'), byId('ops-head'), byId<HTMLTableSectionElement>('ops-slowest-body'), health);
 
 function selectSymbol(symbol: string): void {
+  if (chart.current !== symbol) tape.reset(symbol, store.symbols.get(symbol)?.decimals ?? 2);
   chart.setSymbol(symbol);
-  backfill.request(symbol);
+  backfill.request(symbol, chart.timeframe);
   legend.setSymbol(symbol);
   ticker.setSelected(symbol);
+  watchlist.setSelected(symbol);
   pnl.select(symbol);
+  selectedSeconds.follow(symbol); // first: the default chart
+  if (selectedBars.following !== symbol) {
+    // Bars held from an earlier selection missed what came since: page back until they join up.
+    for (const tf of SELECTED_ONLY_TFS) store.barsReset(symbol, tf);
+    selectedBars.follow(symbol);
+  }
+  trades.follow(symbol);
+  book.follow(symbol);
+  remember(SYMBOL_KEY, 'symbol', symbol);
+}
+
+function selectTimeframe(tf: Timeframe): void {
+  chart.setTimeframe(tf);
+  legend.setTimeframe(tf);
+  switcher.setSelected(tf);
+  if (chart.current !== null) backfill.request(chart.current, tf);
+  remember(TIMEFRAME_KEY, 'tf', tf);
+}
+
+/** Keep a choice for the next visit (localStorage) and in the address (shareable). */
+function remember(key: string, param: string, value: string): void {
   try {
-    localStorage.setItem(SYMBOL_KEY, symbol);
+    localStorage.setItem(key, value);
   } catch {
     /* storage disabled */
   }
   const url = new URL(location.href);
-  if (url.searchParams.get('symbol') !== symbol) {
-    url.searchParams.set('symbol', symbol);
+  if (url.searchParams.get(param) !== value) {
+    url.searchParams.set(param, value);
     history.replaceState(null, '', url);
   }
 }
@@ -162,26 +202,85 @@ const hub = new HubClient({
 const backfill = new Backfill(
   hub,
   store,
-  (sym) => {
-    chart.backfilled(sym);
+  (sym, tf) => {
+    chart.backfilled(sym, tf);
     ticker.changed(sym);
+    watchlist.changed(sym);
     legend.changed(sym);
   },
-  (sym, gap) => {
+  (sym, tf, gap) => {
     if (!gap) return;
     // Give a re-publishing producer a moment before calling the hole permanent.
     setTimeout(() => {
-      const still = store.resetGap(sym);
-      if (still) notices.show(`gap in ${sym} bars ${fmtTime(still[0] * 1000)}–${fmtTime(still[1] * 1000)} UTC: not in the hub's history`, 'error');
+      const still = store.resetGap(sym, tf);
+      if (still) notices.show(`gap in ${sym} ${tf} bars ${fmtTime(still[0] * 1000)}–${fmtTime(still[1] * 1000)} UTC: not in the hub's history`, 'error');
     }, GAP_GRACE_MS);
   },
 );
 
-// Start on ?symbol=, else the last one used here, else the first the hub tells us about.
-const wanted = new URL(location.href).searchParams.get('symbol') ?? safeGet(SYMBOL_KEY);
+/** Timeframes subscribed for every symbol; the others follow the selected symbol. */
+const EVERY_SYMBOL_TFS: readonly Timeframe[] = ['1s', '5m'];
+const SELECTED_ONLY_TFS = TIMEFRAMES.filter((tf) => !EVERY_SYMBOL_TFS.includes(tf));
+const selectedBars = new FollowSymbol(
+  hub,
+  (sym) => `bars.*.${sym}`,
+  counted((msg) => {
+    if (!EVERY_SYMBOL_TFS.includes(timeframeOfTopic(msg.topic)!)) onBar(msg);
+  }),
+  {
+    snapshot: 300,
+    onReset: onResetNotice((r) => {
+      if (!EVERY_SYMBOL_TFS.includes(timeframeOfTopic(r.topic)!)) onBarsReset(r);
+    }),
+  },
+);
+
+/**
+ * The selected symbol's 1 s bars once more, with a deep snapshot: its chart is full from the
+ * first reply (a bar is republished per trade, so 3000 messages are a few hundred bars) instead
+ * of after the snapshots of every other feed and a history round trip. Its messages overlap
+ * `bars.1s.*`; the store keeps one version per bar, so the copies cost nothing but the parse.
+ */
+const selectedSeconds = new FollowSymbol(hub, (sym) => barTopic('1s', sym), counted(onBar), {
+  snapshot: 3000,
+  onReset: () => {}, // handled by the bars.1s.* subscription
+});
+
+const trades = new FollowSymbol(
+  hub,
+  feedTopics.trades,
+  counted((msg) => {
+    if (!isTrade(msg.data)) return;
+    const sym = symbolOf(msg.topic);
+    tape.add(msg.data, store.get(sym).decimals);
+  }),
+  { snapshot: MAX_TAPE, onReset: onResetNotice(() => {}) }, // the tape keeps its rows; replays are deduplicated by id and time
+);
+
+const book = new BookFeed(hub, () => ladder.changed());
+const ladder = new LadderPanel(
+  {
+    panel: byId('ladder-panel'),
+    state: byId('ladder-state'),
+    asks: byId('ladder-asks'),
+    bids: byId('ladder-bids'),
+    mid: byId('ladder-mid-price'),
+    spread: byId('ladder-spread'),
+  },
+  book,
+  (sym) => store.symbols.get(sym)?.decimals ?? 2,
+);
+
+// Start on ?tf= (else the last one used here, else 1s) and ?symbol= (else the last one used here,
+// else the first the hub tells us about).
+const params = new URL(location.href).searchParams;
+const wantedTf = params.get('tf') ?? safeGet(TIMEFRAME_KEY);
+selectTimeframe(isTimeframe(wantedTf) ? wantedTf : '1s');
+const wanted = params.get('symbol') ?? safeGet(SYMBOL_KEY);
 if (wanted) selectSymbol(wanted);
 store.onNewSymbol((sym) => {
   ticker.changed(sym);
+  watchlist.changed(sym);
   if (chart.current === null) selectSymbol(sym);
 });
 
@@ -229,33 +328,38 @@ function onResetNotice(extra: (reset: ResetFrame) => void): (reset: ResetFrame) 
   };
 }
 
-hub.subscribe(
-  'bars.1s.*',
-  counted((msg) => {
-    if (!isBar(msg.data)) return;
-    const raw = msg.data;
-    const bar: Bar = {
-      ...raw,
-      symbol: symbolOf(msg.topic),
-      time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
-      volume: raw.volume ?? 0,
-    };
-    const change = store.applyBar(bar, msg.ts, msg.seq);
-    if (bar.symbol === chart.current) backfill.request(bar.symbol);
-    if (change === 'none') return;
-    chart.barChanged(bar.symbol, change);
-    legend.changed(bar.symbol);
-    ticker.changed(bar.symbol);
-  }),
-  {
-    snapshot: 300,
-    onReset: onResetNotice((r) => {
-      const sym = symbolOf(r.topic);
-      store.barsReset(sym);
-      chart.reset(sym);
-    }),
-  },
-);
+function onBar(msg: HubMessage): void {
+  const tf = timeframeOfTopic(msg.topic);
+  if (!tf || !isBar(msg.data)) return;
+  const raw = msg.data;
+  const bar: Bar = {
+    ...raw,
+    symbol: symbolOf(msg.topic),
+    time: raw.time > 1e11 ? Math.floor(raw.time / 1000) : raw.time, // tolerate ms
+    volume: raw.volume ?? 0,
+  };
+  const change = store.applyBar(bar, msg.ts, msg.seq, tf);
+  if (chart.shows(bar.symbol, tf)) backfill.request(bar.symbol, tf);
+  if (change === 'none') return;
+  chart.barChanged(bar.symbol, tf, change);
+  legend.changed(bar.symbol);
+  ticker.changed(bar.symbol);
+  watchlist.changed(bar.symbol);
+}
+
+function onBarsReset(r: ResetFrame): void {
+  const tf = timeframeOfTopic(r.topic);
+  if (!tf) return;
+  const sym = symbolOf(r.topic);
+  store.barsReset(sym, tf);
+  chart.reset(sym, tf);
+}
+
+// 1 s bars of every symbol (quotes, and the default chart) and 5 m bars of every symbol (the
+// watchlist's session); the other timeframes only for the selected symbol (`selectedBars`).
+for (const tf of EVERY_SYMBOL_TFS) {
+  hub.subscribe(`bars.${tf}.*`, counted(onBar), { snapshot: 300, onReset: onResetNotice(onBarsReset) });
+}
 
 hub.subscribe(
   'ticks.*',
@@ -264,6 +368,7 @@ hub.subscribe(
     const tick: Tick = { ...msg.data, symbol: symbolOf(msg.topic) };
     store.applyTick(tick, msg.ts);
     ticker.changed(tick.symbol);
+    watchlist.changed(tick.symbol);
     legend.changed(tick.symbol);
   }),
   {

@@ -3,33 +3,21 @@
  * the chart just re-reads the store.
  */
 import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import { BarSeries, lowerBound, type BarChange } from './bar-series.ts';
 import { decimalsForMagnitude, decimalsUsed } from './format.ts';
+import { TF_SECONDS, type Timeframe } from './timeframes.ts';
 
-/** Bars kept per symbol (1 s bars: one hour). */
-export const MAX_BARS = 3600;
+export { MAX_BARS, type BarChange } from './bar-series.ts';
+
 /** Fills kept per symbol and in the global blotter. */
 export const MAX_FILLS = 500;
 /** P&L points kept (one per second). */
 export const MAX_PNL_POINTS = 3600;
 
-/**
- * How a bar changed the series: only `append` and `last` can be drawn incrementally; `none` means
- * the store already held a newer version of that second.
- */
-export type BarChange = 'append' | 'last' | 'history' | 'none';
-
-/**
- * Version of a bar message: the stream generation (bumped by every reset, so anything received
- * after a reset beats what was held before it) and then the hub's seq within that generation.
- */
-const rev = (gen: number, seq: number) => gen * 2 ** 32 + seq;
-
 export interface SymbolState {
   readonly symbol: string;
-  /** Ascending by time, unique times. */
-  bars: Bar[];
-  /** time -> version (see `rev`) of the bar held for that second. */
-  barRevs: Map<number, number>;
+  /** Bars per timeframe, created on first use. */
+  frames: Map<Timeframe, BarSeries>;
   tick: Tick | null;
   /** `last` of the tick before the current one (for up/down flashes). */
   prevLast: number | null;
@@ -41,17 +29,6 @@ export interface SymbolState {
   fills: Fill[];
   /** Hub time (ms) of the last message for this symbol. */
   lastTs: number;
-  /** Lowest seq of `bars.1s.<symbol>` received since the last reset (where a backfill continues). */
-  barsFirstSeq: number | null;
-  /** Bumped when the bar stream is reset (new hub epoch, trimmed history): seqs start over. */
-  barsGen: number;
-  /**
-   * Newest bar time held when the stream was last reset, while the bars received since do not
-   * reach back to it: the hole a backfill of the new stream should close. Null when there is none.
-   */
-  gapFrom: number | null;
-  /** Oldest bar time received since the last reset (live, snapshot or backfill). */
-  genLowTime: number | null;
 }
 
 export interface PnlPoint {
@@ -85,18 +62,13 @@ export class MarketStore {
     if (!st) {
       st = {
         symbol,
-        bars: [],
-        barRevs: new Map(),
+        frames: new Map(),
         tick: null,
         prevLast: null,
         firstLast: null,
         decimals: 2,
         fills: [],
         lastTs: 0,
-        barsFirstSeq: null,
-        barsGen: 0,
-        gapFrom: null,
-        genLowTime: null,
       };
       this.symbols.set(symbol, st);
       for (const fn of this.newSymbolListeners) fn(symbol);
@@ -109,85 +81,38 @@ export class MarketStore {
     return [...this.symbols.keys()].sort();
   }
 
-  /** A `bars.1s.<symbol>` message: insert its second, or replace an older version of it. */
-  applyBar(bar: Bar, ts: number, seq: number): BarChange {
-    const st = this.get(bar.symbol);
-    st.lastTs = Math.max(st.lastTs, ts);
-    if (st.barsFirstSeq === null || seq < st.barsFirstSeq) st.barsFirstSeq = seq;
-    this.noteGenTime(st, bar.time);
-    this.noteDecimals(st, bar.close);
-    const r = rev(st.barsGen, seq);
-    const held = st.barRevs.get(bar.time);
-    if (held !== undefined && held > r) return 'none';
-    st.barRevs.set(bar.time, r);
-    const bars = st.bars;
-    const last = bars[bars.length - 1];
-    if (!last || bar.time > last.time) {
-      bars.push(bar);
-      this.trimBars(st);
-      return 'append';
+  /** The bars of `symbol` in timeframe `tf` (created empty on first use). */
+  series(symbol: string, tf: Timeframe = '1s'): BarSeries {
+    const st = this.get(symbol);
+    let series = st.frames.get(tf);
+    if (!series) {
+      series = new BarSeries(TF_SECONDS[tf]);
+      st.frames.set(tf, series);
     }
-    if (bar.time === last.time) {
-      bars[bars.length - 1] = bar;
-      return 'last';
-    }
-    // Older than the last bar: a late, replayed or re-published update. Insert or replace in place.
-    const i = lowerBound(bars, bar.time);
-    if (bars[i].time === bar.time) bars[i] = bar;
-    else {
-      bars.splice(i, 0, bar);
-      this.trimBars(st);
-    }
-    return 'history';
+    return series;
   }
 
-  /**
-   * Bars from a history page of the current stream (each the final state of its second in the
-   * page, with the seq it had): merged by version, so what is already held from later messages
-   * stays, and what was held from before a reset is replaced. Returns how many seconds changed.
-   */
-  mergeHistory(symbol: string, older: { bar: Bar; seq: number }[]): number {
-    const st = this.get(symbol);
-    let changed = 0;
-    let inserted = false;
-    for (const { bar, seq } of older) {
-      this.noteGenTime(st, bar.time);
-      const r = rev(st.barsGen, seq);
-      const held = st.barRevs.get(bar.time);
-      if (held !== undefined && held >= r) continue;
-      if (held === undefined && st.bars.length >= MAX_BARS && bar.time < st.bars[0].time) continue;
-      st.barRevs.set(bar.time, r);
-      const i = lowerBound(st.bars, bar.time);
-      if (st.bars[i]?.time === bar.time) st.bars[i] = bar;
-      else {
-        st.bars.splice(i, 0, bar);
-        inserted = true;
-      }
-      changed++;
-    }
-    if (inserted) this.trimBars(st);
-    return changed;
+  /** A `bars.<tf>.<symbol>` message: insert its bar, or replace an older version of it. */
+  applyBar(bar: Bar, ts: number, seq: number, tf: Timeframe = '1s'): BarChange {
+    const st = this.get(bar.symbol);
+    st.lastTs = Math.max(st.lastTs, ts);
+    this.noteDecimals(st, bar.close);
+    return this.series(bar.symbol, tf).apply(bar, seq);
+  }
+
+  /** Bars from a history page of the current stream, see `BarSeries.merge`. */
+  mergeHistory(symbol: string, older: { bar: Bar; seq: number }[], tf: Timeframe = '1s'): number {
+    return this.series(symbol, tf).merge(older);
   }
 
   /** The bars stream of `symbol` was reset (new hub epoch or trimmed): keep the bars, merge what follows. */
-  barsReset(symbol: string): void {
-    const st = this.symbols.get(symbol);
-    if (!st) return;
-    st.barsGen++;
-    st.barsFirstSeq = null;
-    st.genLowTime = null;
-    const newest = st.bars[st.bars.length - 1]?.time;
-    if (newest !== undefined) st.gapFrom = Math.max(newest, st.gapFrom ?? newest);
+  barsReset(symbol: string, tf: Timeframe = '1s'): void {
+    if (this.symbols.has(symbol)) this.series(symbol, tf).reset();
   }
 
-  /**
-   * Seconds between the newest bar held at the last reset and the oldest bar of the stream since,
-   * as [from, to] (inclusive) if the two do not join up yet; null when they do or nothing was reset.
-   */
-  resetGap(symbol: string): [number, number] | null {
-    const st = this.symbols.get(symbol);
-    if (!st || st.gapFrom === null || st.genLowTime === null) return null;
-    return st.genLowTime > st.gapFrom + 1 ? [st.gapFrom + 1, st.genLowTime - 1] : null;
+  /** See `BarSeries.resetGap`; null for an unknown symbol. */
+  resetGap(symbol: string, tf: Timeframe = '1s'): [number, number] | null {
+    return this.symbols.get(symbol)?.frames.get(tf)?.resetGap() ?? null;
   }
 
   applyTick(tick: Tick, ts: number): SymbolState {
@@ -242,19 +167,22 @@ export class MarketStore {
     return true;
   }
 
-  /** Reference price for "change": open of the oldest bar held, else the first trade seen. */
+  /**
+   * Reference price for "change": the open of the oldest bar held in any timeframe (the start of
+   * the session the hub still has), else the first trade seen.
+   */
   refPrice(st: SymbolState): number | null {
-    return st.bars.length ? st.bars[0].open : st.firstLast;
+    let first: Bar | undefined;
+    for (const series of st.frames.values()) {
+      const b = series.bars[0];
+      if (b && (!first || b.time < first.time)) first = b;
+    }
+    return first ? first.open : st.firstLast;
   }
 
-  private trimBars(st: SymbolState): void {
-    if (st.bars.length <= MAX_BARS) return;
-    for (const b of st.bars.splice(0, st.bars.length - MAX_BARS)) st.barRevs.delete(b.time);
-  }
-
-  private noteGenTime(st: SymbolState, time: number): void {
-    if (st.genLowTime === null || time < st.genLowTime) st.genLowTime = time;
-    if (st.gapFrom !== null && st.genLowTime <= st.gapFrom + 1) st.gapFrom = null; // joined up
+  /** Last price: the last trade, else the close of the newest 1 s bar. */
+  lastPrice(st: SymbolState): number | null {
+    return st.tick?.last ?? st.frames.get('1s')?.bars.at(-1)?.close ?? null;
   }
 
   private noteDecimals(st: SymbolState, price: number): void {
@@ -269,18 +197,6 @@ export class MarketStore {
  */
 export function fillKey(fill: Fill): string {
   return `${fill.id}@${fill.time}:${fill.symbol}`;
-}
-
-/** First index whose `time` is >= `time` (list ascending by time). */
-function lowerBound(list: readonly { time: number }[], time: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid].time < time) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function insertByTime(list: Fill[], fill: Fill): void {

@@ -14,7 +14,7 @@ interface Item {
 
 /** Last price and change versus the reference price of a symbol. */
 export function quoteOf(store: MarketStore, st: SymbolState): { last: number | null; chg: number | null; pct: number | null } {
-  const last = st.tick?.last ?? st.bars[st.bars.length - 1]?.close ?? null;
+  const last = store.lastPrice(st);
   const ref = store.refPrice(st);
   if (last === null || ref === null || ref === 0) return { last, chg: null, pct: null };
   return { last, chg: last - ref, pct: ((last - ref) / ref) * 100 };

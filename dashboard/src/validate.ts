@@ -1,5 +1,5 @@
 /** Shape checks for feed payloads: anyone with the publish key can feed these topics. */
-import type { Bar, Fill, PnlSnapshot, Tick } from '../../protocol/feeds.ts';
+import type { Bar, Fill, PnlSnapshot, Tick, Trade } from '../../protocol/feeds.ts';
 
 function obj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
@@ -29,4 +29,8 @@ export function isFill(v: unknown): v is Fill {
 
 export function isPnl(v: unknown): v is PnlSnapshot {
   return obj(v) && nums(v, ['time', 'total']) && Array.isArray(v.positions);
+}
+
+export function isTrade(v: unknown): v is Trade {
+  return obj(v) && nums(v, ['id', 'price', 'size', 'time']) && (v.side === 'buy' || v.side === 'sell');
 }

@@ -30,10 +30,10 @@ describe('MarketStore', () => {
     expect(store.applyBar(bar(T0 + 3, 102), 1002, 3)).toBe('last');
     expect(store.applyBar(bar(T0 + 2, 103), 1003, 4)).toBe('history'); // late second, inserted in place
     expect(store.applyBar(bar(T0 + 1, 104), 1004, 5)).toBe('history'); // late update of a held second
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(times(st.bars)).toEqual([T0 + 1, T0 + 2, T0 + 3]);
     expect(st.bars.map((b) => b.close)).toEqual([104, 103, 102]);
-    expect(st.lastTs).toBe(1004);
+    expect(store.get('AAPL').lastTs).toBe(1004);
   });
 
   it('#applyBar keeps the newer version of a second: a lower seq is none, the same seq replaces', () => {
@@ -42,9 +42,9 @@ describe('MarketStore', () => {
     store.applyBar(bar(T0 + 1, 101), 2, 11);
     expect(store.applyBar(bar(T0 + 1, 99), 3, 9)).toBe('none'); // a stale update of the last second
     expect(store.applyBar(bar(T0, 98), 4, 5)).toBe('none'); // a stale update of an older second
-    expect(store.get('AAPL').bars.map((b) => b.close)).toEqual([100, 101]);
+    expect(store.series('AAPL').bars.map((b) => b.close)).toEqual([100, 101]);
     expect(store.applyBar(bar(T0 + 1, 102), 5, 11)).toBe('last'); // the same version again (a replay) is taken
-    expect(store.get('AAPL').bars.map((b) => b.close)).toEqual([100, 102]);
+    expect(store.series('AAPL').bars.map((b) => b.close)).toEqual([100, 102]);
   });
 
   it('#applyBar tracks the lowest seq received and the newest hub time', () => {
@@ -52,9 +52,9 @@ describe('MarketStore', () => {
     store.applyBar(bar(T0 + 5), 5000, 50);
     store.applyBar(bar(T0 + 2), 4000, 20);
     store.applyBar(bar(T0 + 6), 3000, 60);
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(st.barsFirstSeq).toBe(20);
-    expect(st.lastTs).toBe(5000);
+    expect(store.get('AAPL').lastTs).toBe(5000);
   });
 
   it('#applyBar after #barsReset: the new stream beats what was held, whatever its seq', () => {
@@ -65,17 +65,17 @@ describe('MarketStore', () => {
     // The new epoch numbers from 1 again: seq 3 of generation 1 is newer than seq 901 of generation 0.
     expect(store.applyBar(bar(T0 + 1, 111), 3, 3)).toBe('last');
     expect(store.applyBar(bar(T0, 110), 4, 2)).toBe('history');
-    expect(store.get('AAPL').bars.map((b) => b.close)).toEqual([110, 111]);
+    expect(store.series('AAPL').bars.map((b) => b.close)).toEqual([110, 111]);
     // Within the new generation the seq orders versions again.
     expect(store.applyBar(bar(T0 + 1, 99), 5, 1)).toBe('none');
-    expect(store.get('AAPL').bars.map((b) => b.close)).toEqual([110, 111]);
-    expect(store.get('AAPL').barsFirstSeq).toBe(1); // received, if stale: the stream reaches back to seq 1
+    expect(store.series('AAPL').bars.map((b) => b.close)).toEqual([110, 111]);
+    expect(store.series('AAPL').barsFirstSeq).toBe(1); // received, if stale: the stream reaches back to seq 1
   });
 
   it('#applyBar keeps at most MAX_BARS per symbol, dropping the oldest and its version', () => {
     const store = new MarketStore();
     for (let i = 0; i < MAX_BARS + 10; i++) store.applyBar(bar(T0 + i), i, i + 1);
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(st.bars.length).toBe(MAX_BARS);
     expect(st.bars[0].time).toBe(T0 + 10);
     expect(st.bars[MAX_BARS - 1].time).toBe(T0 + MAX_BARS + 9);
@@ -100,7 +100,7 @@ describe('MarketStore', () => {
       { bar: bar(T0 + 12, 12), seq: 102 }, // the same version: not a change
     ]);
     expect(changed).toBe(3);
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(times(st.bars)).toEqual([T0 + 8, T0 + 9, T0 + 10, T0 + 11, T0 + 12]);
     expect(st.bars.map((b) => b.close)).toEqual([8, 9, 110, 11, 112]);
     expect(store.mergeHistory('AAPL', [{ bar: bar(T0 + 10, 10), seq: 103 }])).toBe(1); // a newer version replaces
@@ -113,14 +113,14 @@ describe('MarketStore', () => {
     store.applyBar(bar(T0 + 1, 101), 2, 5001);
     store.barsReset('AAPL');
     expect(store.mergeHistory('AAPL', [{ bar: bar(T0, 200), seq: 1 }, { bar: bar(T0 + 1, 201), seq: 2 }])).toBe(2);
-    expect(store.get('AAPL').bars.map((b) => b.close)).toEqual([200, 201]);
+    expect(store.series('AAPL').bars.map((b) => b.close)).toEqual([200, 201]);
   });
 
   it('#mergeHistory does not grow a full series with seconds older than its oldest, and trims when it fills a hole', () => {
     const store = new MarketStore();
     for (let i = 0; i < MAX_BARS; i++) if (i !== 100) store.applyBar(bar(T0 + i), i, i + 1);
     store.applyBar(bar(T0 + MAX_BARS), 0, MAX_BARS + 1); // full, with a hole at T0 + 100
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(st.bars.length).toBe(MAX_BARS);
     expect(st.bars[0].time).toBe(T0);
 
@@ -146,7 +146,7 @@ describe('MarketStore', () => {
     store.applyBar(bar(T0), 1, 7);
     store.applyBar(bar(T0 + 30), 2, 8);
     store.barsReset('AAPL');
-    const st = store.get('AAPL');
+    const st = store.series('AAPL');
     expect(st.barsGen).toBe(1);
     expect(st.barsFirstSeq).toBeNull();
     expect(st.genLowTime).toBeNull();
@@ -168,7 +168,7 @@ describe('MarketStore', () => {
     expect(store.resetGap('AAPL')).toEqual([T0 + 101, T0 + 104]);
     store.mergeHistory('AAPL', [{ bar: bar(T0 + 101), seq: 0 }]); // adjacent to the last held second: joined
     expect(store.resetGap('AAPL')).toBeNull();
-    expect(store.get('AAPL').gapFrom).toBeNull();
+    expect(store.series('AAPL').gapFrom).toBeNull();
   });
 
   it('#resetGap after two resets starts after the newest bar held at either', () => {
@@ -281,6 +281,35 @@ describe('MarketStore', () => {
     store.applyBar(bar(T0 + 5, 195, 'AAPL', 194), 3, 2);
     store.applyBar(bar(T0 + 1, 189, 'AAPL', 188), 4, 1);
     expect(store.refPrice(st)).toBe(188);
+    // A longer timeframe reaching further back (warm history) is the session's start.
+    store.applyBar(bar(T0 - 3600, 180, 'AAPL', 170), 5, 1, '1m');
+    expect(store.refPrice(st)).toBe(170);
+  });
+
+  it('#applyBar keeps each timeframe its own series; #lastPrice is the last trade, else the newest 1 s close', () => {
+    const store = new MarketStore();
+    store.applyBar(bar(T0, 100), 1, 1);
+    store.applyBar(bar(T0 - 60, 99), 2, 1, '1m');
+    store.applyBar(bar(T0 - 120, 98), 3, 2, '1m');
+    expect(times(store.series('AAPL').bars)).toEqual([T0]);
+    expect(times(store.series('AAPL', '1m').bars)).toEqual([T0 - 120, T0 - 60]);
+    expect(store.series('AAPL', '5m').bars).toEqual([]);
+    const st = store.get('AAPL');
+    expect(store.lastPrice(st)).toBe(100);
+    store.applyTick(tick(101), 4);
+    expect(store.lastPrice(st)).toBe(101);
+  });
+
+  it('#resetGap counts in bars of the timeframe: 1 m bars a minute apart join up', () => {
+    const store = new MarketStore();
+    store.applyBar(bar(T0), 1, 1, '1m');
+    store.barsReset('AAPL', '1m');
+    store.applyBar(bar(T0 + 60), 2, 1, '1m');
+    expect(store.resetGap('AAPL', '1m')).toBeNull();
+    store.barsReset('AAPL', '1m');
+    store.applyBar(bar(T0 + 300), 3, 1, '1m');
+    expect(store.resetGap('AAPL', '1m')).toEqual([T0 + 120, T0 + 240]);
+    expect(store.resetGap('AAPL')).toBeNull(); // the 1 s series was not reset
   });
 
   it('#get creates a symbol once, telling listeners; #list is sorted', () => {
