@@ -8,12 +8,20 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
+import { batchProblem, publishBatch } from './batch.ts';
+
+/**
+ * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
+ * is sent and the connection closed at the strike limit).
+ */
+export type SpendRate = (cost: number, id?: RequestId) => boolean;
 
 export class AppSession implements Session {
   constructor(
     private readonly hub: Hub,
     private readonly conn: Connection,
     private readonly auth: Authenticator,
+    private readonly spend: SpendRate,
   ) {}
 
   start(): void {
@@ -56,6 +64,13 @@ export class AppSession implements Session {
       case 'pub': {
         const env = await hub.publish(checkPublish(req.topic, conn.principal), req.data, conn);
         return { seq: env.seq, ts: env.ts };
+      }
+      case 'pubs': {
+        const problem = batchProblem(req.messages, hub.config.maxBatchMessages);
+        if (problem) throw problem;
+        // The frame paid one token; each further message pays one more (rates count messages).
+        if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return null;
+        return { ...(await publishBatch(hub, conn.principal, req.messages, (err) => hub.logError(err, conn), conn)) };
       }
       case 'history': {
         const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });

@@ -7,7 +7,7 @@ import type { ClientRequest, ErrorCode, RequestId } from '../../protocol/wire.ts
 
 export type ParseResult = { ok: true; request: ClientRequest } | { ok: false; id?: RequestId; code: ErrorCode; message: string };
 
-const OPS = new Set(['sub', 'unsub', 'pub', 'history', 'auth', 'ping']);
+const OPS = new Set(['sub', 'unsub', 'pub', 'pubs', 'history', 'auth', 'ping']);
 
 const fail = (code: ErrorCode, message: string, id?: RequestId): ParseResult => ({ ok: false, id, code, message });
 
@@ -48,6 +48,10 @@ export function parseRequest(text: string): ParseResult {
       if (!('data' in r)) return fail('bad_request', "pub needs 'data'", id);
       if (tooDeep(r.data)) return fail('bad_request', DEPTH_PROBLEM, id);
       return { ok: true, request: { op: 'pub', id, topic: r.topic, data: r.data } };
+    case 'pubs':
+      // Items are checked one by one when published, so one bad message fails alone.
+      if (!Array.isArray(r.messages)) return fail('bad_request', "pubs needs 'messages': an array of {topic, data}", id);
+      return { ok: true, request: { op: 'pubs', id, messages: r.messages } };
     case 'history':
       if (typeof r.topic !== 'string') return fail('bad_request', "history needs a 'topic' string", id);
       if (r.since !== undefined && !isNonNegInt(r.since)) return fail('bad_request', "'since' must be a non-negative integer", id);
