@@ -24,6 +24,8 @@ export interface SubscriberTarget {
   /** Request path including query, e.g. `/ws/bench.topic` or `/socket.io/?EIO=4&transport=websocket`. */
   path: string;
   dialect: Dialect;
+  /** Source addresses to spread connections over (127.0.0.2, 127.0.0.3, ...), so 100k connections fit the ephemeral ports. */
+  localAddresses?: string[];
 }
 
 /** Latency sampling shared by all subscribers of a process. */
@@ -112,11 +114,12 @@ export class RawSubscriber {
       };
       this.onReady = done;
       this.onFail = fail;
-      const { host, port, path } = this.target;
+      const { host, port, path, localAddresses } = this.target;
       const socket = connect({
         host,
         port,
         noDelay: true,
+        ...(localAddresses?.length && { localAddress: localAddresses[this.index % localAddresses.length] }),
         onread: {
           buffer: READ_BUFFER,
           callback: (n: number, buf: Uint8Array): boolean => {
