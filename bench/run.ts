@@ -17,6 +17,7 @@ import { compareRates, runCompare } from './lib/compare.ts';
 import { runIdle, runLatency, runSweep, type PhaseContext, type SweepResult } from './lib/phases.ts';
 import { renderReport, type BenchReport, type ServerReport } from './lib/report.ts';
 import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
+import { runIngest } from './lib/ingest.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = `${root}/bench/results`;
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   }
 
   const started = new Date();
+  const report: Partial<BenchReport> = {};
   const servers: ServerReport[] = [];
   let compare: BenchReport['compare'];
   const logFile = (name: ServerName): string => `${resultsDir}/logs/${stamp}-${name}.log`;
@@ -74,6 +76,11 @@ async function main(): Promise<void> {
         runCompare(paired.map(serverDef), rates, opts, root, logFile, log),
       );
     }
+    const scenarioServers = (names: readonly ServerName[]) => names.filter((n) => runnable.includes(n)).map(serverDef);
+    if (opts.phases.includes('ingest')) {
+      const defs = scenarioServers(['json', 'ceiling', 'uws', 'tickhub']);
+      report.ingest = await guard(`ingest: ${defs.map((d) => d.name).join(', ')}; 1 subscriber`, () => runIngest(defs, opts, root, logFile, log));
+    }
     for (const name of runnable) {
       if (opts.phases.includes('latency'))
         reportOf(name).latency = await guard(`${name}: ${opts.latSubscribers} subscribers at ${opts.latRate} msg/s`, () => runLatency(ctxOf(name)));
@@ -84,7 +91,8 @@ async function main(): Promise<void> {
     await pool.stop();
   }
 
-  const report: BenchReport = {
+  const full: BenchReport = {
+    ...report,
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
@@ -92,9 +100,9 @@ async function main(): Promise<void> {
     servers,
     compare,
   };
-  const md = renderReport(report);
+  const md = renderReport(full);
   log(`\n${md}`);
-  writeFileSync(`${resultsDir}/${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${resultsDir}/${stamp}.json`, `${JSON.stringify(full, null, 2)}\n`);
   writeFileSync(`${resultsDir}/latest.md`, md);
   log(`wrote bench/results/${stamp}.json and bench/results/latest.md`);
 }
