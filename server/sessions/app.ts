@@ -16,6 +16,11 @@ import { batchProblem, publishBatch } from './batch.ts';
  */
 export type SpendRate = (cost: number, id?: RequestId) => boolean;
 
+/** `{"op":"ok","id":..,"seq":..,"ts":..}`, the ack of a `pub`, built without an object or a stringify of one. */
+export function publishedReply(id: RequestId, seq: number, ts: number): string {
+  return `{"op":"ok","id":${typeof id === 'number' ? id : JSON.stringify(id)},"seq":${seq},"ts":${ts}}`;
+}
+
 export class AppSession implements Session {
   constructor(
     private readonly hub: Hub,
@@ -32,6 +37,7 @@ export class AppSession implements Session {
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
+    if (request.op === 'pub' && this.publishNow(request)) return;
     this.handle(request).then(
       (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
       (err: unknown) => this.error(request.id, err),
@@ -77,6 +83,23 @@ export class AppSession implements Session {
         return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) };
       }
     }
+  }
+
+  /**
+   * The ingest fast path: publish and acknowledge in this turn when the hub can publish
+   * synchronously (memory broker). False when it cannot; the request then takes the async path.
+   */
+  private publishNow(req: Extract<ClientRequest, { op: 'pub' }>): boolean {
+    let env;
+    try {
+      env = this.hub.publishNow(checkPublish(req.topic, this.conn.principal), req.data, this.conn);
+    } catch (err) {
+      this.error(req.id, err);
+      return true;
+    }
+    if (env === null) return false;
+    this.conn.sendText(publishedReply(req.id, env.seq, env.ts));
+    return true;
   }
 
   private error(id: RequestId | undefined, err: unknown): void {

@@ -77,19 +77,26 @@ function isSince(v: unknown): boolean {
 export const DEPTH_PROBLEM = `'data' is nested deeper than ${MAX_JSON_DEPTH} levels; flatten it`;
 
 /**
- * True if `value` nests objects/arrays deeper than MAX_JSON_DEPTH. Iterative (an explicit
- * stack), so hostile input cannot overflow the call stack here either. Cost is bounded by the
- * payload size (MAX_PAYLOAD).
+ * True if `value` nests objects/arrays deeper than MAX_JSON_DEPTH. The recursion stops at that
+ * depth, so hostile input cannot overflow the call stack (at most MAX_JSON_DEPTH + 1 frames), and
+ * it allocates nothing (it runs on every publish). Cost is bounded by the payload size (MAX_PAYLOAD).
  */
 export function tooDeep(value: unknown): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > MAX_JSON_DEPTH) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  return typeof value === 'object' && value !== null && deeperThan(value, 1);
+}
+
+function deeperThan(v: object, depth: number): boolean {
+  if (depth > MAX_JSON_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const child: unknown = v[i];
+      if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1)) return true;
     }
+    return false;
+  }
+  for (const key in v) {
+    const child: unknown = (v as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1)) return true;
   }
   return false;
 }
