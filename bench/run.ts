@@ -18,6 +18,7 @@ import { runIdle, runLatency, runSweep, type PhaseContext, type SweepResult } fr
 import { renderReport, type BenchReport, type ServerReport } from './lib/report.ts';
 import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
 import { runIngest } from './lib/ingest.ts';
+import { runManyTopics } from './lib/many-topics.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = `${root}/bench/results`;
@@ -80,6 +81,10 @@ async function main(): Promise<void> {
     if (opts.phases.includes('ingest')) {
       const defs = scenarioServers(['json', 'ceiling', 'uws', 'tickhub']);
       report.ingest = await guard(`ingest: ${defs.map((d) => d.name).join(', ')}; 1 subscriber`, () => runIngest(defs, opts, root, logFile, log));
+    }
+    if (opts.phases.includes('topics')) {
+      const defs = scenarioServers(['ceiling', 'uws', 'tickhub']);
+      report.topics = await guard(`many topics: ${defs.map((d) => d.name).join(', ')}; ${opts.topicsCount} topics, ${opts.topicsSubscribers} subscribers`, () => runManyTopics(defs, opts, root, logFile, log));
     }
     for (const name of runnable) {
       if (opts.phases.includes('latency'))

@@ -21,12 +21,14 @@ export interface NodeChildOptions {
   stdio: StdioOptions;
   cwd?: string;
   nodeArgs?: string[];
+  /** A program that runs node (e.g. `valgrind --tool=callgrind`); it must keep the pid (exec). */
+  wrapper?: string[];
 }
 
 /** Starts `node --import tsx <entry>` with the open-files limit raised. */
 export function spawnNode(opts: NodeChildOptions): ChildProcess {
   const args = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry];
-  return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', process.execPath, ...args], {
+  return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', ...(opts.wrapper ?? []), process.execPath, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: opts.stdio,

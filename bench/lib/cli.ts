@@ -42,6 +42,11 @@ export interface BenchOptions {
   ingestRates: number[];
   ingestPublishers: number[];
   ingestBatch: number;
+  /** Many topics: topic count, subscribers, rates, and the publisher form where a server has it. */
+  topicsCount: number;
+  topicsSubscribers: number;
+  topicsRates: number[];
+  topicsForm: 'single' | 'batch';
 }
 
 /** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
@@ -82,7 +87,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'topics', 'topics-subs', 'topics-rates', 'topics-form',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -112,5 +117,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 60000, 80000, 120000, 160000], [10000, 40000, 100000]),
     ingestPublishers: numbers('ingest-pubs', [1, 4], [1, 4]),
     ingestBatch: num('ingest-batch', 100, 100),
+    topicsCount: num('topics', 1000, 1000),
+    topicsSubscribers: num('topics-subs', 1000, 1000),
+    topicsRates: numbers('topics-rates', [2500, 10000], [10000]),
+    topicsForm: args.get('topics-form') === 'single' ? 'single' : 'batch',
   };
 }

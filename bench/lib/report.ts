@@ -6,6 +6,7 @@ import type { IdleResult, LatencyResult, SweepResult } from './phases.ts';
 import { median } from './stats.ts';
 import type { ServerName } from './targets.ts';
 import { renderIngest, type IngestResult } from './ingest.ts';
+import { renderManyTopics, type ManyTopicsResult } from './many-topics.ts';
 
 type Maybe<T> = T | { error: string };
 
@@ -28,6 +29,7 @@ export interface BenchReport {
   comparison?: Comparison;
   /** The scenarios beyond one topic (ingest, many topics, reconnect storm, idle at scale). */
   ingest?: Maybe<IngestResult>;
+  topics?: Maybe<ManyTopicsResult>;
 }
 
 /** tickhub vs the ceiling (and Socket.IO), computed from one invocation. */
@@ -216,6 +218,8 @@ export function renderReport(r: BenchReport): string {
   }
 
   if (r.ingest) out.push('## Ingest', '', ok(r.ingest) ? renderIngest(ok(r.ingest)!) : `error: ${(r.ingest as { error: string }).error}`, '');
+
+  if (r.topics) out.push('## Many topics', '', ok(r.topics) ? renderManyTopics(ok(r.topics)!) : `error: ${(r.topics as { error: string }).error}`, '');
 
   if (!o.phases.includes('sweep')) return out.join('\n');
   out.push('## Every sweep step', '');

@@ -1,0 +1,71 @@
+/**
+ * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch]`
+ *
+ * Instructions per ingested message, counted by valgrind's callgrind in the server process: a
+ * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
+ * under `valgrind --tool=callgrind` with one subscriber and one publisher (the load generator,
+ * not instrumented); after a warm-up the counters are zeroed (`callgrind_control -z`), `messages`
+ * are published at `rate`, delivered and acknowledged, and the counters dumped. Prints
+ * instructions per message (user space only: the kernel's socket work is not counted) and the
+ * ratio to the first server. Slow: node starts in about a minute under valgrind on 2 cores, and
+ * runs ~50x slower, so keep the rate low. The dumps stay in bench/results/callgrind/ for
+ * `callgrind_annotate`.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './lib/clock.ts';
+import { LoadgenPool } from './lib/loadgen-pool.ts';
+import { measureStep } from './lib/measure.ts';
+import { ServerProcess } from './lib/server-proc.ts';
+import { serverDef, type IngestForm, type ServerName } from './lib/targets.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const servers = arg('servers', 'json,tickhub').split(',') as ServerName[];
+const messages = Number(arg('messages', '2000'));
+const rate = Number(arg('rate', '200'));
+const form = arg('form', 'single') as IngestForm;
+const outDir = `${root}/bench/results/callgrind`;
+
+/** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
+function dumpedInstructions(prefix: string): number {
+  const files = readdirSync(outDir).filter((f) => f.startsWith(prefix) && /\.\d+$/.test(f)).sort();
+  const last = files[files.length - 1];
+  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
+  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
+  if (!m) throw new Error(`no totals in ${last}`);
+  return Number(m[1]);
+}
+
+async function measure(name: ServerName): Promise<number> {
+  const def = serverDef(name);
+  const stamp = `${name}-${form}-${Date.now()}`;
+  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
+  const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
+  const pool = LoadgenPool.start(1, root);
+  try {
+    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form }), 1, 1);
+    if (c.failed) throw new Error(`${name}: ${c.firstError}`);
+    const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
+    await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
+    execFileSync('callgrind_control', ['-z', String(server.pid)]);
+    const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
+    execFileSync('callgrind_control', ['-d', String(server.pid)]);
+    await sleep(500);
+    const ir = dumpedInstructions(stamp);
+    process.stdout.write(`${name} ${form}: ${step.sent} sent, ${step.received} received, ${step.acks} acked, ${step.lost} lost; ${(ir / step.sent).toFixed(0)} instructions per message\n`);
+    return ir / step.sent;
+  } finally {
+    await pool.disconnect().catch(() => undefined);
+    await server.stop();
+    await pool.stop();
+  }
+}
+
+mkdirSync(outDir, { recursive: true });
+const results: Array<[ServerName, number]> = [];
+for (const name of servers) results.push([name, await measure(name)]);
+process.stdout.write(`\n| server | form | instructions / message | vs ${results[0][0]} |\n|---|---|---|---|\n`);
+for (const [name, ir] of results) process.stdout.write(`| ${name} | ${form} | ${ir.toFixed(0)} | ${(ir / results[0][1]).toFixed(2)}× |\n`);
