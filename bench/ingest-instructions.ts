@@ -31,7 +31,7 @@ const outDir = `${root}/bench/results/callgrind`;
 
 /** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
 function dumpedInstructions(prefix: string): number {
-  const files = readdirSync(outDir).filter((f) => f.startsWith(prefix) && /\.\d+$/.test(f)).sort();
+  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort();
   const last = files[files.length - 1];
   if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
   const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
@@ -42,7 +42,9 @@ function dumpedInstructions(prefix: string): number {
 async function measure(name: ServerName): Promise<number> {
   const def = serverDef(name);
   const stamp = `${name}-${form}-${Date.now()}`;
-  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
+  // An explicit vgdb prefix: the default one names the user, which a container may not have.
+  const vgdb = `--vgdb-prefix=${outDir}/vgdb-${stamp}`;
+  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', '--vgdb=yes', vgdb, `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
   try {
@@ -50,9 +52,9 @@ async function measure(name: ServerName): Promise<number> {
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
     await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
-    execFileSync('callgrind_control', ['-z', String(server.pid)]);
+    execFileSync('callgrind_control', [vgdb, '-z', String(server.pid)]);
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
-    execFileSync('callgrind_control', ['-d', String(server.pid)]);
+    execFileSync('callgrind_control', [vgdb, '-d', String(server.pid)]);
     await sleep(500);
     const ir = dumpedInstructions(stamp);
     process.stdout.write(`${name} ${form}: ${step.sent} sent, ${step.received} received, ${step.acks} acked, ${step.lost} lost; ${(ir / step.sent).toFixed(0)} instructions per message\n`);

@@ -10,10 +10,12 @@ import { Histogram } from './lib/histogram.ts';
 import { Publisher } from './lib/publisher.ts';
 import { RawSubscriber, type Sampler } from './lib/subscriber.ts';
 import type { Command, DrainResult, Reply } from './lib/ipc.ts';
+import { StormClients } from './lib/storm-clients.ts';
 
 const sampler: Sampler = { every: 1, hist: new Histogram(), unparsable: 0 };
 let subs: RawSubscriber[] = [];
 let publisher: Publisher | null = null;
+const storm = new StormClients();
 let armedCpu = process.cpuUsage();
 let armedAt = nowMs();
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
@@ -150,6 +152,17 @@ async function handle(cmd: Command): Promise<Reply> {
         result: await drain(cmd.expected, cmd.idleMs, cmd.maxMs),
         pubReplies: publisher ? publisher.replies() : null,
       };
+    case 'storm-open':
+      storm.open(cmd.spec);
+      return { type: 'storm', stats: storm.stats(nowMs()) };
+    case 'storm-want':
+      storm.want(cmd.seq);
+      return { type: 'storm', stats: storm.stats(nowMs()) };
+    case 'storm-stats':
+      return { type: 'storm', stats: storm.stats(cmd.since) };
+    case 'storm-close':
+      storm.close();
+      return { type: 'storm', stats: storm.stats(nowMs()) };
     case 'replies':
       return { type: 'replies', pubReplies: publisher ? publisher.replies() : null };
     case 'disconnect':

@@ -19,6 +19,8 @@ import { renderReport, type BenchReport, type ServerReport } from './lib/report.
 import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
 import { runIngest } from './lib/ingest.ts';
 import { runManyTopics } from './lib/many-topics.ts';
+import { runIdleScale } from './lib/idle-scale.ts';
+import { runStorm, stormUnavailable } from './lib/storm.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = `${root}/bench/results`;
@@ -30,11 +32,17 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
   const limits = openFileLimits();
-  const fdsNeeded = opts.phases.includes('idle') ? opts.idleConnections + 100 : opts.subscribers + 100;
+  // Each server holds every connection of a phase; the load generators split theirs.
+  const fdsNeeded = Math.max(
+    opts.phases.includes('idle') ? opts.idleConnections + 100 : 0,
+    opts.phases.includes('idlescale') ? opts.idleScale + 1000 : 0,
+    opts.phases.includes('storm') ? opts.stormSubscribers + 1000 : 0,
+    opts.subscribers + 100,
+  );
   if (limits.hard < fdsNeeded) {
     throw new Error(
-      `open-files hard limit ${limits.hard} < ${fdsNeeded} needed for ${opts.idleConnections} idle connections; ` +
-        `raise it (ulimit -Hn) or pass --idle=N`,
+      `open-files hard limit ${limits.hard} < ${fdsNeeded} needed (--idle=${opts.idleConnections}, --idle-scale=${opts.idleScale}, --storm-subs=${opts.stormSubscribers}); ` +
+        `raise it (e.g. \`prlimit --pid $$ --nofile=200000:200000\` as root, or nofile in /etc/security/limits.conf) or pass smaller sizes`,
     );
   }
 
@@ -85,6 +93,19 @@ async function main(): Promise<void> {
     if (opts.phases.includes('topics')) {
       const defs = scenarioServers(['ceiling', 'uws', 'tickhub']);
       report.topics = await guard(`many topics: ${defs.map((d) => d.name).join(', ')}; ${opts.topicsCount} topics, ${opts.topicsSubscribers} subscribers`, () => runManyTopics(defs, opts, root, logFile, log));
+    }
+    if (opts.phases.includes('storm') && runnable.includes('tickhub')) {
+      const why = stormUnavailable();
+      if (why) log(`\n## reconnect storm: skipped (${why})`);
+      report.storm = why
+        ? { skipped: why }
+        : await guard(`reconnect storm: ${opts.stormSubscribers} tickhub clients on Redis, kill -9 and restart`, () =>
+            runStorm(serverDef('tickhub'), runnable.includes('ceiling') ? serverDef('ceiling') : null, opts, root, logFile, log),
+          );
+    }
+    if (opts.phases.includes('idlescale')) {
+      const defs = scenarioServers(['ceiling', 'uws', 'tickhub']);
+      report.idleScale = await guard(`idle memory at scale: ${opts.idleScale} subscribers on ${defs.map((d) => d.name).join(', ')}`, () => runIdleScale(defs, opts, root, logFile, log));
     }
     for (const name of runnable) {
       if (opts.phases.includes('latency'))

@@ -36,7 +36,7 @@ export function spawnNode(opts: NodeChildOptions): ChildProcess {
 }
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+export function stopChild(child: ChildProcess, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -44,6 +44,6 @@ export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }

@@ -47,6 +47,15 @@ export interface BenchOptions {
   topicsSubscribers: number;
   topicsRates: number[];
   topicsForm: 'single' | 'batch';
+  /** Idle memory at scale: connections and the load-generator processes that hold them. */
+  idleScale: number;
+  idleScaleLoadgens: number;
+  /** Reconnect storm: clients, their load generators, the client's backoff, and how long to wait for all. */
+  stormSubscribers: number;
+  stormLoadgens: number;
+  stormMinBackoffMs: number;
+  stormMaxBackoffMs: number;
+  stormTimeoutMs: number;
 }
 
 /** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
@@ -87,7 +96,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'topics', 'topics-subs', 'topics-rates', 'topics-form',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -121,5 +130,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     topicsSubscribers: num('topics-subs', 1000, 1000),
     topicsRates: numbers('topics-rates', [2500, 10000], [10000]),
     topicsForm: args.get('topics-form') === 'single' ? 'single' : 'batch',
+    idleScale: num('idle-scale', 100_000, 100_000),
+    idleScaleLoadgens: num('idle-scale-loadgens', 4, 4),
+    stormSubscribers: num('storm-subs', 10_000, 10_000),
+    stormLoadgens: num('storm-loadgens', 2, 2),
+    stormMinBackoffMs: num('storm-min-backoff', 250, 250),
+    stormMaxBackoffMs: num('storm-max-backoff', 10_000, 10_000),
+    stormTimeoutMs: num('storm-timeout-ms', 120_000, 60_000),
   };
 }

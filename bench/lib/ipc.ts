@@ -6,6 +6,7 @@
 import type { HistogramData } from './histogram.ts';
 import type { PublisherTarget, PublishResult, ReplyCounts } from './publisher.ts';
 import type { SubscriberTarget } from './subscriber.ts';
+import type { StormOpenSpec, StormStats } from './storm-clients.ts';
 
 export type Command =
   | {
@@ -27,6 +28,11 @@ export type Command =
   /** `expected`: messages every subscriber should get, or per subscriber of this process (a subscription mix). */
   | { type: 'drain'; expected: number | number[]; idleMs: number; maxMs: number }
   | { type: 'replies' }
+  /** Reconnect storm: open tickhub clients, set the seq they must reach, read their totals, close them. */
+  | { type: 'storm-open'; spec: StormOpenSpec }
+  | { type: 'storm-want'; seq: number }
+  | { type: 'storm-stats'; since: number }
+  | { type: 'storm-close' }
   | { type: 'disconnect' };
 
 /** Subscriber-side totals of one step from one process. */
@@ -65,4 +71,5 @@ export type Reply =
   | { type: 'drained'; result: DrainResult; pubReplies: ReplyCounts | null }
   | { type: 'replies'; pubReplies: ReplyCounts | null }
   | { type: 'disconnected' }
+  | { type: 'storm'; stats: StormStats }
   | { type: 'error'; message: string };

@@ -7,6 +7,7 @@ import { spawnNode, stopChild } from './child.ts';
 import type { Command, DrainResult, Reply } from './ipc.ts';
 import type { PublisherTarget, PublishResult, ReplyCounts } from './publisher.ts';
 import type { SubscriberTarget } from './subscriber.ts';
+import type { StormStats } from './storm-clients.ts';
 
 class LoadgenProcess {
   private readonly pending: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
@@ -120,6 +121,18 @@ export class LoadgenPool {
       ),
     );
     return { publish, drains: drained.map((d) => d.result), pubReplies: drained[0].pubReplies };
+  }
+
+  /** Sends one storm command to every process; their stats, one per process. */
+  async storm(cmd: Extract<Command, { type: `storm-${string}` }>): Promise<StormStats[]> {
+    const replies = await Promise.all(this.procs.map((p, i) => p.call(cmd.type === 'storm-open' ? { ...cmd, spec: { ...cmd.spec, count: this.share(cmd.spec.count, i) } } : cmd, 'storm')));
+    return replies.map((r) => r.stats);
+  }
+
+  /** Process i's share of `total` (split evenly). */
+  private share(total: number, i: number): number {
+    const n = this.procs.length;
+    return Math.floor(total / n) + (i < total % n ? 1 : 0);
   }
 
   /** The publisher's reply counts now (process 0). */

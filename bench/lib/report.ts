@@ -7,6 +7,8 @@ import { median } from './stats.ts';
 import type { ServerName } from './targets.ts';
 import { renderIngest, type IngestResult } from './ingest.ts';
 import { renderManyTopics, type ManyTopicsResult } from './many-topics.ts';
+import { renderIdleScale, type IdleScaleResult } from './idle-scale.ts';
+import { renderStorm, type StormResult } from './storm.ts';
 
 type Maybe<T> = T | { error: string };
 
@@ -30,6 +32,8 @@ export interface BenchReport {
   /** The scenarios beyond one topic (ingest, many topics, reconnect storm, idle at scale). */
   ingest?: Maybe<IngestResult>;
   topics?: Maybe<ManyTopicsResult>;
+  idleScale?: Maybe<IdleScaleResult>;
+  storm?: Maybe<StormResult> | { skipped: string };
 }
 
 /** tickhub vs the ceiling (and Socket.IO), computed from one invocation. */
@@ -220,6 +224,12 @@ export function renderReport(r: BenchReport): string {
   if (r.ingest) out.push('## Ingest', '', ok(r.ingest) ? renderIngest(ok(r.ingest)!) : `error: ${(r.ingest as { error: string }).error}`, '');
 
   if (r.topics) out.push('## Many topics', '', ok(r.topics) ? renderManyTopics(ok(r.topics)!) : `error: ${(r.topics as { error: string }).error}`, '');
+
+  if (r.storm) {
+    const st = r.storm as StormResult & { skipped?: string };
+    out.push('## Reconnect storm', '', st.skipped ? `skipped: ${st.skipped}` : 'clients' in st ? renderStorm(st) : `error: ${(st as { error?: string }).error}`, '');
+  }
+  if (r.idleScale) out.push('## Idle memory at scale', '', ok(r.idleScale) ? renderIdleScale(ok(r.idleScale)!) : `error: ${(r.idleScale as { error: string }).error}`, '');
 
   if (!o.phases.includes('sweep')) return out.join('\n');
   out.push('## Every sweep step', '');
