@@ -32,6 +32,9 @@ export interface StormStats {
   welcomeBuckets: number[];
 }
 
+/** Welcome buckets cover at most 10 minutes after `since`. */
+const MAX_BUCKETS = 6000;
+
 class StormClient {
   lastSeq = 0;
   received = 0;
@@ -95,8 +98,8 @@ export class StormClients {
     }
     const buckets: number[] = [];
     for (const t of this.welcomes) {
-      if (t < since) continue;
       const b = Math.floor((t - since) / 100);
+      if (b < 0 || b >= MAX_BUCKETS) continue;
       while (buckets.length <= b) buckets.push(0);
       buckets[b]++;
     }

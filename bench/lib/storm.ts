@@ -101,20 +101,20 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
   let hub: ServerProcess | null = null;
   const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, ceilingAcceptMs: null };
   try {
-    hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env });
+    hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, startTimeoutMs: 120_000 });
     const port = hub.port;
     const url = `ws://${HOST}:${port}/ws`;
     await pool.storm({ type: 'storm-open', spec: { url, topic: TOPIC, count: n, minBackoffMs, maxBackoffMs } });
-    await until(`${n} clients open`, 120_000, async () => total(await pool.storm({ type: 'storm-stats', since: 0 })).open === n);
+    await until(`${n} clients open`, 120_000, async () => total(await pool.storm({ type: 'storm-stats', since: nowMs() })).open === n);
     await sleep(500); // their subs are answered
     const seqBefore = await publish(port, before);
     await pool.storm({ type: 'storm-want', seq: seqBefore });
-    await until(`all clients at seq ${seqBefore}`, 60_000, async () => total(await pool.storm({ type: 'storm-stats', since: 0 })).caughtUp === n);
+    await until(`all clients at seq ${seqBefore}`, 60_000, async () => total(await pool.storm({ type: 'storm-stats', since: nowMs() })).caughtUp === n);
     log(`  ${n} clients subscribed and at seq ${seqBefore}; killing the hub`);
 
     const killedAt = nowMs();
     await hub.kill();
-    hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, port });
+    hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, port, startTimeoutMs: 120_000 });
     const listeningAt = nowMs();
     result.downMs = listeningAt - killedAt;
     const rss = new RssSampler(hub.pid, 50);
