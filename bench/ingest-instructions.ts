@@ -43,7 +43,7 @@ async function measure(name: ServerName): Promise<number> {
   const def = serverDef(name);
   const stamp = `${name}-${form}-${Date.now()}`;
   // An explicit vgdb prefix: the default one names the user, which a container may not have.
-  const vgdb = `--vgdb-prefix=${outDir}/vgdb-${stamp}`;
+  const vgdb = `--vgdb-prefix=/tmp/vgdb-${process.pid}`; // short: the FIFO names are built on it
   const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', '--vgdb=yes', vgdb, `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
