@@ -123,7 +123,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     p99LimitMs: num('p99-limit', 100, 100),
     keepUpRatio: num('keep-up', 0.95, 0.95),
     sampleTarget: num('samples', 200_000, 100_000),
-    ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 60000, 80000, 120000, 160000], [10000, 40000, 100000]),
+    ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 80000, 160000], [10000, 40000, 100000]),
     ingestPublishers: numbers('ingest-pubs', [1, 4], [1, 4]),
     ingestBatch: num('ingest-batch', 100, 100),
     topicsCount: num('topics', 1000, 1000),
