@@ -45,6 +45,8 @@ async function measure(name: ServerName): Promise<number> {
   // An explicit vgdb prefix: the default one names the user, which a container may not have.
   const vgdb = `--vgdb-prefix=/tmp/vgdb-${process.pid}`; // short: the FIFO names are built on it
   const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', '--vgdb=yes', vgdb, `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
+  // vgdb names its FIFOs after $HOST, which the servers get set (their listen address).
+  const vgdbEnv = { ...process.env, HOST: def.env(0).HOST ?? '' };
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
   try {
@@ -52,9 +54,9 @@ async function measure(name: ServerName): Promise<number> {
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
     await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
-    execFileSync('callgrind_control', [vgdb, '-z', String(server.pid)]);
+    execFileSync('callgrind_control', [vgdb, '-z', String(server.pid)], { env: vgdbEnv });
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
-    execFileSync('callgrind_control', [vgdb, '-d', String(server.pid)]);
+    execFileSync('callgrind_control', [vgdb, '-d', String(server.pid)], { env: vgdbEnv });
     await sleep(500);
     const ir = dumpedInstructions(stamp);
     process.stdout.write(`${name} ${form}: ${step.sent} sent, ${step.received} received, ${step.acks} acked, ${step.lost} lost; ${(ir / step.sent).toFixed(0)} instructions per message\n`);
