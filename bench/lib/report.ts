@@ -9,6 +9,7 @@ import { renderIngest, type IngestResult } from './ingest.ts';
 import { renderManyTopics, type ManyTopicsResult } from './many-topics.ts';
 import { renderIdleScale, type IdleScaleResult } from './idle-scale.ts';
 import { renderStorm, type StormResult } from './storm.ts';
+import { renderScenarioTargets } from './scenario-targets.ts';
 
 type Maybe<T> = T | { error: string };
 
@@ -225,11 +226,15 @@ export function renderReport(r: BenchReport): string {
 
   if (r.topics) out.push('## Many topics', '', ok(r.topics) ? renderManyTopics(ok(r.topics)!) : `error: ${(r.topics as { error: string }).error}`, '');
 
+  const stormOk = r.storm && 'clients' in r.storm ? (r.storm as StormResult) : null;
+  const targets = renderScenarioTargets({ ingest: ok(r.ingest), topics: ok(r.topics), storm: stormOk, idleScale: ok(r.idleScale) });
   if (r.storm) {
     const st = r.storm as StormResult & { skipped?: string };
     out.push('## Reconnect storm', '', st.skipped ? `skipped: ${st.skipped}` : 'clients' in st ? renderStorm(st) : `error: ${(st as { error?: string }).error}`, '');
   }
   if (r.idleScale) out.push('## Idle memory at scale', '', ok(r.idleScale) ? renderIdleScale(ok(r.idleScale)!) : `error: ${(r.idleScale as { error: string }).error}`, '');
+
+  if (targets) out.push(targets);
 
   if (!o.phases.includes('sweep')) return out.join('\n');
   out.push('## Every sweep step', '');
