@@ -1,4 +1,4 @@
-/** The load generator's counting: publish replies, batch forms, subscription mixes and their expected counts. */
+/** The load generator's counting: publish replies, batch forms, subscription mixes, their expected counts, and the targets judged from them. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,10 @@ import { expectedCounts, subscriptionMix } from '../../../bench/lib/many-topics.
 import { manyTopics } from '../../../bench/lib/payload.ts';
 import { countReply, Publisher } from '../../../bench/lib/publisher.ts';
 import { sourceAddresses } from '../../../bench/lib/idle-scale.ts';
+import type { IngestResult, IngestRun } from '../../../bench/lib/ingest.ts';
+import type { StepResult } from '../../../bench/lib/measure.ts';
+import { scenarioTargets } from '../../../bench/lib/scenario-targets.ts';
+import type { StormResult } from '../../../bench/lib/storm.ts';
 import { until } from '../../support/until.ts';
 
 describe('countReply', () => {
@@ -23,6 +27,7 @@ describe('subscriptionMix / expectedCounts', () => {
 
   it('gives 3% `>`, 10% `ticks.*` and the rest 5-20 distinct exact symbols, the same every time', () => {
     const mix = subscriptionMix(1000, topics);
+    const known = new Set(topics);
     expect(mix.filter((m) => m[0] === '>')).toHaveLength(30);
     expect(mix.filter((m) => m[0] === 'ticks.*')).toHaveLength(100);
     const exact = mix.filter((m) => m[0] !== '>' && m[0] !== 'ticks.*');
@@ -30,7 +35,7 @@ describe('subscriptionMix / expectedCounts', () => {
       expect(m.length).toBeGreaterThanOrEqual(5);
       expect(m.length).toBeLessThanOrEqual(20);
       expect(new Set(m).size).toBe(m.length);
-      for (const t of m) expect(topics).toContain(t);
+      expect(m.every((t) => known.has(t))).toBe(true);
     }
     expect(subscriptionMix(1000, topics)).toEqual(mix);
   });
@@ -131,5 +136,35 @@ describe('Publisher', () => {
     expect(run.requests).toBe(requests);
     expect(batch.replies().acks + batch.replies().errors).toBe(400);
     expect(batch.replies().errors).toBeGreaterThan(0);
+  });
+});
+
+describe('scenarioTargets', () => {
+  const step = (rate: number, messagesPerCpuSec: number, p99: number, sustained = true) =>
+    ({ rate, messagesPerCpuSec, deliveriesPerCpuSec: messagesPerCpuSec, sustained, latency: { p99 } }) as unknown as StepResult;
+  const run = (server: IngestRun['server'], form: IngestRun['form'], steps: StepResult[]): IngestRun => ({ server, form, publishers: 1, steps, maxSustainedRate: null });
+
+  it('judges tickhub against the JSON hub at the highest rate both sustained, and batch against pub', () => {
+    const ingest: IngestResult = {
+      rates: [1000, 2000, 4000],
+      batch: 100,
+      runs: [
+        run('json', 'single', [step(1000, 100, 10), step(2000, 200, 10), step(4000, 0, 500, false)]),
+        run('tickhub', 'single', [step(1000, 90, 15), step(2000, 180, 30)]),
+        run('tickhub', 'batch', [step(1000, 400, 5), step(2000, 500, 5), step(4000, 900, 6)]),
+      ],
+    };
+    const rows = scenarioTargets({ ingest, topics: null, storm: null, idleScale: null });
+    expect(rows.map((r) => [r.measured, r.pass])).toEqual([
+      ['0.90× at 2000 msg/s', true],
+      ['3.00×', false],
+      ['2.78× at 2000 msg/s', false],
+    ]);
+  });
+
+  it('fails a storm that lost or duplicated anything, and says n/a without a ceiling time', () => {
+    const storm = { clients: 10, caughtUp: 10, lost: 0, duplicated: 1, missing: 0, resumeMs: 100, ceilingAcceptMs: null } as unknown as StormResult;
+    const rows = scenarioTargets({ ingest: null, topics: null, storm, idleScale: null });
+    expect(rows.map((r) => r.pass)).toEqual([false, null]);
   });
 });
