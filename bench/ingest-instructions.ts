@@ -5,7 +5,8 @@
  * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
  * under `valgrind --tool=callgrind` with one subscriber and one publisher (the load generator,
  * not instrumented); after a warm-up the counters are zeroed (`callgrind_control -z`), `messages`
- * are published at `rate`, delivered and acknowledged, and the counters dumped. Prints
+ * are published at `rate`, delivered and acknowledged, and the counters dumped; the
+ * instructions of an idle window of the same length (the hub's timers) are subtracted. Prints
  * instructions per message (user space only: the kernel's socket work is not counted) and the
  * ratio to the first server. Slow: node starts in about a minute under valgrind on 2 cores, and
  * runs ~50x slower, so keep the rate low. The dumps stay in bench/results/callgrind/ for
@@ -54,15 +55,26 @@ async function measure(name: ServerName): Promise<number> {
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
     await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
-    execFileSync('callgrind_control', [vgdb, '-z', String(server.pid)], { env: vgdbEnv });
+    const control = (cmd: '-z' | '-d') => execFileSync('callgrind_control', [vgdb, cmd, String(server.pid)], { env: vgdbEnv });
+    // Idle baseline: what the hub's own timers ($sys.stats, sweeps, heartbeat) cost per second,
+    // subtracted from the measured window so only the messages' work remains.
+    control('-z');
+    const idleStart = performance.now();
+    await sleep(10_000);
+    control('-d');
+    await sleep(500);
+    const idlePerMs = dumpedInstructions(stamp) / (performance.now() - idleStart - 500);
+    control('-z');
+    const windowStart = performance.now();
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
     // Under valgrind the server may lag far behind: count only once every message is acked.
     const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
     for (let waited = 0; def.acked && (await settled()) < step.sent && waited < 600_000; waited += 500) await sleep(500);
     const processed = def.acked ? (await pool.replies())?.acks ?? 0 : step.received;
-    execFileSync('callgrind_control', [vgdb, '-d', String(server.pid)], { env: vgdbEnv });
+    const windowMs = performance.now() - windowStart;
+    control('-d');
     await sleep(500);
-    const ir = dumpedInstructions(stamp);
+    const ir = dumpedInstructions(stamp) - idlePerMs * windowMs;
     process.stdout.write(`${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${(ir / processed).toFixed(0)} instructions per message\n`);
     return ir / processed;
   } finally {
