@@ -10,10 +10,12 @@ import { Histogram } from './lib/histogram.ts';
 import { Publisher } from './lib/publisher.ts';
 import { RawSubscriber, type Sampler } from './lib/subscriber.ts';
 import type { Command, DrainResult, Reply } from './lib/ipc.ts';
+import { StormClients } from './lib/storm-clients.ts';
 
 const sampler: Sampler = { every: 1, hist: new Histogram(), unparsable: 0 };
 let subs: RawSubscriber[] = [];
 let publisher: Publisher | null = null;
+const storm = new StormClients();
 let armedCpu = process.cpuUsage();
 let armedAt = nowMs();
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
@@ -31,7 +33,8 @@ async function openAll(cmd: Extract<Command, { type: 'connect' }>): Promise<Repl
   for (let i = 0; i < cmd.count; i += cmd.concurrency) {
     const wave: Promise<void>[] = [];
     for (let j = i; j < Math.min(cmd.count, i + cmd.concurrency); j++) {
-      const s = new RawSubscriber(cmd.sub, sampler, cmd.firstIndex + j);
+      const target = cmd.paths ? { ...cmd.sub, path: cmd.paths[j] } : cmd.sub;
+      const s = new RawSubscriber(target, sampler, cmd.firstIndex + j);
       subs.push(s);
       wave.push(
         s.open().catch((err: Error) => {
@@ -54,7 +57,8 @@ async function openAll(cmd: Extract<Command, { type: 'connect' }>): Promise<Repl
   return { type: 'connected', opened: subs.length - failed, failed, firstError, ms: nowMs() - t0 };
 }
 
-async function drain(expected: number, idleMs: number, maxMs: number): Promise<DrainResult> {
+async function drain(expectedAll: number | number[], idleMs: number, maxMs: number): Promise<DrainResult> {
+  const expectedOf = typeof expectedAll === 'number' ? () => expectedAll : (i: number) => expectedAll[i] ?? 0;
   const t0 = nowMs();
   let lastTotal = -1;
   let lastProgress = t0;
@@ -62,9 +66,10 @@ async function drain(expected: number, idleMs: number, maxMs: number): Promise<D
   for (;;) {
     let total = 0;
     let behind = false;
-    for (const s of subs) {
+    for (let i = 0; i < subs.length; i++) {
+      const s = subs[i];
       total += s.count;
-      if (s.count < expected && !s.closed) behind = true;
+      if (s.count < expectedOf(i) && !s.closed) behind = true;
     }
     const t = nowMs();
     if (!behind) break;
@@ -89,7 +94,9 @@ async function drain(expected: number, idleMs: number, maxMs: number): Promise<D
   let closed = 0;
   let lastAt = 0;
   const closeCodes: Record<string, number> = {};
-  for (const s of subs) {
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i];
+    const expected = expectedOf(i);
     received += s.count;
     lost += Math.max(0, expected - s.count);
     extra += Math.max(0, s.count - expected);
@@ -145,6 +152,19 @@ async function handle(cmd: Command): Promise<Reply> {
         result: await drain(cmd.expected, cmd.idleMs, cmd.maxMs),
         pubReplies: publisher ? publisher.replies() : null,
       };
+    case 'storm-open':
+      storm.open(cmd.spec);
+      return { type: 'storm', stats: storm.stats(nowMs()) };
+    case 'storm-want':
+      storm.want(cmd.seq);
+      return { type: 'storm', stats: storm.stats(nowMs()) };
+    case 'storm-stats':
+      return { type: 'storm', stats: storm.stats(cmd.since) };
+    case 'storm-close':
+      storm.close();
+      return { type: 'storm', stats: storm.stats(nowMs()) };
+    case 'replies':
+      return { type: 'replies', pubReplies: publisher ? publisher.replies() : null };
     case 'disconnect':
       for (const s of subs) s.destroy();
       publisher?.close();

@@ -17,6 +17,10 @@ import { compareRates, runCompare } from './lib/compare.ts';
 import { runIdle, runLatency, runSweep, type PhaseContext, type SweepResult } from './lib/phases.ts';
 import { renderReport, type BenchReport, type ServerReport } from './lib/report.ts';
 import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
+import { runIngest } from './lib/ingest.ts';
+import { runManyTopics } from './lib/many-topics.ts';
+import { runIdleScale } from './lib/idle-scale.ts';
+import { runStorm, stormUnavailable } from './lib/storm.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = `${root}/bench/results`;
@@ -28,15 +32,21 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
   const limits = openFileLimits();
-  const fdsNeeded = opts.phases.includes('idle') ? opts.idleConnections + 100 : opts.subscribers + 100;
+  // Each server holds every connection of a phase (the load generators split theirs). The
+  // scenarios at scale are skipped, with what to change, when this machine's limit is too low.
+  const fdsNeeded = Math.max(opts.phases.includes('idle') ? opts.idleConnections + 100 : 0, opts.subscribers + 100);
   if (limits.hard < fdsNeeded) {
     throw new Error(
-      `open-files hard limit ${limits.hard} < ${fdsNeeded} needed for ${opts.idleConnections} idle connections; ` +
-        `raise it (ulimit -Hn) or pass --idle=N`,
+      `open-files hard limit ${limits.hard} < ${fdsNeeded} needed for --idle=${opts.idleConnections} / --subs=${opts.subscribers}; raise it (ulimit -Hn) or pass smaller sizes`,
     );
   }
+  const fdShortfall = (needed: number, flag: string): string | null =>
+    limits.hard >= needed
+      ? null
+      : `open-files hard limit ${limits.hard} < ${needed} needed; raise it (as root: \`prlimit --pid $$ --nofile=${needed + 10_000}:${needed + 10_000}\` in the shell that runs the bench, or nofile in /etc/security/limits.conf) or pass a smaller ${flag}`;
 
   const started = new Date();
+  const report: Partial<BenchReport> = {};
   const servers: ServerReport[] = [];
   let compare: BenchReport['compare'];
   const logFile = (name: ServerName): string => `${resultsDir}/logs/${stamp}-${name}.log`;
@@ -74,6 +84,32 @@ async function main(): Promise<void> {
         runCompare(paired.map(serverDef), rates, opts, root, logFile, log),
       );
     }
+    const scenarioServers = (names: readonly ServerName[]) => names.filter((n) => runnable.includes(n)).map(serverDef);
+    if (opts.phases.includes('ingest')) {
+      const defs = scenarioServers(['json', 'ceiling', 'uws', 'tickhub']);
+      report.ingest = await guard(`ingest: ${defs.map((d) => d.name).join(', ')}; 1 subscriber`, () => runIngest(defs, opts, root, logFile, log));
+    }
+    if (opts.phases.includes('topics')) {
+      const defs = scenarioServers(['ceiling', 'uws', 'tickhub']);
+      report.topics = await guard(`many topics: ${defs.map((d) => d.name).join(', ')}; ${opts.topicsCount} topics, ${opts.topicsSubscribers} subscribers`, () => runManyTopics(defs, opts, root, logFile, log));
+    }
+    if (opts.phases.includes('storm') && runnable.includes('tickhub')) {
+      const why = stormUnavailable() ?? fdShortfall(opts.stormSubscribers + 1000, '--storm-subs');
+      if (why) log(`\n## reconnect storm: skipped (${why})`);
+      report.storm = why
+        ? { skipped: why }
+        : await guard(`reconnect storm: ${opts.stormSubscribers} tickhub clients on Redis, kill -9 and restart`, () =>
+            runStorm(serverDef('tickhub'), runnable.includes('ceiling') ? serverDef('ceiling') : null, opts, root, logFile, log),
+          );
+    }
+    const idleScaleShortfall = opts.phases.includes('idlescale') ? fdShortfall(opts.idleScale + 1000, '--idle-scale') : null;
+    if (idleScaleShortfall) {
+      log(`\n## idle memory at scale: skipped (${idleScaleShortfall})`);
+      report.idleScale = { error: `skipped: ${idleScaleShortfall}` };
+    } else if (opts.phases.includes('idlescale')) {
+      const defs = scenarioServers(['ceiling', 'uws', 'tickhub']);
+      report.idleScale = await guard(`idle memory at scale: ${opts.idleScale} subscribers on ${defs.map((d) => d.name).join(', ')}`, () => runIdleScale(defs, opts, root, logFile, log));
+    }
     for (const name of runnable) {
       if (opts.phases.includes('latency'))
         reportOf(name).latency = await guard(`${name}: ${opts.latSubscribers} subscribers at ${opts.latRate} msg/s`, () => runLatency(ctxOf(name)));
@@ -84,7 +120,8 @@ async function main(): Promise<void> {
     await pool.stop();
   }
 
-  const report: BenchReport = {
+  const full: BenchReport = {
+    ...report,
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
@@ -92,9 +129,9 @@ async function main(): Promise<void> {
     servers,
     compare,
   };
-  const md = renderReport(report);
+  const md = renderReport(full);
   log(`\n${md}`);
-  writeFileSync(`${resultsDir}/${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${resultsDir}/${stamp}.json`, `${JSON.stringify(full, null, 2)}\n`);
   writeFileSync(`${resultsDir}/latest.md`, md);
   log(`wrote bench/results/${stamp}.json and bench/results/latest.md`);
 }

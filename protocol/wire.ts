@@ -26,6 +26,8 @@ export type ClientRequest =
   | { op: 'sub'; id: RequestId; topic: string; snapshot?: number; since?: SinceSpec; sinceTs?: number; epoch?: string; maxHz?: number }
   | { op: 'unsub'; id: RequestId; topic: string }
   | { op: 'pub'; id: RequestId; topic: string; data: unknown }
+  /** Batch publish: answered by one ok with `results[i]` for `messages[i]` (see PublishBatchResult). */
+  | { op: 'pubs'; id: RequestId; messages: unknown[] }
   | { op: 'history'; id: RequestId; topic: string; since?: number; limit?: number }
   | { op: 'auth'; id: RequestId; token: string }
   | { op: 'ping'; id: RequestId };
@@ -35,6 +37,15 @@ export interface OkReply {
   id: RequestId;
   [field: string]: unknown;
 }
+
+/** One message of a batch: `{topic, data}`, as `pub` takes them. */
+export interface PublishBatchItem<T = unknown> {
+  topic: string;
+  data: T;
+}
+
+/** The outcome of one message of a batch publish: its seq and ts, or why it was not published. */
+export type PublishBatchResult = { seq: number; ts: number } | { error: { code: ErrorCode; message: string } };
 
 export interface ErrorReply {
   op: 'error';

@@ -75,6 +75,8 @@ export interface HubConfig {
   requestTimeoutMs: number;
   /** Largest WebSocket frame or HTTP body accepted, in bytes. */
   maxPayload: number;
+  /** Messages one batch publish (the `pubs` op, `POST /api/publish`) may carry; its bytes are bounded by maxPayload. */
+  maxBatchMessages: number;
   /** Bytes a connection may have buffered and unsent before its overflow policy acts. */
   outboxLimitBytes: number;
   /**
@@ -153,6 +155,7 @@ const envSchema = z.object({
   HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
   REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
+  MAX_BATCH_MESSAGES: int(1, 100_000).default(1000),
   OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   FLUSH_WINDOW_MS: int(0, 1_000).default(0),
   COMPRESSION: z.enum(['off', 'shared']).default('off'),
@@ -254,6 +257,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxPayload: e.MAX_PAYLOAD,
+    maxBatchMessages: e.MAX_BATCH_MESSAGES,
     outboxLimitBytes: e.OUTBOX_LIMIT_BYTES,
     flushWindowMs: e.FLUSH_WINDOW_MS,
     compression: e.COMPRESSION,

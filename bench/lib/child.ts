@@ -21,12 +21,14 @@ export interface NodeChildOptions {
   stdio: StdioOptions;
   cwd?: string;
   nodeArgs?: string[];
+  /** A program that runs node (e.g. `valgrind --tool=callgrind`); it must keep the pid (exec). */
+  wrapper?: string[];
 }
 
 /** Starts `node --import tsx <entry>` with the open-files limit raised. */
 export function spawnNode(opts: NodeChildOptions): ChildProcess {
   const args = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry];
-  return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', process.execPath, ...args], {
+  return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', ...(opts.wrapper ?? []), process.execPath, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: opts.stdio,
@@ -34,7 +36,7 @@ export function spawnNode(opts: NodeChildOptions): ChildProcess {
 }
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+export function stopChild(child: ChildProcess, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -42,6 +44,6 @@ export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }

@@ -1,7 +1,9 @@
 /** Command-line options of `npm run bench` (see bench/README.md). */
 import { ALL_SERVERS, type ServerName } from './targets.ts';
 
-export type Phase = 'sweep' | 'compare' | 'latency' | 'idle';
+export type Phase = 'sweep' | 'compare' | 'latency' | 'idle' | 'ingest' | 'topics' | 'storm' | 'idlescale';
+
+export const ALL_PHASES: readonly Phase[] = ['sweep', 'compare', 'latency', 'idle', 'ingest', 'topics', 'storm', 'idlescale'];
 
 export interface BenchOptions {
   quick: boolean;
@@ -36,6 +38,24 @@ export interface BenchOptions {
   p99LimitMs: number;
   keepUpRatio: number;
   sampleTarget: number;
+  /** Ingest: publish rates to climb, publisher connection counts, messages per batch request. */
+  ingestRates: number[];
+  ingestPublishers: number[];
+  ingestBatch: number;
+  /** Many topics: topic count, subscribers, rates, and the publisher form where a server has it. */
+  topicsCount: number;
+  topicsSubscribers: number;
+  topicsRates: number[];
+  topicsForm: 'single' | 'batch';
+  /** Idle memory at scale: connections and the load-generator processes that hold them. */
+  idleScale: number;
+  idleScaleLoadgens: number;
+  /** Reconnect storm: clients, their load generators, the client's backoff, and how long to wait for all. */
+  stormSubscribers: number;
+  stormLoadgens: number;
+  stormMinBackoffMs: number;
+  stormMaxBackoffMs: number;
+  stormTimeoutMs: number;
 }
 
 /** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
@@ -62,8 +82,13 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const servers = (list('servers') ?? [...ALL_SERVERS]) as ServerName[];
   for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s} (have ${ALL_SERVERS.join(', ')})`);
-  const phases = (list('phases') ?? ['sweep', 'compare', 'latency', 'idle']) as Phase[];
-  for (const p of phases) if (!['sweep', 'compare', 'latency', 'idle'].includes(p)) throw new Error(`unknown phase ${p}`);
+  const phases = (list('phases') ?? [...ALL_PHASES]) as Phase[];
+  for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`unknown phase ${p} (have ${ALL_PHASES.join(', ')})`);
+  const numbers = (key: string, full: number[], q: number[]): number[] => {
+    const v = list(key)?.map(Number) ?? (quick ? q : full);
+    if (v.some((x) => !(x > 0))) throw new Error(`--${key} must be positive numbers`);
+    return [...v].sort((a, b) => a - b);
+  };
   const compareRates = list('compare-rates')?.map(Number) ?? (quick ? [100, 1600] : [50, 100, 800, 1600]);
   if (compareRates.some((r) => !(r > 0))) throw new Error('--compare-rates must be positive numbers');
   const rates = list('rates')?.map(Number) ?? (quick ? QUICK_RATES : FULL_RATES);
@@ -71,7 +96,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -98,5 +123,19 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     p99LimitMs: num('p99-limit', 100, 100),
     keepUpRatio: num('keep-up', 0.95, 0.95),
     sampleTarget: num('samples', 200_000, 100_000),
+    ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 80000, 160000], [10000, 40000, 100000]),
+    ingestPublishers: numbers('ingest-pubs', [1, 4], [1, 4]),
+    ingestBatch: num('ingest-batch', 100, 100),
+    topicsCount: num('topics', 1000, 1000),
+    topicsSubscribers: num('topics-subs', 1000, 1000),
+    topicsRates: numbers('topics-rates', [2500, 10000], [10000]),
+    topicsForm: args.get('topics-form') === 'single' ? 'single' : 'batch',
+    idleScale: num('idle-scale', 100_000, 100_000),
+    idleScaleLoadgens: num('idle-scale-loadgens', 4, 4),
+    stormSubscribers: num('storm-subs', 10_000, 10_000),
+    stormLoadgens: num('storm-loadgens', 2, 2),
+    stormMinBackoffMs: num('storm-min-backoff', 250, 250),
+    stormMaxBackoffMs: num('storm-max-backoff', 10_000, 10_000),
+    stormTimeoutMs: num('storm-timeout-ms', 120_000, 60_000),
   };
 }

@@ -4,8 +4,9 @@
  * `{type:'error'}`.
  */
 import type { HistogramData } from './histogram.ts';
-import type { PublisherTarget, PublishResult } from './publisher.ts';
+import type { PublisherTarget, PublishResult, ReplyCounts } from './publisher.ts';
 import type { SubscriberTarget } from './subscriber.ts';
+import type { StormOpenSpec, StormStats } from './storm-clients.ts';
 
 export type Command =
   | {
@@ -19,10 +20,19 @@ export type Command =
       concurrency: number;
       /** Only one process publishes. */
       pub: PublisherTarget | null;
+      /** Per subscriber of this process: its request path (a subscription mix); default `sub.path`. */
+      paths?: string[];
     }
   | { type: 'arm'; sampleEvery: number }
   | { type: 'publish'; rate: number; durationMs: number }
-  | { type: 'drain'; expected: number; idleMs: number; maxMs: number }
+  /** `expected`: messages every subscriber should get, or per subscriber of this process (a subscription mix). */
+  | { type: 'drain'; expected: number | number[]; idleMs: number; maxMs: number }
+  | { type: 'replies' }
+  /** Reconnect storm: open tickhub clients, set the seq they must reach, read their totals, close them. */
+  | { type: 'storm-open'; spec: StormOpenSpec }
+  | { type: 'storm-want'; seq: number }
+  | { type: 'storm-stats'; since: number }
+  | { type: 'storm-close' }
   | { type: 'disconnect' };
 
 /** Subscriber-side totals of one step from one process. */
@@ -58,6 +68,8 @@ export type Reply =
   | { type: 'connected'; opened: number; failed: number; firstError: string | null; ms: number }
   | { type: 'armed' }
   | { type: 'published'; result: PublishResult }
-  | { type: 'drained'; result: DrainResult; pubReplies: { acks: number; errors: number; firstError: string | null } | null }
+  | { type: 'drained'; result: DrainResult; pubReplies: ReplyCounts | null }
+  | { type: 'replies'; pubReplies: ReplyCounts | null }
   | { type: 'disconnected' }
+  | { type: 'storm'; stats: StormStats }
   | { type: 'error'; message: string };

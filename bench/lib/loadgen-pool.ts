@@ -5,8 +5,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnNode, stopChild } from './child.ts';
 import type { Command, DrainResult, Reply } from './ipc.ts';
-import type { PublisherTarget, PublishResult } from './publisher.ts';
+import type { PublisherTarget, PublishResult, ReplyCounts } from './publisher.ts';
 import type { SubscriberTarget } from './subscriber.ts';
+import type { StormStats } from './storm-clients.ts';
 
 class LoadgenProcess {
   private readonly pending: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
@@ -37,7 +38,7 @@ class LoadgenProcess {
 export interface PoolStepResult {
   publish: PublishResult;
   drains: DrainResult[];
-  pubReplies: { acks: number; errors: number; firstError: string | null } | null;
+  pubReplies: ReplyCounts | null;
 }
 
 /** Connection outcome across processes. */
@@ -49,6 +50,9 @@ export interface PoolConnectResult {
 }
 
 export class LoadgenPool {
+  /** Subscribers opened by the last connect. */
+  private subscribers = 0;
+
   private constructor(private readonly procs: LoadgenProcess[]) {}
 
   /** Starts `n` load-generator processes. */
@@ -68,14 +72,28 @@ export class LoadgenPool {
     return this.procs.map((p) => p.child.pid ?? -1);
   }
 
-  /** Opens `subscribers` connections split over the processes, then the publisher (process 0). */
-  async connect(sub: SubscriberTarget, pub: PublisherTarget, subscribers: number, concurrency = 100): Promise<PoolConnectResult> {
+  /** Subscriber indexes [first, first + count) of each process: contiguous, split evenly. */
+  private split(subscribers: number): Array<{ first: number; count: number }> {
     const n = this.procs.length;
     let first = 0;
-    const calls = this.procs.map((p, i) => {
+    return this.procs.map((_, i) => {
       const count = Math.floor(subscribers / n) + (i < subscribers % n ? 1 : 0);
-      const cmd: Command = { type: 'connect', sub, count, firstIndex: first, concurrency, pub: i === 0 ? pub : null };
+      const part = { first, count };
       first += count;
+      return part;
+    });
+  }
+
+  /**
+   * Opens `subscribers` connections split over the processes, then the publisher (process 0).
+   * `paths[i]`, when given, is subscriber i's request path (its subscriptions).
+   */
+  async connect(sub: SubscriberTarget, pub: PublisherTarget | null, subscribers: number, concurrency = 100, paths?: string[]): Promise<PoolConnectResult> {
+    const parts = this.split(subscribers);
+    this.subscribers = subscribers;
+    const calls = this.procs.map((p, i) => {
+      const { first, count } = parts[i];
+      const cmd: Command = { type: 'connect', sub, count, firstIndex: first, concurrency, pub: i === 0 ? pub : null, paths: paths?.slice(first, first + count) };
       return p.call(cmd, 'connected');
     });
     const replies = await Promise.all(calls);
@@ -87,14 +105,39 @@ export class LoadgenPool {
     };
   }
 
-  /** One measurement: publish `rate` msg/s for `durationMs`, then wait for delivery to finish. */
-  async step(rate: number, durationMs: number, sampleEvery: number, idleMs: number, maxDrainMs: number): Promise<PoolStepResult> {
+  /**
+   * One measurement: publish `rate` msg/s for `durationMs`, then wait for delivery to finish.
+   * `expectedPer(sent)`, when given, is what each subscriber should have got (a subscription mix);
+   * otherwise every subscriber should get every message.
+   */
+  async step(rate: number, durationMs: number, sampleEvery: number, idleMs: number, maxDrainMs: number, expectedPer?: (sent: number) => number[]): Promise<PoolStepResult> {
     await Promise.all(this.procs.map((p) => p.call({ type: 'arm', sampleEvery }, 'armed')));
     const { result: publish } = await this.procs[0].call({ type: 'publish', rate, durationMs }, 'published');
+    const per = expectedPer?.(publish.sent);
+    const parts = this.split(this.subscribers);
     const drained = await Promise.all(
-      this.procs.map((p) => p.call({ type: 'drain', expected: publish.sent, idleMs, maxMs: maxDrainMs }, 'drained')),
+      this.procs.map((p, i) =>
+        p.call({ type: 'drain', expected: per ? per.slice(parts[i].first, parts[i].first + parts[i].count) : publish.sent, idleMs, maxMs: maxDrainMs }, 'drained'),
+      ),
     );
     return { publish, drains: drained.map((d) => d.result), pubReplies: drained[0].pubReplies };
+  }
+
+  /** Sends one storm command to every process; their stats, one per process. */
+  async storm(cmd: Extract<Command, { type: `storm-${string}` }>): Promise<StormStats[]> {
+    const replies = await Promise.all(this.procs.map((p, i) => p.call(cmd.type === 'storm-open' ? { ...cmd, spec: { ...cmd.spec, count: this.share(cmd.spec.count, i) } } : cmd, 'storm')));
+    return replies.map((r) => r.stats);
+  }
+
+  /** Process i's share of `total` (split evenly). */
+  private share(total: number, i: number): number {
+    const n = this.procs.length;
+    return Math.floor(total / n) + (i < total % n ? 1 : 0);
+  }
+
+  /** The publisher's reply counts now (process 0). */
+  async replies(): Promise<ReplyCounts | null> {
+    return (await this.procs[0].call({ type: 'replies' }, 'replies')).pubReplies;
   }
 
   /** Closes every subscriber and the publisher. */

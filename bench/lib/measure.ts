@@ -18,6 +18,10 @@ export interface StepSpec {
   p99LimitMs: number;
   /** Delivery must reach this fraction of the offered deliveries/s to count as keeping up. */
   keepUpRatio: number;
+  /** A subscription mix: what each subscriber should get of `sent` messages (default: all of them). */
+  expectedPer?: (sent: number) => number[];
+  /** The publisher's form is acknowledged: every message must be acked by the end of the step. */
+  acked?: boolean;
 }
 
 /** Everything reported for one step. */
@@ -29,6 +33,12 @@ export interface StepResult {
   sent: number;
   achievedRate: number;
   offeredDeliveriesPerSec: number;
+  /** Publish requests (frames or HTTP requests) that carried the messages. */
+  requests: number;
+  /** Messages published per server CPU-second (the ingest measure). */
+  messagesPerCpuSec: number;
+  /** Messages acknowledged to the publisher (acked forms). */
+  acks: number;
   received: number;
   /** Deliveries / (last receive - first publish). */
   deliveredPerSec: number;
@@ -84,7 +94,8 @@ export async function waitQuiet(ours: () => number[], maxCores: number, timeoutM
 
 /** Runs one step and computes the result. */
 export async function measureStep(server: ServerProcess, pool: LoadgenPool, subscribers: number, spec: StepSpec): Promise<StepResult> {
-  const expectedDeliveries = (spec.rate * spec.durationMs * subscribers) / 1000;
+  const plannedMessages = Math.max(1, Math.round((spec.rate * spec.durationMs) / 1000));
+  const expectedDeliveries = spec.expectedPer ? spec.expectedPer(plannedMessages).reduce((a, b) => a + b, 0) : plannedMessages * subscribers;
   const sampleEvery = Math.max(1, Math.round(expectedDeliveries / spec.sampleTarget));
   const foreign = new ForeignLoad(() => [server.pid, process.pid, ...pool.pids]);
   foreign.start();
@@ -94,7 +105,12 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
   const wall0 = performance.now();
   const idleMs = 2000;
   const maxDrainMs = Math.max(5000, spec.durationMs * 2);
-  const raw = await pool.step(spec.rate, spec.durationMs, sampleEvery, idleMs, maxDrainMs);
+  const raw = await pool.step(spec.rate, spec.durationMs, sampleEvery, idleMs, maxDrainMs, spec.expectedPer);
+  // Acks of the last messages may trail the last delivery a little.
+  for (let i = 0; spec.acked && i < 20 && (raw.pubReplies?.acks ?? 0) + (raw.pubReplies?.errors ?? 0) < raw.publish.sent; i++) {
+    await sleep(50);
+    raw.pubReplies = await pool.replies();
+  }
   const lastAt = Math.max(...raw.drains.map((d) => d.lastAt));
   const wallSec = (performance.now() - wall0) / 1000;
   const cpuSec = safeCpu(server.pid) - cpu0;
@@ -113,7 +129,8 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
   const hist = new Histogram();
   for (const d of raw.drains) hist.merge(d.latency);
   const latency = hist.summary();
-  const offeredDeliveriesPerSec = (publish.sent * subscribers) / pubSec;
+  const expectedTotal = spec.expectedPer ? spec.expectedPer(publish.sent).reduce((a, b) => a + b, 0) : publish.sent * subscribers;
+  const offeredDeliveriesPerSec = expectedTotal / pubSec;
   const deliveredPerSec = lastAt > publish.startAt ? received / ((lastAt - publish.startAt) / 1000) : 0;
   // CPU share of one core while there was work (a drain that ends by idling adds idle wall time).
   const busyEnd = Math.max(lastAt, publish.endAt);
@@ -132,6 +149,8 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
   if (!(latency.p99 <= spec.p99LimitMs)) failReasons.push(`p99 ${latency.p99.toFixed(1)} ms > ${spec.p99LimitMs} ms`);
   const pubErrors = raw.pubReplies?.errors ?? 0;
   if (pubErrors > 0) failReasons.push(`${pubErrors} publish errors`);
+  const acks = raw.pubReplies?.acks ?? 0;
+  if (spec.acked && acks + pubErrors < publish.sent) failReasons.push(`${publish.sent - acks - pubErrors} messages never acknowledged`);
 
   return {
     rate: spec.rate,
@@ -140,6 +159,9 @@ export async function measureStep(server: ServerProcess, pool: LoadgenPool, subs
     sent: publish.sent,
     achievedRate,
     offeredDeliveriesPerSec,
+    requests: publish.requests,
+    messagesPerCpuSec: publish.sent / cpuSec,
+    acks,
     received,
     deliveredPerSec,
     lost,

@@ -15,19 +15,29 @@ export function dataJson(seq: number, sentMs: number): string {
   return `{"s":${seq},"t":${sentMs.toFixed(3)},"p":"${PAD}"}`;
 }
 
-/** What the peers (ceiling, naive, socket.io) receive from the publisher and deliver verbatim. */
-export function envelopeJson(seq: number, sentMs: number): string {
-  return `{"topic":"${BENCH_TOPIC}","seq":${seq},"ts":${Math.floor(sentMs)},"data":${dataJson(seq, sentMs)}}`;
+/** What the peers (ceiling, naive, socket.io, uWS) receive from the publisher and deliver verbatim. */
+export function envelopeJson(seq: number, sentMs: number, topic = BENCH_TOPIC): string {
+  return `{"topic":"${topic}","seq":${seq},"ts":${Math.floor(sentMs)},"data":${dataJson(seq, sentMs)}}`;
 }
 
-/** A tickhub app-mode publish request. */
-export function hubPublishJson(seq: number, sentMs: number): string {
-  return `{"op":"pub","id":${seq},"topic":"${BENCH_TOPIC}","data":${dataJson(seq, sentMs)}}`;
+/** A tickhub (and minimal JSON hub) app-mode publish request. */
+export function hubPublishJson(seq: number, sentMs: number, topic = BENCH_TOPIC): string {
+  return `{"op":"pub","id":${seq},"topic":"${topic}","data":${dataJson(seq, sentMs)}}`;
+}
+
+/** One `{topic, data}` item of a batch publish (app-mode `pubs` and `POST /api/publish`). */
+export function batchItemJson(seq: number, sentMs: number, topic = BENCH_TOPIC): string {
+  return `{"topic":"${topic}","data":${dataJson(seq, sentMs)}}`;
 }
 
 /** A Socket.IO EVENT packet (engine.io MESSAGE `4` + socket.io EVENT `2`) asking the server to broadcast. */
-export function socketIoPublishPacket(seq: number, sentMs: number): string {
-  return `42["p",${envelopeJson(seq, sentMs)}]`;
+export function socketIoPublishPacket(seq: number, sentMs: number, topic = BENCH_TOPIC): string {
+  return `42["p",${envelopeJson(seq, sentMs, topic)}]`;
+}
+
+/** The many-topics scenario's topics: `ticks.S0000` ... `ticks.S<n-1>`. */
+export function manyTopics(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `ticks.S${String(i).padStart(4, '0')}`);
 }
 
 const T_KEY = Buffer.from('"t":');

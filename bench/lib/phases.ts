@@ -227,7 +227,7 @@ export async function runLatency(ctx: PhaseContext): Promise<LatencyResult> {
   });
 }
 
-function averageRss(pid: number, samples: number, everyMs: number): Promise<number> {
+export function averageRss(pid: number, samples: number, everyMs: number): Promise<number> {
   return (async () => {
     let sum = 0;
     for (let i = 0; i < samples; i++) {

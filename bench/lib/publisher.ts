@@ -1,31 +1,63 @@
 /**
- * The publisher side of the load generator: one `ws` connection that sends messages at a target
- * rate. Messages due per timer tick are sent as one batch with the socket corked, so high rates are
- * hit precisely without one syscall per message.
+ * The publisher side of the load generator: one or more connections that send messages at a
+ * target rate. Messages due per 1 ms tick are sent together (corked), so high rates are hit
+ * precisely without one syscall per message. Forms:
+ *
+ * - `envelope`: the delivered frame itself (peers relay it verbatim);
+ * - `hub`: tickhub's app-mode `pub`, one acked request per message;
+ * - `hub-batch`: app-mode `pubs`, the messages due in a tick in requests of at most `batch`;
+ * - `socketio`: `42["p",<envelope>]`;
+ * - `http`: `POST /api/publish/<topic>` per message, keep-alive;
+ * - `http-batch`: `POST /api/publish` with the tick's messages, at most `batch` per request.
+ *
+ * Message `i` of a run goes to `topics[i % topics.length]` (the bench topic by default), on
+ * connection `i % connections`.
  */
+import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
 import { nowMs, sleep } from './clock.ts';
-import { envelopeJson, hubPublishJson, socketIoPublishPacket } from './payload.ts';
+import { BENCH_TOPIC, batchItemJson, dataJson, envelopeJson, hubPublishJson, socketIoPublishPacket } from './payload.ts';
+
+export type PublishForm = 'envelope' | 'hub' | 'hub-batch' | 'socketio' | 'http' | 'http-batch';
 
 /** How the publisher reaches a server and frames a message for it. */
 export interface PublisherTarget {
+  /** `ws://...` for the WebSocket forms, `http://host:port` for the HTTP ones. */
   url: string;
   /** WebSocket subprotocol (tickhub app mode: `hub.v1`). */
   protocol?: string;
-  /** `envelope`: send the delivered frame verbatim; `hub`: tickhub `pub` op; `socketio`: `42["p",...]`. */
-  format: 'envelope' | 'hub' | 'socketio';
+  format: PublishForm;
+  /** Publisher connections (WebSocket) or keep-alive sockets (HTTP); default 1. */
+  connections?: number;
+  /** Most messages per batch request (batch forms); default 100. */
+  batch?: number;
+  /** Topics the messages cycle through; default the bench topic. */
+  topics?: string[];
+  /** Bearer token for the HTTP forms. */
+  token?: string;
 }
 
 /** Outcome of one publishing run. */
 export interface PublishResult {
   sent: number;
+  /** Requests (frames or HTTP requests) that carried them. */
+  requests: number;
   /** nowMs() of the first and last send. */
   startAt: number;
   endAt: number;
-  /** tickhub only: `ok` and `error` replies seen so far in this run. */
+  /** Acknowledged and refused messages seen so far in this run (acked forms only). */
   acks: number;
   errors: number;
   firstError: string | null;
+}
+
+/** Replies seen since a run started. */
+export interface ReplyCounts {
+  acks: number;
+  errors: number;
+  firstError: string | null;
+  /** HTTP forms: requests still waiting for a response. */
+  inFlight: number;
 }
 
 interface SocketLike {
@@ -33,25 +65,71 @@ interface SocketLike {
   uncork(): void;
 }
 
+/** HTTP requests allowed in flight per keep-alive socket before the publisher falls behind its rate. */
+const HTTP_IN_FLIGHT_PER_SOCKET = 64;
+
+/**
+ * Counts the messages a reply acknowledges or refuses: `{"op":"ok",...,"seq"}` is one,
+ * `{"op":"ok",...,"results":[...]}` is one per result, `{"op":"error"}` is one refusal (of a
+ * whole request: a refused batch counts its size, given by `sizeOf`).
+ */
+export function countReply(text: string, sizeOf: (id: unknown) => number = () => 1): { acks: number; errors: number } {
+  if (text.startsWith('{"op":"ok"')) {
+    if (!text.includes('"results":')) return { acks: 1, errors: 0 };
+    const { results } = JSON.parse(text) as { results: Array<{ error?: unknown }> };
+    let errors = 0;
+    for (const r of results) if (r.error) errors++;
+    return { acks: results.length - errors, errors };
+  }
+  if (text.includes('"op":"error"')) {
+    const { id } = JSON.parse(text) as { id?: unknown };
+    return { acks: 0, errors: sizeOf(id) };
+  }
+  return { acks: 0, errors: 0 };
+}
+
 export class Publisher {
-  private ws: WebSocket | null = null;
+  private sockets: WebSocket[] = [];
+  private agent: Agent | null = null;
   private seq = 0;
+  private requestId = 0;
   private acks = 0;
   private errors = 0;
+  private inFlight = 0;
   private firstError: string | null = null;
+  /** Batch forms: the size of each request still unanswered, by id. */
+  private readonly batchSizes = new Map<number, number>();
+  private readonly topics: string[];
+  private readonly batch: number;
+  private readonly connections: number;
 
-  constructor(private readonly target: PublisherTarget) {}
+  constructor(private readonly target: PublisherTarget) {
+    this.topics = target.topics?.length ? target.topics : [BENCH_TOPIC];
+    this.batch = Math.max(1, target.batch ?? 100);
+    this.connections = Math.max(1, target.connections ?? 1);
+  }
 
-  /** Connects; for tickhub waits for `welcome`, for socket.io for the namespace connect ack. */
-  open(timeoutMs = 10_000): Promise<void> {
+  private get http(): boolean {
+    return this.target.format === 'http' || this.target.format === 'http-batch';
+  }
+
+  /** Connects every connection; for tickhub waits for `welcome`, for socket.io for the namespace connect ack. */
+  async open(timeoutMs = 10_000): Promise<void> {
+    if (this.http) {
+      this.agent = new Agent({ keepAlive: true, maxSockets: this.connections });
+      return;
+    }
+    this.sockets = await Promise.all(Array.from({ length: this.connections }, () => this.openSocket(timeoutMs)));
+  }
+
+  private openSocket(timeoutMs: number): Promise<WebSocket> {
     const { url, protocol, format } = this.target;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, protocol ? [protocol] : [], { perMessageDeflate: false });
-      this.ws = ws;
       const timer = setTimeout(() => reject(new Error(`publisher connect timeout: ${url}`)), timeoutMs);
       const ready = (): void => {
         clearTimeout(timer);
-        resolve();
+        resolve(ws);
       };
       ws.on('error', (err) => {
         clearTimeout(timer);
@@ -63,13 +141,9 @@ export class Publisher {
       if (format === 'envelope') ws.on('open', ready);
       ws.on('message', (raw: WebSocket.RawData) => {
         const text = raw.toString();
-        if (format === 'hub') {
-          if (text.startsWith('{"op":"ok"')) this.acks++;
-          else if (text.includes('"op":"welcome"')) ready();
-          else if (text.includes('"op":"error"')) {
-            this.errors++;
-            if (!this.firstError) this.firstError = text.slice(0, 300);
-          }
+        if (format === 'hub' || format === 'hub-batch') {
+          if (text.includes('"op":"welcome"')) return ready();
+          this.count(text);
         } else if (format === 'socketio') {
           if (text.startsWith('0')) ws.send('40');
           else if (text === '2') ws.send('3');
@@ -80,44 +154,140 @@ export class Publisher {
     });
   }
 
+  private count(text: string): void {
+    const { acks, errors } = countReply(text, (id) => (typeof id === 'number' ? (this.batchSizes.get(id) ?? 1) : 1));
+    if (this.target.format === 'hub-batch') {
+      const m = /^\{"op":"(?:ok|error)","id":(\d+)/.exec(text);
+      if (m) this.batchSizes.delete(Number(m[1]));
+    }
+    this.acks += acks;
+    this.errors += errors;
+    if (errors > 0 && !this.firstError) this.firstError = text.slice(0, 300);
+  }
+
   /** Publishes at `rate` msg/s for `durationMs`; resolves when the last message is written. */
   async run(rate: number, durationMs: number): Promise<PublishResult> {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) throw new Error('publisher not open');
-    const socket = (ws as unknown as { _socket: SocketLike })._socket;
-    const encode =
-      this.target.format === 'hub' ? hubPublishJson : this.target.format === 'socketio' ? socketIoPublishPacket : envelopeJson;
+    if (!this.http && !this.sockets.every((ws) => ws.readyState === WebSocket.OPEN)) throw new Error('publisher not open');
     this.acks = 0;
     this.errors = 0;
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));
     const startAt = nowMs();
     let endAt = startAt;
     let sent = 0;
+    let requests = 0;
     while (sent < total) {
       const t = nowMs();
       // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
       const due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
       if (due > sent) {
-        socket.cork();
-        while (sent < due) {
-          ws.send(encode(++this.seq, t));
-          sent++;
-        }
-        socket.uncork();
-        endAt = t;
+        // HTTP may start fewer than due (in-flight cap): the rest waits, and the rate falls behind.
+        const [messages, reqs] = this.http ? this.sendHttp(sent, due, t) : [due - sent, this.sendWs(sent, due, t)];
+        sent += messages;
+        requests += reqs;
+        if (messages > 0) endAt = t;
       }
       if (sent < total) await sleep(1);
     }
-    return { sent, startAt, endAt, acks: this.acks, errors: this.errors, firstError: this.firstError };
+    return { sent, requests, startAt, endAt, acks: this.acks, errors: this.errors, firstError: this.firstError };
   }
 
-  /** Replies seen since the last run started (tickhub acks arrive after the run resolves). */
-  replies(): { acks: number; errors: number; firstError: string | null } {
-    return { acks: this.acks, errors: this.errors, firstError: this.firstError };
+  /** Sends messages [from, to) of the run over the WebSocket connections; returns the frames sent. */
+  private sendWs(from: number, to: number, t: number): number {
+    const { format } = this.target;
+    const n = this.sockets.length;
+    for (const ws of this.sockets) (ws as unknown as { _socket: SocketLike })._socket.cork();
+    let frames = 0;
+    if (format === 'hub-batch') {
+      // Each connection gets whole batches; a batch holds consecutive messages.
+      for (let i = from, c = 0; i < to; i += this.batch, c++) {
+        const end = Math.min(to, i + this.batch);
+        const items: string[] = [];
+        for (let j = i; j < end; j++) items.push(batchItemJson(++this.seq, t, this.topics[j % this.topics.length]));
+        const id = ++this.requestId;
+        this.batchSizes.set(id, end - i);
+        this.sockets[c % n].send(`{"op":"pubs","id":${id},"messages":[${items.join(',')}]}`);
+        frames++;
+      }
+    } else {
+      const encode = format === 'hub' ? hubPublishJson : format === 'socketio' ? socketIoPublishPacket : envelopeJson;
+      for (let i = from; i < to; i++) {
+        this.sockets[i % n].send(encode(++this.seq, t, this.topics[i % this.topics.length]));
+        frames++;
+      }
+    }
+    for (const ws of this.sockets) (ws as unknown as { _socket: SocketLike })._socket.uncork();
+    return frames;
   }
 
-  /** Closes the connection. */
+  /** How many of `wanted` messages the HTTP forms may start now without exceeding the in-flight cap. */
+  private httpRoom(wanted: number): number {
+    const free = Math.max(0, this.connections * HTTP_IN_FLIGHT_PER_SOCKET - this.inFlight);
+    return this.target.format === 'http-batch' ? Math.min(wanted, free * this.batch) : Math.min(wanted, free);
+  }
+
+  /** Starts HTTP requests for messages [from, to) of the run, as many as the in-flight cap allows: [messages, requests]. */
+  private sendHttp(from: number, to: number, t: number): [number, number] {
+    const count = this.httpRoom(to - from);
+    let requests = 0;
+    if (this.target.format === 'http-batch') {
+      for (let i = from; i < from + count; i += this.batch) {
+        const end = Math.min(from + count, i + this.batch);
+        const items: string[] = [];
+        for (let j = i; j < end; j++) items.push(batchItemJson(++this.seq, t, this.topics[j % this.topics.length]));
+        this.post('/api/publish', `{"messages":[${items.join(',')}]}`, end - i);
+        requests++;
+      }
+    } else {
+      for (let i = from; i < from + count; i++) {
+        this.post(`/api/publish/${this.topics[i % this.topics.length]}`, dataJson(++this.seq, t), 1);
+        requests++;
+      }
+    }
+    return [count, requests];
+  }
+
+  private post(path: string, body: string, messages: number): void {
+    this.inFlight++;
+    const req = request(`${this.target.url}${path}`, {
+      method: 'POST',
+      agent: this.agent!,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(this.target.token && { authorization: `Bearer ${this.target.token}` }) },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        this.inFlight--;
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode !== 200) {
+          this.errors += messages;
+          this.firstError ??= `HTTP ${res.statusCode} ${text.slice(0, 300)}`;
+        } else if (messages > 1 || text.includes('"results":')) {
+          const { acks, errors } = countReply(`{"op":"ok",${text.slice(1)}`);
+          this.acks += acks;
+          this.errors += errors;
+          if (errors > 0) this.firstError ??= text.slice(0, 300);
+        } else this.acks++;
+      });
+    });
+    req.on('error', (err) => {
+      this.inFlight--;
+      this.errors += messages;
+      this.firstError ??= `HTTP ${err.message}`;
+    });
+    req.end(body);
+  }
+
+  /** Replies seen since the last run started (acks arrive after the run resolves). */
+  replies(): ReplyCounts {
+    return { acks: this.acks, errors: this.errors, firstError: this.firstError, inFlight: this.inFlight };
+  }
+
+  /** Closes the connections. */
   close(): void {
-    this.ws?.close();
+    for (const ws of this.sockets) ws.close();
+    this.sockets = [];
+    this.agent?.destroy();
+    this.agent = null;
   }
 }

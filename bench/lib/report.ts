@@ -5,6 +5,11 @@ import type { StepResult } from './measure.ts';
 import type { IdleResult, LatencyResult, SweepResult } from './phases.ts';
 import { median } from './stats.ts';
 import type { ServerName } from './targets.ts';
+import { renderIngest, type IngestResult } from './ingest.ts';
+import { renderManyTopics, type ManyTopicsResult } from './many-topics.ts';
+import { renderIdleScale, type IdleScaleResult } from './idle-scale.ts';
+import { renderStorm, type StormResult } from './storm.ts';
+import { renderScenarioTargets } from './scenario-targets.ts';
 
 type Maybe<T> = T | { error: string };
 
@@ -25,6 +30,11 @@ export interface BenchReport {
   /** Paired equal-load trials of tickhub and the ceiling. */
   compare?: Maybe<CompareResult>;
   comparison?: Comparison;
+  /** The scenarios beyond one topic (ingest, many topics, reconnect storm, idle at scale). */
+  ingest?: Maybe<IngestResult>;
+  topics?: Maybe<ManyTopicsResult>;
+  idleScale?: Maybe<IdleScaleResult>;
+  storm?: Maybe<StormResult> | { skipped: string };
 }
 
 /** tickhub vs the ceiling (and Socket.IO), computed from one invocation. */
@@ -120,56 +130,62 @@ export function renderReport(r: BenchReport): string {
     '',
   );
 
-  out.push(`## Throughput at ${o.subscribers} subscribers`, '');
-  out.push('| server | max sustained msg/s | deliveries/s (M) | vs ceiling | M deliveries / CPU-s | p50 ms | p99 ms | max ms | peak RSS MB | loadgen CPU | first failure |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
-  const ceilTput = ok(r.servers.find((s) => s.name === 'ceiling')?.sweep)?.maxSustainedDeliveriesPerSec ?? null;
-  for (const s of r.servers) {
-    if (s.skipped) {
-      out.push(`| ${s.name} | skipped: ${s.skipped} ||||||||||`);
-      continue;
+  if (o.phases.includes('sweep')) {
+    out.push(`## Throughput at ${o.subscribers} subscribers`, '');
+    out.push('| server | max sustained msg/s | deliveries/s (M) | vs ceiling | M deliveries / CPU-s | p50 ms | p99 ms | max ms | peak RSS MB | loadgen CPU | first failure |');
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    const ceilTput = ok(r.servers.find((s) => s.name === 'ceiling')?.sweep)?.maxSustainedDeliveriesPerSec ?? null;
+    for (const s of r.servers) {
+      if (s.skipped) {
+        out.push(`| ${s.name} | skipped: ${s.skipped} ||||||||||`);
+        continue;
+      }
+      const sw = ok(s.sweep);
+      if (!sw) {
+        out.push(`| ${s.name} | error: ${(s.sweep as { error?: string } | undefined)?.error ?? 'not run'} ||||||||||`);
+        continue;
+      }
+      const best = sw.maxSustainedRate !== null ? sustainedAt(sw, sw.maxSustainedRate) : null;
+      // The lowest rate at which no attempt was sustained (a retry that passed clears a rate).
+      const fail = sw.steps
+        .filter((x) => !x.sustained && !sw.steps.some((y) => y.rate === x.rate && y.sustained))
+        .sort((a, b) => a.rate - b.rate)[0];
+      out.push(
+        `| ${s.name} | ${sw.maxSustainedRate ?? 'none'}${sw.unsaturated ? '+ (not saturated)' : ''} | ${mega(sw.maxSustainedDeliveriesPerSec)} | ` +
+          `${ceilTput && sw.maxSustainedDeliveriesPerSec ? f(sw.maxSustainedDeliveriesPerSec / ceilTput) : '–'} | ${mega(best?.deliveriesPerCpuSec)} | ` +
+          `${f(best?.latency.p50)} | ${f(best?.latency.p99)} | ${f(best?.latency.max, 1)} | ${best ? mb(best.serverPeakRss) : '–'} | ` +
+          `${best ? best.loadgenCores.map((c) => f(c * 100, 0)).join('/') + '%' : '–'} | ` +
+          `${fail ? `${fail.rate}: ${fail.failReasons.join('; ')}` : '–'}${sw.error ? ` ERROR ${sw.error}` : ''} |`,
+      );
     }
-    const sw = ok(s.sweep);
-    if (!sw) {
-      out.push(`| ${s.name} | error: ${(s.sweep as { error?: string } | undefined)?.error ?? 'not run'} ||||||||||`);
-      continue;
+    out.push('');
+  }
+
+  if (o.phases.includes('latency')) {
+    out.push(`## Latency: ${o.latSubscribers} subscribers at ${o.latRate} msg/s (median of ${o.latTrials})`, '');
+    out.push('| server | p50 ms | p99 ms | max ms | lost |', '|---|---|---|---|---|');
+    for (const s of r.servers) {
+      if (s.skipped || !s.latency) continue;
+      const l = ok(s.latency);
+      out.push(l ? `| ${s.name} | ${f(l.p50, 3)} | ${f(l.p99, 3)} | ${f(l.max, 2)} | ${l.lost} |` : `| ${s.name} | error: ${(s.latency as { error: string }).error} ||||`);
     }
-    const best = sw.maxSustainedRate !== null ? sustainedAt(sw, sw.maxSustainedRate) : null;
-    // The lowest rate at which no attempt was sustained (a retry that passed clears a rate).
-    const fail = sw.steps
-      .filter((x) => !x.sustained && !sw.steps.some((y) => y.rate === x.rate && y.sustained))
-      .sort((a, b) => a.rate - b.rate)[0];
-    out.push(
-      `| ${s.name} | ${sw.maxSustainedRate ?? 'none'}${sw.unsaturated ? '+ (not saturated)' : ''} | ${mega(sw.maxSustainedDeliveriesPerSec)} | ` +
-        `${ceilTput && sw.maxSustainedDeliveriesPerSec ? f(sw.maxSustainedDeliveriesPerSec / ceilTput) : '–'} | ${mega(best?.deliveriesPerCpuSec)} | ` +
-        `${f(best?.latency.p50)} | ${f(best?.latency.p99)} | ${f(best?.latency.max, 1)} | ${best ? mb(best.serverPeakRss) : '–'} | ` +
-        `${best ? best.loadgenCores.map((c) => f(c * 100, 0)).join('/') + '%' : '–'} | ` +
-        `${fail ? `${fail.rate}: ${fail.failReasons.join('; ')}` : '–'}${sw.error ? ` ERROR ${sw.error}` : ''} |`,
-    );
+    out.push('');
   }
-  out.push('');
 
-  out.push(`## Latency: ${o.latSubscribers} subscribers at ${o.latRate} msg/s (median of ${o.latTrials})`, '');
-  out.push('| server | p50 ms | p99 ms | max ms | lost |', '|---|---|---|---|---|');
-  for (const s of r.servers) {
-    if (s.skipped || !s.latency) continue;
-    const l = ok(s.latency);
-    out.push(l ? `| ${s.name} | ${f(l.p50, 3)} | ${f(l.p99, 3)} | ${f(l.max, 2)} | ${l.lost} |` : `| ${s.name} | error: ${(s.latency as { error: string }).error} ||||`);
+  if (o.phases.includes('idle')) {
+    out.push(`## Memory: ${o.idleConnections} idle subscribers`, '');
+    out.push('| server | opened | RSS before MB | RSS after MB | KB / connection | alive check |', '|---|---|---|---|---|---|');
+    for (const s of r.servers) {
+      if (s.skipped || !s.idle) continue;
+      const m = ok(s.idle);
+      out.push(
+        m
+          ? `| ${s.name} | ${m.opened}${m.failed ? ` (${m.failed} failed)` : ''} | ${f(m.rssBefore / 2 ** 20, 1)} | ${f(m.rssAfter / 2 ** 20, 1)} | ${f(m.bytesPerConnection / 1024)} | ${m.aliveReceived}/${m.opened} |`
+          : `| ${s.name} | error: ${(s.idle as { error: string }).error} |||||`,
+      );
+    }
+    out.push('');
   }
-  out.push('');
-
-  out.push(`## Memory: ${o.idleConnections} idle subscribers`, '');
-  out.push('| server | opened | RSS before MB | RSS after MB | KB / connection | alive check |', '|---|---|---|---|---|---|');
-  for (const s of r.servers) {
-    if (s.skipped || !s.idle) continue;
-    const m = ok(s.idle);
-    out.push(
-      m
-        ? `| ${s.name} | ${m.opened}${m.failed ? ` (${m.failed} failed)` : ''} | ${f(m.rssBefore / 2 ** 20, 1)} | ${f(m.rssAfter / 2 ** 20, 1)} | ${f(m.bytesPerConnection / 1024)} | ${m.aliveReceived}/${m.opened} |`
-        : `| ${s.name} | error: ${(s.idle as { error: string }).error} |||||`,
-    );
-  }
-  out.push('');
 
   if (r.compare) {
     out.push(`## Equal offered load, ${o.subscribers} subscribers (median of ${o.compareTrials} alternating trials)`, '');
@@ -185,7 +201,7 @@ export function renderReport(r: BenchReport): string {
     }
   }
 
-  if (cmp) {
+  if (cmp && (o.phases.includes('sweep') || o.phases.includes('compare'))) {
     out.push('## tickhub targets', '');
     const pass = (c: boolean | null): string => (c === null ? 'n/a' : c ? 'PASS' : 'FAIL');
     const t = (x: number | null, good: (v: number) => boolean): boolean | null => (x === null ? null : good(x));
@@ -206,6 +222,21 @@ export function renderReport(r: BenchReport): string {
     }
   }
 
+  if (r.ingest) out.push('## Ingest', '', ok(r.ingest) ? renderIngest(ok(r.ingest)!) : `error: ${(r.ingest as { error: string }).error}`, '');
+
+  if (r.topics) out.push('## Many topics', '', ok(r.topics) ? renderManyTopics(ok(r.topics)!) : `error: ${(r.topics as { error: string }).error}`, '');
+
+  const stormOk = r.storm && 'clients' in r.storm ? (r.storm as StormResult) : null;
+  const targets = renderScenarioTargets({ ingest: ok(r.ingest), topics: ok(r.topics), storm: stormOk, idleScale: ok(r.idleScale) });
+  if (r.storm) {
+    const st = r.storm as StormResult & { skipped?: string };
+    out.push('## Reconnect storm', '', st.skipped ? `skipped: ${st.skipped}` : 'clients' in st ? renderStorm(st) : `error: ${(st as { error?: string }).error}`, '');
+  }
+  if (r.idleScale) out.push('## Idle memory at scale', '', ok(r.idleScale) ? renderIdleScale(ok(r.idleScale)!) : `error: ${(r.idleScale as { error: string }).error}`, '');
+
+  if (targets) out.push(targets);
+
+  if (!o.phases.includes('sweep')) return out.join('\n');
   out.push('## Every sweep step', '');
   out.push('| server | msg/s | sustained | deliveries/s (M) | server CPU | M deliveries / CPU-s | p50 ms | p99 ms | max ms | lost | peak RSS MB | loadgen CPU | other programs (cores) | notes |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');

@@ -14,17 +14,17 @@ export class ServerProcess {
   ) {}
 
   /** Starts `def` on a free port and resolves once it accepts TCP connections. */
-  static async start(def: ServerDef, root: string, logFile: string): Promise<ServerProcess> {
-    const port = await freePort();
+  static async start(def: ServerDef, root: string, logFile: string, options: { wrapper?: string[]; startTimeoutMs?: number; port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+    const port = options.port ?? (await freePort());
     const fd = openSync(logFile, 'a');
     // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits.
     const profileDir = process.env.BENCH_CPU_PROF;
     const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const child = spawnNode({ entry: def.entry, env: def.env(port), cwd: root, stdio: ['ignore', fd, fd], nodeArgs });
+    const child = spawnNode({ entry: def.entry, env: { ...def.env(port), ...options.env }, cwd: root, stdio: ['ignore', fd, fd], nodeArgs, wrapper: options.wrapper });
     closeSync(fd);
     const proc = new ServerProcess(def, port, child, logFile);
     try {
-      await waitForPort(HOST, port, 30_000, () => proc.alive);
+      await waitForPort(HOST, port, options.startTimeoutMs ?? 30_000, () => proc.alive);
     } catch (err) {
       await stopChild(child);
       throw new Error(`${def.name} did not start (${(err as Error).message}); see ${logFile}`);
@@ -49,5 +49,10 @@ export class ServerProcess {
   /** Terminates the server. */
   stop(): Promise<void> {
     return stopChild(this.child);
+  }
+
+  /** kill -9 (a crash: no close frames, no drain); resolves once it is gone. */
+  kill(): Promise<void> {
+    return stopChild(this.child, 0, 'SIGKILL');
   }
 }

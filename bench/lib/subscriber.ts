@@ -26,6 +26,8 @@ export interface SubscriberTarget {
   dialect: Dialect;
   /** Sent as Sec-WebSocket-Extensions (e.g. `permessage-deflate`); compressed frames are counted, not inflated. */
   extensions?: string;
+  /** Source addresses to spread connections over (127.0.0.2, 127.0.0.3, ...), so 100k connections fit the ephemeral ports. */
+  localAddresses?: string[];
 }
 
 /** Latency sampling shared by all subscribers of a process. */
@@ -116,11 +118,12 @@ export class RawSubscriber {
       };
       this.onReady = done;
       this.onFail = fail;
-      const { host, port, path } = this.target;
+      const { host, port, path, localAddresses } = this.target;
       const socket = connect({
         host,
         port,
         noDelay: true,
+        ...(localAddresses?.length && { localAddress: localAddresses[this.index % localAddresses.length] }),
         onread: {
           buffer: READ_BUFFER,
           callback: (n: number, buf: Uint8Array): boolean => {

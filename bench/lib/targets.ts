@@ -7,13 +7,24 @@ import { BENCH_TOPIC } from './payload.ts';
 import type { PublisherTarget } from './publisher.ts';
 import type { SubscriberTarget } from './subscriber.ts';
 
-export type ServerName = 'ceiling' | 'naive' | 'socketio' | 'tickhub';
+export type ServerName = 'ceiling' | 'uws' | 'json' | 'naive' | 'socketio' | 'tickhub';
 
 /** Ceiling first: every other server is reported relative to it. */
-export const ALL_SERVERS: readonly ServerName[] = ['ceiling', 'tickhub', 'naive', 'socketio'];
+export const ALL_SERVERS: readonly ServerName[] = ['ceiling', 'uws', 'json', 'tickhub', 'naive', 'socketio'];
 
 export const HOST = '127.0.0.1';
 export const PUBLISH_KEY = 'bench-publish-key';
+
+/** How a publisher sends: one request per message, batches, and (tickhub) the HTTP forms. */
+export type IngestForm = 'single' | 'batch' | 'http' | 'http-batch';
+
+/** Publisher options beyond the form. */
+export interface PubOptions {
+  form?: IngestForm;
+  connections?: number;
+  batch?: number;
+  topics?: string[];
+}
 
 export interface ServerDef {
   name: ServerName;
@@ -21,7 +32,13 @@ export interface ServerDef {
   entry: string;
   env(port: number): Record<string, string>;
   sub(port: number): SubscriberTarget;
-  pub(port: number): PublisherTarget;
+  /** The request path of a subscriber to `patterns` (a subscription mix). */
+  subPath(patterns: readonly string[]): string;
+  pub(port: number, options?: PubOptions): PublisherTarget;
+  /** The ingest forms this server takes; the first is its per-message form. */
+  forms: readonly IngestForm[];
+  /** Whether its publishes are acknowledged (tickhub and the JSON hub answer every request). */
+  acked: boolean;
 }
 
 /**
@@ -41,32 +58,55 @@ export const TICKHUB_ENV: Record<string, string> = {
   RATE_BURST: '10000000',
 };
 
+const peerPath = (patterns: readonly string[]): string => `/sub?t=${encodeURIComponent(patterns.join(','))}`;
+
 const DEFS: Record<ServerName, ServerDef> = {
   ceiling: peer('ceiling'),
+  uws: { ...peer('uws'), env: (port) => ({ PORT: String(port), HOST, TOPICS: '1000' }) },
+  json: {
+    ...peer('json'),
+    entry: 'bench/peers/json-hub.ts',
+    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: o.form === 'batch' ? 'hub-batch' : 'hub', connections: o.connections, batch: o.batch, topics: o.topics }),
+    forms: ['single', 'batch'],
+    acked: true,
+  },
   naive: peer('naive'),
   socketio: {
     name: 'socketio',
     entry: 'bench/peers/socketio.ts',
     env: (port) => ({ PORT: String(port), HOST }),
     sub: (port) => ({ host: HOST, port, path: '/socket.io/?EIO=4&transport=websocket', dialect: 'engineio' }),
-    pub: (port) => ({ url: `ws://${HOST}:${port}/socket.io/?EIO=4&transport=websocket&role=pub`, format: 'socketio' }),
+    subPath: () => '/socket.io/?EIO=4&transport=websocket',
+    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/socket.io/?EIO=4&transport=websocket&role=pub`, format: 'socketio', connections: o.connections }),
+    forms: ['single'],
+    acked: false,
   },
   tickhub: {
     name: 'tickhub',
     entry: 'server/main.ts',
     env: (port) => ({ ...TICKHUB_ENV, PORT: String(port), HOST }),
     sub: (port) => ({ host: HOST, port, path: `/ws/${BENCH_TOPIC}`, dialect: 'ws' }),
-    pub: (port) => ({ url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: 'hub' }),
+    subPath: (patterns) => `/ws/${patterns.join(',')}`,
+    pub: (port, o = {}) => {
+      const common = { connections: o.connections, batch: o.batch, topics: o.topics };
+      if (o.form === 'http' || o.form === 'http-batch') return { url: `http://${HOST}:${port}`, format: o.form, token: PUBLISH_KEY, ...common };
+      return { url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: o.form === 'batch' ? 'hub-batch' : 'hub', ...common };
+    },
+    forms: ['single', 'batch', 'http', 'http-batch'],
+    acked: true,
   },
 };
 
-function peer(name: 'ceiling' | 'naive'): ServerDef {
+function peer(name: 'ceiling' | 'naive' | 'uws' | 'json'): ServerDef {
   return {
     name,
     entry: `bench/peers/${name}.ts`,
     env: (port) => ({ PORT: String(port), HOST }),
     sub: (port) => ({ host: HOST, port, path: '/sub', dialect: 'ws' }),
-    pub: (port) => ({ url: `ws://${HOST}:${port}/pub`, format: 'envelope' }),
+    subPath: peerPath,
+    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: 'envelope', connections: o.connections, topics: o.topics }),
+    forms: ['single'],
+    acked: false,
   };
 }
 

@@ -43,8 +43,29 @@ export interface Authenticator {
   authenticate(token: string | undefined): Promise<AuthResult>;
 }
 
+/**
+ * Topics each principal was allowed to publish to, at most PUBLISH_CACHE_SIZE per principal
+ * (then forgotten at once): a producer publishes to the same topics over and over, and the
+ * grammar and pattern checks cost more than a lookup. Principals are never mutated (a new
+ * credential is a new object), so an entry cannot go stale.
+ */
+const PUBLISH_CACHE_SIZE = 1024;
+const allowedTopics = new WeakMap<Principal, Set<string>>();
+
 /** Check that `principal` may publish to `topic`; returns the topic, or throws a HubError naming the right it lacks. */
 export function checkPublish(topic: unknown, principal: Principal): string {
+  const known = allowedTopics.get(principal);
+  if (known !== undefined && typeof topic === 'string' && known.has(topic)) return topic;
+  const checked = checkPublishUncached(topic, principal);
+  if (known === undefined) allowedTopics.set(principal, new Set([checked]));
+  else {
+    if (known.size >= PUBLISH_CACHE_SIZE) known.clear();
+    known.add(checked);
+  }
+  return checked;
+}
+
+function checkPublishUncached(topic: unknown, principal: Principal): string {
   const problem = topicError(topic);
   if (problem !== null || typeof topic !== 'string') throw new HubError('bad_topic', problem ?? 'bad topic');
   if (isSysTopic(topic)) throw new HubError('forbidden', '$sys topics are published by the hub only');

@@ -14,6 +14,7 @@ import { HttpRateLimiter } from './http-rate-limit.ts';
 import { crossSiteProblem, ownOrigins } from './origin.ts';
 import { credentialSetting, type Refuse } from './refusals.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
+import { batchProblem, publishBatch } from '../sessions/batch.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -75,7 +76,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
 
   // A web page must not publish with its visitor's cookie (CSRF): the upgrade's Origin rule, and
   // only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
-  api.use('/api/publish/*', async (c, next) => {
+  const publishGuard = createMiddleware<AuthedEnv>(async (c, next) => {
     const problem = crossSiteProblem(
       { origin: c.req.header('origin'), secFetchSite: c.req.header('sec-fetch-site') },
       ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl),
@@ -88,18 +89,43 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     }
     await next();
   });
+  api.use('/api/publish/*', publishGuard); // covers the batch route `/api/publish` too
 
-  // Publishing costs the hub a broker write and a fan-out: the WebSocket rates apply here too.
+  // Publishing costs the hub a broker write and a fan-out: the WebSocket rates apply here too,
+  // counted in messages (a batch of n spends n).
   const publishRate = new HttpRateLimiter(config);
+  const spendRate = (c: Context<AuthedEnv>, cost: number): Response | null => {
+    const verdict = publishRate.take(c.get('client').address, c.get('principal'), cost);
+    if (verdict.ok) return null;
+    c.header('Retry-After', String(verdict.retryAfterSeconds));
+    const message = verdict.overBurst
+      ? `a batch of ${cost} messages is more than this caller's burst (${verdict.setting === 'RATE_LIMIT' ? 'RATE_BURST' : verdict.setting}); send smaller batches`
+      : `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`;
+    return refuse(c, 'rate_limited', verdict.setting, message);
+  };
+  const publishBodyLimit = bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) });
+
+  // Batch: {"messages":[{topic, data}, ...]} -> 200 {"results":[{seq, ts} | {error}], "failed": n}, in order.
+  api.post('/api/publish', publishBodyLimit, async (c) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch (err) {
+      return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
+    }
+    const messages = typeof body === 'object' && body !== null ? (body as { messages?: unknown }).messages : undefined;
+    const problem = batchProblem(messages, config.maxBatchMessages);
+    if (problem) return apiError(c, problem.code, problem.message);
+    const batch = messages as unknown[];
+    const limited = spendRate(c, batch.length);
+    if (limited) return limited;
+    return c.json(await publishBatch(hub, c.get('principal'), batch, (err) => hub.logError(err)));
+  });
+
   api.post(
     '/api/publish/:topic{.+}',
-    async (c, next) => {
-      const verdict = publishRate.take(c.get('client').address, c.get('principal'));
-      if (verdict.ok) return next();
-      c.header('Retry-After', String(verdict.retryAfterSeconds));
-      return refuse(c, 'rate_limited', verdict.setting, `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`);
-    },
-    bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) }),
+    async (c, next) => spendRate(c, 1) ?? next(),
+    publishBodyLimit,
     async (c) => {
       const principal = c.get('principal');
       let topic: string;

@@ -15,6 +15,8 @@ export interface HttpRateVerdict {
   retryAfterSeconds: number;
   /** The limit that applied and the setting that sets it, for the error message. */
   limit: number;
+  /** True when the request costs more than the burst: it can never pass, only a smaller batch can. */
+  overBurst: boolean;
   setting: 'RATE_LIMIT' | 'PUBLISHER_RATE_LIMIT';
 }
 
@@ -33,8 +35,8 @@ export class HttpRateLimiter {
     return this.buckets.size;
   }
 
-  /** Spend one request of `remote` + `principal`'s allowance. */
-  take(remote: string, principal: Principal): HttpRateVerdict {
+  /** Spend `cost` publishes (one per message) of `remote` + `principal`'s allowance. */
+  take(remote: string, principal: Principal, cost = 1): HttpRateVerdict {
     const publisher = hasRole(principal, 'publisher');
     const [rate, burst, setting] = publisher
       ? [this.config.publisherRateLimitPerSecond, this.config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT' as const]
@@ -47,8 +49,10 @@ export class HttpRateLimiter {
       bucket = new TokenBucket(rate, burst, Infinity);
     }
     this.buckets.set(key, bucket);
-    const ok = bucket.take() === 'ok';
-    return { ok, retryAfterSeconds: ok ? 0 : Math.max(1, Math.ceil(bucket.retryAfterMs() / 1000)), limit: rate, setting };
+    const ok = bucket.take(cost) === 'ok';
+    const overBurst = cost > bucket.capacity;
+    const retryAfterSeconds = ok ? 0 : overBurst ? 1 : Math.max(1, Math.ceil(bucket.retryAfterMs(cost) / 1000));
+    return { ok, retryAfterSeconds, limit: rate, setting, overBurst };
   }
 
   /** Drop refilled buckets; if that is not enough, the least recently used tenth. */

@@ -17,10 +17,11 @@ export class TokenBucket {
     this.tokens = burst;
   }
 
-  take(): RateVerdict {
+  /** Spend `cost` tokens (one per frame; one per message of a batch). */
+  take(cost = 1): RateVerdict {
     this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
+    if (this.tokens >= cost) {
+      this.tokens -= cost;
       return 'ok';
     }
     return ++this.strikes > this.maxStrikes ? 'close' : 'refuse';
@@ -37,10 +38,16 @@ export class TokenBucket {
     this.tokens = Math.min(this.tokens, burst);
   }
 
-  /** Milliseconds until the next token. */
-  retryAfterMs(): number {
+  /** Milliseconds until `cost` tokens are there (Infinity when `cost` exceeds the burst). */
+  retryAfterMs(cost = 1): number {
     this.refill();
-    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+    if (cost > this.burst) return Infinity;
+    return this.tokens >= cost ? 0 : Math.ceil(((cost - this.tokens) * 1000) / this.perSecond);
+  }
+
+  /** The most tokens the bucket holds: a batch costing more can never pass. */
+  get capacity(): number {
+    return this.burst;
   }
 
   /** True once the bucket has refilled completely: it is then no different from a new one. */

@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
-import { AppSession } from '../sessions/app.ts';
+import { AppSession, type SpendRate } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
 import type { Socket } from 'node:net';
 import type { AddressSlot } from '../core/address-slots.ts';
@@ -73,7 +73,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
     return leanUpgrade(
       c,
-      socketOpener(c, mode, admitted.principal, (conn) => (mode === 'app' ? new AppSession(hub, conn, auth) : new LineSession(hub, chat, conn)), admitted.slot),
+      socketOpener(c, mode, admitted.principal, (conn, spend) => (mode === 'app' ? new AppSession(hub, conn, auth, spend) : new LineSession(hub, chat, conn)), admitted.slot),
     );
   });
 
@@ -98,21 +98,17 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
 
   /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
-  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection) => Session, slot: AddressSlot): (socket: WebSocket) => void {
+  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection, spend: SpendRate) => Session, slot: AddressSlot): (socket: WebSocket) => void {
     const { remote } = slot;
     const { peer } = c.get('client');
     return (socket: WebSocket): void => {
       const conn = hub.attach(socket, mode, principal, slot);
-      const session = createSession(conn);
       // One bucket for the connection's whole life, made at its first frame (taps never send):
       // a new credential changes its rate, never refills it.
       let bucket: TokenBucket | undefined;
       let bucketFor = principal;
-      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
-      socket.on('message', (data: Buffer, isBinary: boolean) => {
-        if (conn.closed) return;
-        conn.alive = true;
-        conn.framesIn++;
+      /** One token per frame, and one per further message of a batch; refuses (and at the strike limit closes) over the rate. */
+      const spend: SpendRate = (cost, id) => {
         if (!bucket) {
           bucketFor = conn.principal;
           bucket = new TokenBucket(...rateOf(conn.principal), config.rateLimitStrikes);
@@ -120,13 +116,25 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
           bucketFor = conn.principal; // the auth op changed it
           bucket.retune(...rateOf(conn.principal));
         }
-        const verdict = bucket.take();
-        if (verdict !== 'ok') {
-          const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
-          conn.sendJson({ op: 'error', code: 'rate_limited', message: `more than ${limit} frames/s (${name})` });
-          if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
-          return;
-        }
+        const verdict = bucket.take(cost);
+        if (verdict === 'ok') return true;
+        const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
+        // Only a batch (which has an id) spends more than the one token of its frame: cost + 1 messages.
+        const message =
+          cost > bucket.capacity
+            ? `a batch of ${cost + 1} messages is more than the burst of ${bucket.capacity} (${name === 'RATE_LIMIT' ? 'RATE_BURST' : name}); send smaller batches`
+            : `more than ${limit} ${id === undefined ? 'frames' : 'messages'}/s (${name})`;
+        conn.sendJson({ op: 'error', ...(id !== undefined && { id }), code: 'rate_limited', message });
+        if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
+        return false;
+      };
+      const session = createSession(conn, spend);
+      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (conn.closed) return;
+        conn.alive = true;
+        conn.framesIn++;
+        if (!spend(1)) return;
         if (isBinary) {
           conn.sendJson({ op: 'error', code: 'binary_unsupported', message: 'binary frames are not supported; send JSON or text lines as text frames' });
           return;

@@ -8,12 +8,25 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
+import { batchProblem, publishBatch } from './batch.ts';
+
+/**
+ * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
+ * is sent and the connection closed at the strike limit).
+ */
+export type SpendRate = (cost: number, id?: RequestId) => boolean;
+
+/** `{"op":"ok","id":..,"seq":..,"ts":..}`, the ack of a `pub`, built without an object or a stringify of one. */
+export function publishedReply(id: RequestId, seq: number, ts: number): string {
+  return `{"op":"ok","id":${typeof id === 'number' ? id : JSON.stringify(id)},"seq":${seq},"ts":${ts}}`;
+}
 
 export class AppSession implements Session {
   constructor(
     private readonly hub: Hub,
     private readonly conn: Connection,
     private readonly auth: Authenticator,
+    private readonly spend: SpendRate,
   ) {}
 
   start(): void {
@@ -24,6 +37,7 @@ export class AppSession implements Session {
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
+    if (request.op === 'pub' && this.publishNow(request)) return;
     this.handle(request).then(
       (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
       (err: unknown) => this.error(request.id, err),
@@ -57,11 +71,35 @@ export class AppSession implements Session {
         const env = await hub.publish(checkPublish(req.topic, conn.principal), req.data, conn);
         return { seq: env.seq, ts: env.ts };
       }
+      case 'pubs': {
+        const problem = batchProblem(req.messages, hub.config.maxBatchMessages);
+        if (problem) throw problem;
+        // The frame paid one token; each further message pays one more (rates count messages).
+        if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return null;
+        return { ...(await publishBatch(hub, conn.principal, req.messages, (err) => hub.logError(err, conn), conn)) };
+      }
       case 'history': {
         const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });
         return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) };
       }
     }
+  }
+
+  /**
+   * The ingest fast path: publish and acknowledge in this turn when the hub can publish
+   * synchronously (memory broker). False when it cannot; the request then takes the async path.
+   */
+  private publishNow(req: Extract<ClientRequest, { op: 'pub' }>): boolean {
+    let env;
+    try {
+      env = this.hub.publishNow(checkPublish(req.topic, this.conn.principal), req.data, this.conn);
+    } catch (err) {
+      this.error(req.id, err);
+      return true;
+    }
+    if (env === null) return false;
+    this.conn.sendText(publishedReply(req.id, env.seq, env.ts));
+    return true;
   }
 
   private error(id: RequestId | undefined, err: unknown): void {

@@ -7,7 +7,7 @@ import type { ClientRequest, ErrorCode, RequestId } from '../../protocol/wire.ts
 
 export type ParseResult = { ok: true; request: ClientRequest } | { ok: false; id?: RequestId; code: ErrorCode; message: string };
 
-const OPS = new Set(['sub', 'unsub', 'pub', 'history', 'auth', 'ping']);
+const OPS = new Set(['sub', 'unsub', 'pub', 'pubs', 'history', 'auth', 'ping']);
 
 const fail = (code: ErrorCode, message: string, id?: RequestId): ParseResult => ({ ok: false, id, code, message });
 
@@ -48,6 +48,10 @@ export function parseRequest(text: string): ParseResult {
       if (!('data' in r)) return fail('bad_request', "pub needs 'data'", id);
       if (tooDeep(r.data)) return fail('bad_request', DEPTH_PROBLEM, id);
       return { ok: true, request: { op: 'pub', id, topic: r.topic, data: r.data } };
+    case 'pubs':
+      // Items are checked one by one when published, so one bad message fails alone.
+      if (!Array.isArray(r.messages)) return fail('bad_request', "pubs needs 'messages': an array of {topic, data}", id);
+      return { ok: true, request: { op: 'pubs', id, messages: r.messages } };
     case 'history':
       if (typeof r.topic !== 'string') return fail('bad_request', "history needs a 'topic' string", id);
       if (r.since !== undefined && !isNonNegInt(r.since)) return fail('bad_request', "'since' must be a non-negative integer", id);
@@ -73,19 +77,26 @@ function isSince(v: unknown): boolean {
 export const DEPTH_PROBLEM = `'data' is nested deeper than ${MAX_JSON_DEPTH} levels; flatten it`;
 
 /**
- * True if `value` nests objects/arrays deeper than MAX_JSON_DEPTH. Iterative (an explicit
- * stack), so hostile input cannot overflow the call stack here either. Cost is bounded by the
- * payload size (MAX_PAYLOAD).
+ * True if `value` nests objects/arrays deeper than MAX_JSON_DEPTH. The recursion stops at that
+ * depth, so hostile input cannot overflow the call stack (at most MAX_JSON_DEPTH + 1 frames), and
+ * it allocates nothing (it runs on every publish). Cost is bounded by the payload size (MAX_PAYLOAD).
  */
 export function tooDeep(value: unknown): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > MAX_JSON_DEPTH) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  return typeof value === 'object' && value !== null && deeperThan(value, 1);
+}
+
+function deeperThan(v: object, depth: number): boolean {
+  if (depth > MAX_JSON_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const child: unknown = v[i];
+      if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1)) return true;
     }
+    return false;
+  }
+  for (const key in v) {
+    const child: unknown = (v as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1)) return true;
   }
   return false;
 }

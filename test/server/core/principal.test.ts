@@ -45,4 +45,16 @@ describe('rights', () => {
     expect(() => checkPublish('chat', as('viewer'))).toThrow(expect.objectContaining({ code: 'forbidden', message: expect.stringContaining('operator') }));
     expect(() => checkPublish('ticks.AAPL', as('operator'))).toThrow(expect.objectContaining({ code: 'forbidden', message: expect.stringContaining('publisher credential') }));
   });
+
+  it('#checkPublish remembers allowed topics per principal, never what was refused or another principal', () => {
+    const publisher = as('publisher', ['ticks.>']);
+    for (let i = 0; i < 3; i++) expect(checkPublish('ticks.AAPL', publisher)).toBe('ticks.AAPL');
+    expect(() => checkPublish('bars.AAPL', publisher)).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(() => checkPublish('bars.AAPL', publisher)).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(() => checkPublish('ticks.AAPL', as('publisher', ['bars.>']))).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(() => checkPublish(42, publisher)).toThrow(expect.objectContaining({ code: 'bad_topic' }));
+    // Past the cache's bound it starts over, and still answers right.
+    for (let i = 0; i < 1500; i++) expect(checkPublish(`ticks.S${i}`, publisher)).toBe(`ticks.S${i}`);
+    expect(checkPublish('ticks.AAPL', publisher)).toBe('ticks.AAPL');
+  });
 });

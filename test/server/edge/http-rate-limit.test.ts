@@ -49,11 +49,19 @@ describe('HttpRateLimiter', () => {
     expect(oks(limiter, '10.0.0.1', anonymous, 2)).toEqual([true, false]);
   });
 
+  it('#take(cost) spends one token per message of a batch; more than the burst says overBurst', () => {
+    const limiter = new HttpRateLimiter(limits);
+    expect(limiter.take('10.0.0.3', publisher, 4).ok).toBe(true);
+    expect(limiter.take('10.0.0.3', publisher, 2)).toMatchObject({ ok: false, overBurst: false });
+    expect(limiter.take('10.0.0.3', publisher, 1).ok).toBe(true);
+    expect(limiter.take('10.0.0.4', publisher, 6)).toMatchObject({ ok: false, overBurst: true, retryAfterSeconds: 1 });
+  });
+
   it('#take: publishers and admins get PUBLISHER_RATE_LIMIT as rate and burst', () => {
     const limiter = new HttpRateLimiter(limits);
     for (const p of [publisher, admin]) {
       const first = limiter.take('10.0.0.1', p);
-      expect(first).toEqual({ ok: true, retryAfterSeconds: 0, limit: 5, setting: 'PUBLISHER_RATE_LIMIT' });
+      expect(first).toEqual({ ok: true, retryAfterSeconds: 0, limit: 5, setting: 'PUBLISHER_RATE_LIMIT', overBurst: false });
       expect(oks(limiter, '10.0.0.1', p, 5)).toEqual([true, true, true, true, false]);
       advance(200); // one token at 5/s
       expect(oks(limiter, '10.0.0.1', p, 2)).toEqual([true, false]);

@@ -24,6 +24,16 @@ describe('TokenBucket', () => {
     expect(bucket.take()).toBe('refuse');
   });
 
+  it('#take(cost) spends `cost` tokens at once (a batch), refusing without spending when short', () => {
+    const bucket = new TokenBucket(10, 5, 100);
+    expect(bucket.take(3)).toBe('ok');
+    expect(bucket.take(3)).toBe('refuse');
+    expect(bucket.take(2)).toBe('ok');
+    expect(bucket.retryAfterMs(4)).toBe(400);
+    expect(bucket.retryAfterMs(6)).toBe(Infinity); // more than the burst: never
+    expect(bucket.capacity).toBe(5);
+  });
+
   it('#take refills at `perSecond`, fractions included, never above the burst', () => {
     const bucket = new TokenBucket(10, 5, 100);
     takes(bucket, 5);

@@ -11,6 +11,7 @@ describe('parseRequest', () => {
     expect(parseRequest('{"op":"sub","id":1,"topic":"a.*","since":{"a.b":4},"epoch":"e"}')).toMatchObject({ ok: true, request: { since: { 'a.b': 4 }, epoch: 'e' } });
     expect(parseRequest('{"op":"unsub","id":"x","topic":"a"}')).toEqual({ ok: true, request: { op: 'unsub', id: 'x', topic: 'a' } });
     expect(parseRequest('{"op":"pub","id":2,"topic":"a","data":null}')).toEqual({ ok: true, request: { op: 'pub', id: 2, topic: 'a', data: null } });
+    expect(parseRequest('{"op":"pubs","id":3,"messages":[{"topic":"a","data":1},"x"]}')).toEqual({ ok: true, request: { op: 'pubs', id: 3, messages: [{ topic: 'a', data: 1 }, 'x'] } });
     expect(parseRequest('{"op":"history","id":3,"topic":"a","since":1,"limit":10}')).toMatchObject({ ok: true, request: { since: 1, limit: 10 } });
     expect(parseRequest('{"op":"auth","id":4,"token":"t"}')).toEqual({ ok: true, request: { op: 'auth', id: 4, token: 't' } });
     expect(parseRequest('{"op":"ping","id":5}')).toEqual({ ok: true, request: { op: 'ping', id: 5 } });
@@ -31,6 +32,7 @@ describe('parseRequest', () => {
     ['{"op":"sub","id":1,"topic":"a","since":{"a":-2}}', 'bad_request', 1],
     ['{"op":"sub","id":1,"topic":"a","maxHz":5000}', 'bad_request', 1],
     ['{"op":"pub","id":1,"topic":"a"}', 'bad_request', 1],
+    ['{"op":"pubs","id":1,"messages":{}}', 'bad_request', 1],
     ['{"op":"history","id":1,"topic":"a","limit":1e9}', 'bad_request', 1],
     ['{"op":"auth","id":1}', 'bad_request', 1],
   ])('%s -> %s', (text, code, id) => {

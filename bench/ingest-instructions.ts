@@ -1,0 +1,91 @@
+/**
+ * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch]`
+ *
+ * Instructions per ingested message, counted by valgrind's callgrind in the server process: a
+ * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
+ * under `valgrind --tool=callgrind` with one subscriber and one publisher (the load generator,
+ * not instrumented); after a warm-up the counters are zeroed (`callgrind_control -z`), `messages`
+ * are published at `rate`, delivered and acknowledged, and the counters dumped; the
+ * instructions of an idle window of the same length (the hub's timers) are subtracted. Prints
+ * instructions per message (user space only: the kernel's socket work is not counted) and the
+ * ratio to the first server. Slow: node starts in about a minute under valgrind on 2 cores, and
+ * runs ~50x slower, so keep the rate low. The dumps stay in bench/results/callgrind/ for
+ * `callgrind_annotate`.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './lib/clock.ts';
+import { LoadgenPool } from './lib/loadgen-pool.ts';
+import { measureStep } from './lib/measure.ts';
+import { ServerProcess } from './lib/server-proc.ts';
+import { serverDef, type IngestForm, type ServerName } from './lib/targets.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const servers = arg('servers', 'json,tickhub').split(',') as ServerName[];
+const messages = Number(arg('messages', '2000'));
+const rate = Number(arg('rate', '200'));
+const form = arg('form', 'single') as IngestForm;
+const outDir = `${root}/bench/results/callgrind`;
+
+/** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
+function dumpedInstructions(prefix: string): number {
+  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort();
+  const last = files[files.length - 1];
+  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
+  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
+  if (!m) throw new Error(`no totals in ${last}`);
+  return Number(m[1]);
+}
+
+async function measure(name: ServerName): Promise<number> {
+  const def = serverDef(name);
+  const stamp = `${name}-${form}-${Date.now()}`;
+  // An explicit vgdb prefix: the default one names the user, which a container may not have.
+  const vgdb = `--vgdb-prefix=/tmp/vgdb-${process.pid}`; // short: the FIFO names are built on it
+  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all', '--vgdb=yes', vgdb, `--callgrind-out-file=${outDir}/${stamp}`, '--dump-instr=no'];
+  // vgdb names its FIFOs after $HOST, which the servers get set (their listen address).
+  const vgdbEnv = { ...process.env, HOST: def.env(0).HOST ?? '' };
+  const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
+  const pool = LoadgenPool.start(1, root);
+  try {
+    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form }), 1, 1);
+    if (c.failed) throw new Error(`${name}: ${c.firstError}`);
+    const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
+    await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
+    const control = (cmd: '-z' | '-d') => execFileSync('callgrind_control', [vgdb, cmd, String(server.pid)], { env: vgdbEnv });
+    // Idle baseline: what the hub's own timers ($sys.stats, sweeps, heartbeat) cost per second,
+    // subtracted from the measured window so only the messages' work remains.
+    control('-z');
+    const idleStart = performance.now();
+    await sleep(10_000);
+    control('-d');
+    await sleep(500);
+    const idlePerMs = dumpedInstructions(stamp) / (performance.now() - idleStart - 500);
+    control('-z');
+    const windowStart = performance.now();
+    const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
+    // Under valgrind the server may lag far behind: count only once every message is acked.
+    const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
+    for (let waited = 0; def.acked && (await settled()) < step.sent && waited < 600_000; waited += 500) await sleep(500);
+    const processed = def.acked ? (await pool.replies())?.acks ?? 0 : step.received;
+    const windowMs = performance.now() - windowStart;
+    control('-d');
+    await sleep(500);
+    const ir = dumpedInstructions(stamp) - idlePerMs * windowMs;
+    process.stdout.write(`${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${(ir / processed).toFixed(0)} instructions per message\n`);
+    return ir / processed;
+  } finally {
+    await pool.disconnect().catch(() => undefined);
+    await server.stop();
+    await pool.stop();
+  }
+}
+
+mkdirSync(outDir, { recursive: true });
+const results: Array<[ServerName, number]> = [];
+for (const name of servers) results.push([name, await measure(name)]);
+process.stdout.write(`\n| server | form | instructions / message | vs ${results[0][0]} |\n|---|---|---|---|\n`);
+for (const [name, ir] of results) process.stdout.write(`| ${name} | ${form} | ${ir.toFixed(0)} | ${(ir / results[0][1]).toFixed(2)}× |\n`);

@@ -1,0 +1,114 @@
+/**
+ * The reconnect storm's subscribers, inside a load-generator process: real tickhub clients
+ * (client/hub-client.ts, with its backoff and jitter, resuming with since/epoch) on `ws`, each
+ * subscribed to one topic. Every message handed to the application is checked against the last
+ * seq: a gap counts as lost, a repeat as duplicated.
+ */
+import WebSocket from 'ws';
+import { HubClient } from '../../client/hub-client.ts';
+import { nowMs } from './clock.ts';
+
+export interface StormOpenSpec {
+  url: string;
+  token?: string;
+  topic: string;
+  count: number;
+  minBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+/** Totals over this process's clients. */
+export interface StormStats {
+  clients: number;
+  open: number;
+  /** Clients that have seq `wantSeq` or later. */
+  caughtUp: number;
+  /** nowMs() at which the last of them caught up (0 if not all did). */
+  allCaughtUpAt: number;
+  received: number;
+  lost: number;
+  duplicated: number;
+  /** Welcomes (completed handshakes) since `since`, in 100 ms buckets from `since`. */
+  welcomeBuckets: number[];
+}
+
+/** Welcome buckets cover at most 10 minutes after `since`. */
+const MAX_BUCKETS = 6000;
+
+class StormClient {
+  lastSeq = 0;
+  received = 0;
+  lost = 0;
+  duplicated = 0;
+  caughtUpAt = 0;
+  readonly client: HubClient;
+
+  constructor(spec: StormOpenSpec, welcomes: number[], wanted: () => number) {
+    this.client = new HubClient({
+      url: spec.url,
+      token: spec.token,
+      connect: (u, p) => new WebSocket(u, p, { perMessageDeflate: false }) as unknown as ReturnType<NonNullable<ConstructorParameters<typeof HubClient>[0]['connect']>>,
+      minBackoffMs: spec.minBackoffMs,
+      maxBackoffMs: spec.maxBackoffMs,
+      onWelcome: () => void welcomes.push(nowMs()),
+    });
+    this.client.subscribe(spec.topic, (m) => {
+      this.received++;
+      if (m.seq <= this.lastSeq) this.duplicated++;
+      else {
+        this.lost += m.seq - this.lastSeq - 1;
+        this.lastSeq = m.seq;
+      }
+      if (this.caughtUpAt === 0 && this.lastSeq >= wanted()) this.caughtUpAt = nowMs();
+    });
+  }
+}
+
+export class StormClients {
+  private clients: StormClient[] = [];
+  private readonly welcomes: number[] = [];
+  private wantSeq = Infinity;
+
+  open(spec: StormOpenSpec): void {
+    for (let i = 0; i < spec.count; i++) this.clients.push(new StormClient(spec, this.welcomes, () => this.wantSeq));
+  }
+
+  /** From now on, a client counts as caught up once it has `seq` (and the ones before). */
+  want(seq: number): void {
+    this.wantSeq = seq;
+    for (const c of this.clients) c.caughtUpAt = c.lastSeq >= seq ? nowMs() : 0;
+  }
+
+  stats(since: number): StormStats {
+    let open = 0;
+    let caughtUp = 0;
+    let last = 0;
+    let received = 0;
+    let lost = 0;
+    let duplicated = 0;
+    for (const c of this.clients) {
+      if (c.client.status === 'open') open++;
+      if (c.caughtUpAt > 0) {
+        caughtUp++;
+        last = Math.max(last, c.caughtUpAt);
+      }
+      received += c.received;
+      lost += c.lost;
+      duplicated += c.duplicated;
+    }
+    const buckets: number[] = [];
+    for (const t of this.welcomes) {
+      const b = Math.floor((t - since) / 100);
+      if (b < 0 || b >= MAX_BUCKETS) continue;
+      while (buckets.length <= b) buckets.push(0);
+      buckets[b]++;
+    }
+    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets };
+  }
+
+  close(): void {
+    for (const c of this.clients) c.client.close();
+    this.clients = [];
+    this.welcomes.length = 0;
+  }
+}

@@ -1,0 +1,85 @@
+/** `POST /api/publish`: the HTTP batch publish (ordering, per-message results, partial failure, limits, rates). */
+import { afterEach, describe, expect, it } from 'vitest';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
+import { startHub, type RunningHub } from '../../../server/server.ts';
+import { openTap } from '../../support/ws-client.ts';
+
+const KEY = 'http-batch-publish-key';
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
+  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
+  cleanups.push(() => running.close());
+  return running;
+}
+
+function post(running: RunningHub, body: unknown): Promise<Response> {
+  return fetch(`${running.httpUrl}/api/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+type Body = { results?: Array<{ seq?: number; ts?: number; error?: { code: string; message: string } }>; failed?: number; error?: { code: string; message: string } };
+
+describe('POST /api/publish', () => {
+  it('publishes the messages in order and answers with a result per message', async () => {
+    const running = await hub();
+    const tap = await openTap(`${running.wsUrl}/hb.*`);
+    cleanups.push(() => tap.close());
+    const res = await post(running, { messages: [{ topic: 'hb.a', data: 'x' }, { topic: 'hb.a', data: 'y' }, { topic: 'hb.b', data: 'z' }] });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Body;
+    expect(body.failed).toBe(0);
+    expect(body.results!.map((r) => r.seq)).toEqual([1, 2, 1]);
+    for (let i = 0; i < 3; i++) await tap.next();
+    expect(tap.frames.map((f) => JSON.parse(f).data)).toEqual(['x', 'y', 'z']);
+  });
+
+  it('fails a bad message alone and publishes the rest (200, failed counts them)', async () => {
+    const running = await hub();
+    const res = await post(running, { messages: [{ topic: 'hb.a', data: 1 }, { topic: 'hb..a', data: 2 }, { data: 3 }, { topic: 'hb.a', data: 4 }] });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Body;
+    expect(body.failed).toBe(2);
+    expect(body.results![0].seq).toBe(1);
+    expect(body.results![1].error?.code).toBe('bad_topic');
+    expect(body.results![2].error).toEqual({ code: 'bad_request', message: "a batch message needs a 'topic' string" });
+    expect(body.results![3].seq).toBe(2);
+  });
+
+  it('refuses bad bodies and batches over MAX_BATCH_MESSAGES or MAX_PAYLOAD as a whole', async () => {
+    const running = await hub({ maxBatchMessages: 2, maxPayload: 1024 });
+    const cases: Array<[unknown, number, string]> = [
+      ['{not json', 400, 'bad_json'],
+      [{ messages: 'x' }, 400, 'bad_request'],
+      [{ messages: [] }, 400, 'bad_request'],
+      [{ messages: [1, 2, 3].map((n) => ({ topic: 'hb.a', data: n })) }, 413, 'payload_too_large'],
+      [{ messages: [{ topic: 'hb.a', data: 'p'.repeat(2000) }] }, 413, 'payload_too_large'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post(running, body);
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as Body).error?.code).toBe(code);
+    }
+    const history = (await (await fetch(`${running.httpUrl}/api/history/hb.a`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { lastSeq: number };
+    expect(history.lastSeq).toBe(0);
+  });
+
+  it('counts messages, not requests, against the publish rate', async () => {
+    const running = await hub({ publisherRateLimitPerSecond: 100 });
+    const batch = (n: number) => ({ messages: Array.from({ length: n }, (_, i) => ({ topic: 'hb.r', data: i })) });
+    expect((await post(running, batch(70))).status).toBe(200);
+    const limited = await post(running, batch(50)); // 30 tokens left, and they refill at 100/s
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await limited.json()) as Body).error?.message).toContain('PUBLISHER_RATE_LIMIT');
+    const over = await post(running, batch(150));
+    expect(over.status).toBe(429);
+    expect(((await over.json()) as Body).error?.message).toContain('send smaller batches');
+  });
+});

@@ -1,0 +1,72 @@
+/** AppSession's `pub`: the synchronous fast path (memory broker) and its acks, errors and order. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { testConfig, type HubConfig } from '../../../server/config.ts';
+import { publishedReply } from '../../../server/sessions/app.ts';
+import { startHub } from '../../../server/server.ts';
+import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
+
+const KEY = 'app-session-test-key';
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function publisher(overrides: Partial<HubConfig> = {}): Promise<{ pub: TestSocket; wsUrl: string }> {
+  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
+  cleanups.push(() => running.close());
+  const pub = await openSocket(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
+  cleanups.push(() => pub.close());
+  await pub.nextJson((f) => f.op === 'welcome');
+  return { pub, wsUrl: running.wsUrl };
+}
+
+describe('publishedReply', () => {
+  it('is the JSON of the ok reply, string ids escaped', () => {
+    expect(JSON.parse(publishedReply(7, 3, 1000))).toEqual({ op: 'ok', id: 7, seq: 3, ts: 1000 });
+    expect(JSON.parse(publishedReply('a"b\\c', 1, 2))).toEqual({ op: 'ok', id: 'a"b\\c', seq: 1, ts: 2 });
+    expect(JSON.parse(publishedReply(-1.5e21, 1, 2)).id).toBe(-1.5e21);
+  });
+});
+
+describe('AppSession', () => {
+  describe('#pub', () => {
+    it('acknowledges every publish in order, after its message is queued to subscribers', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/ap.x`);
+      cleanups.push(() => tap.close());
+      for (let i = 1; i <= 50; i++) pub.send({ op: 'pub', id: i, topic: 'ap.x', data: { i } });
+      pub.send({ op: 'pub', id: 'last', topic: 'ap.x', data: 'end' });
+      const last = await pub.nextJson((f) => f.id === 'last');
+      expect(last).toMatchObject({ op: 'ok', seq: 51 });
+      const acks = pub.frames.map((f) => JSON.parse(f)).filter((f) => f.op === 'ok');
+      expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
+      for (let i = 0; i < 51; i++) await tap.next();
+      expect(tap.frames.map((f) => JSON.parse(f).seq)).toEqual(acks.map((a) => a.seq));
+    });
+
+    it('answers a refusal with its id and keeps going: bad topic, forbidden, too many topics', async () => {
+      const { pub } = await publisher({ maxTopics: 2 });
+      pub.send({ op: 'pub', id: 1, topic: 'a..b', data: 1 });
+      expect(await pub.nextJson((f) => f.id === 1)).toMatchObject({ op: 'error', code: 'bad_topic' });
+      pub.send({ op: 'pub', id: 2, topic: '$sys.stats', data: 1 });
+      expect(await pub.nextJson((f) => f.id === 2)).toMatchObject({ op: 'error', code: 'forbidden' });
+      pub.send({ op: 'pub', id: 3, topic: 'ap.one', data: undefined });
+      expect(await pub.nextJson((f) => f.id === 3)).toMatchObject({ op: 'error', code: 'bad_request' }); // no 'data' at all
+      for (const [id, topic] of [[4, 'ap.one'], [5, 'ap.two'], [6, 'ap.three']] as const) pub.send({ op: 'pub', id, topic, data: id });
+      expect(await pub.nextJson((f) => f.id === 6)).toMatchObject({ op: 'error', code: 'too_many_topics' });
+      expect(pub.frames.map((f) => JSON.parse(f)).filter((f) => f.id === 4 || f.id === 5).map((f) => f.op)).toEqual(['ok', 'ok']);
+    });
+
+    it('takes the routed path for chat (the chat rule applies)', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/chat`);
+      cleanups.push(() => tap.close());
+      pub.send({ op: 'pub', id: 1, topic: 'chat', data: { text: 'hello' } });
+      const reply = await pub.nextJson((f) => f.id === 1);
+      expect(reply.op).toBe('ok');
+      const line = await tap.nextJson<{ data: { text: string; nick: string; kind?: string } }>((f) => (f.data as { kind?: string })?.kind === undefined);
+      expect(line.data.text).toBe('hello');
+      expect(typeof line.data.nick).toBe('string'); // the chat service added the nick
+    });
+  });
+});
