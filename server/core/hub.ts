@@ -18,6 +18,7 @@ import { Delivery } from './delivery.ts';
 import { CredentialExpiry } from './expiry.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Flusher } from './outbox.ts';
+import type { Transport } from './transport.ts';
 import { replay, wantsReplay, type ReplayOptions } from './replay.ts';
 import { TopicCatalog } from './topic-catalog.ts';
 import { TopicStats, type TopicPage, type TopicQuery } from './topic-stats.ts';
@@ -79,7 +80,7 @@ export class Hub {
     this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
     this.expiry = new CredentialExpiry(log, config.jwtExpiryWarningMs);
     this.heartbeat = new Heartbeat(this.connections, config.heartbeatMs, log);
-    this.delivery = new Delivery(config, this.counters, this.topicStats, log);
+    this.delivery = new Delivery(config, this.counters, this.topicStats, log, broker);
     broker.onDeliver((env) => this.delivery.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     this.sweepTimer = setInterval(guarded(log, 'topic counter sweep', () => this.topicStats.sweep()), TOPIC_SWEEP_MS);
@@ -123,9 +124,9 @@ export class Hub {
     return this.perIp.take(remote, this.config.maxConnectionsPerIp);
   }
 
-  /** Create and register a connection for an upgraded socket; it takes over `slot` (from reserveConnection). */
-  attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
-    const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
+  /** Create and register a connection for an open transport (WebSocket or SSE); it takes over `slot` (from reserveConnection). */
+  attach(transport: Transport, mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
+    const conn = new Connection(transport, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
     conn.slot = slot;
     this.heartbeat.enrol(conn);

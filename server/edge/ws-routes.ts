@@ -9,6 +9,7 @@ import type { WebSocket } from 'ws';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
+import { WsTransport } from '../core/transport.ts';
 import type { Socket } from 'node:net';
 import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub } from '../core/hub.ts';
@@ -102,7 +103,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     const { remote } = slot;
     const { peer } = c.get('client');
     return (socket: WebSocket): void => {
-      const conn = hub.attach(socket, mode, principal, slot);
+      const conn = hub.attach(new WsTransport(socket), mode, principal, slot);
       const session = createSession(conn);
       // One bucket for the connection's whole life, made at its first frame (taps never send):
       // a new credential changes its rate, never refills it.
