@@ -16,7 +16,7 @@ for (const kind of ['nginx', 'haproxy'] as ProxyKind[]) {
     let c: ProxyCluster;
     beforeAll(async () => {
       c = await startCluster(kind, { HEARTBEAT_MS: '1000' });
-    }, 60_000);
+    }, 120_000);
     afterAll(async () => {
       await stopCluster(c);
     });
