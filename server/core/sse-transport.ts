@@ -21,7 +21,7 @@ import type { ControlFrame, Transport } from './transport.ts';
 const CLOSE_TIMEOUT_MS = 5000;
 
 /** Control ops and the SSE event each becomes (`error` collides with EventSource's own event). */
-const EVENT_OF: Record<string, string> = { welcome: 'welcome', reset: 'reset', error: 'hub-error', expiring: 'expiring', gap: 'gap' };
+const EVENT_OF: Record<string, string> = { welcome: 'welcome', reset: 'reset', error: 'hub-error', expiring: 'expiring' };
 
 export class SseTransport implements Transport {
   readonly framing = 'sse' as const;

@@ -109,6 +109,25 @@ describe('GET /sse/<patterns>', () => {
     expect(ids[2]).toMatch(new RegExp(`^${hub.hub.epoch}:\\d+$`));
   });
 
+  it('answers a Last-Event-ID older than a topic retains with a trimmed reset for that topic only, then what it retains', async () => {
+    const h = await start({ retention: [{ pattern: 'tr.a', maxMessages: 3, maxAgeSeconds: 3600 }, { pattern: '>', maxMessages: 1000, maxAgeSeconds: 3600 }] });
+    const first = await sse(`${h.httpUrl}/sse/tr.*`);
+    await welcomeOf(first);
+    await h.hub.publish('tr.a', { n: 0 });
+    await h.hub.publish('tr.b', { n: 0 });
+    await until('2 messages', () => first.messages().length === 2);
+    first.close();
+    for (let n = 1; n <= 10; n++) await h.hub.publish('tr.a', { n }); // tr.a keeps only 8, 9, 10
+    await h.hub.publish('tr.b', { n: 1 });
+    const resumed = await sse(`${h.httpUrl}/sse/tr.*`, { 'Last-Event-ID': first.lastEventId! });
+    const reset = JSON.parse((await resumed.next((e) => e.event === 'reset')).data);
+    expect(reset).toMatchObject({ op: 'reset', topic: 'tr.a', reason: 'trimmed' });
+    await until('4 messages', () => resumed.messages().length === 4);
+    await sleep(50);
+    expect(resumed.events.filter((e) => e.event === 'reset')).toHaveLength(1);
+    expect(resumed.messages<{ topic: string; data: { n: number } }>().map((m) => `${m.topic}:${m.data.n}`)).toEqual(['tr.a:8', 'tr.a:9', 'tr.a:10', 'tr.b:1']);
+  });
+
   it('sends a heartbeat comment at HEARTBEAT_MS on an idle stream, which outlives the HTTP request timeouts', async () => {
     const h = await start({ heartbeatMs: 200, headersTimeoutMs: 300, requestTimeoutMs: 600 });
     const stream = await sse(`${h.httpUrl}/sse/idle.topic`);
