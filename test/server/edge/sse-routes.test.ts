@@ -128,6 +128,25 @@ describe('GET /sse/<patterns>', () => {
     expect(resumed.messages<{ topic: string; data: { n: number } }>().map((m) => `${m.topic}:${m.data.n}`)).toEqual(['tr.a:8', 'tr.a:9', 'tr.a:10', 'tr.b:1']);
   });
 
+  it('takes the tap query: since/epoch resumes per topic, maxHz throttles to the latest value with ids that never go backwards', async () => {
+    for (let n = 1; n <= 4; n++) await hub.hub.publish('q.a', { n });
+    const since = await sse(`${hub.httpUrl}/sse/q.*?since=q.a:2&epoch=${hub.hub.epoch}`);
+    await welcomeOf(since);
+    await until('q.a 3 and 4', () => since.messages().length === 2);
+    expect(since.messages<{ seq: number }>().map((m) => m.seq)).toEqual([3, 4]);
+
+    const throttled = await sse(`${hub.httpUrl}/sse/hz.*?maxHz=2`);
+    await welcomeOf(throttled);
+    for (let n = 1; n <= 20; n++) {
+      await hub.hub.publish('hz.a', { n });
+      await hub.hub.publish('hz.b', { n });
+    }
+    await until('the latest of both', () => ['hz.a', 'hz.b'].every((t) => throttled.messages<{ topic: string; data: { n: number } }>().some((m) => m.topic === t && m.data.n === 20)), 3000);
+    expect(throttled.messages().length).toBeLessThan(10);
+    const ids = throttled.events.filter((e) => e.event === 'message' && e.id !== undefined).map(posOf);
+    expect(ids.every((p, i) => i === 0 || p > ids[i - 1])).toBe(true);
+  });
+
   it('sends a heartbeat comment at HEARTBEAT_MS on an idle stream, which outlives the HTTP request timeouts', async () => {
     const h = await start({ heartbeatMs: 200, headersTimeoutMs: 300, requestTimeoutMs: 600 });
     const stream = await sse(`${h.httpUrl}/sse/idle.topic`);
