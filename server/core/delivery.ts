@@ -80,10 +80,10 @@ export class Delivery {
           rendered = frameText(sub.render(env)); // once per message per renderer, like the JSON frame
         }
         out = rendered!;
-      } else if (conn.framing === 'ws') {
-        out = frame ??= frameText(env.json);
-      } else {
+      } else if (conn.framing === 'sse') {
         out = sse ??= sseMessage(env, this.broker.epoch); // once per message for every SSE stream
+      } else {
+        out = frame ??= frameText(env.json);
       }
       if (sub.throttle && !this.throttle.admits(sub, env.topic, out)) continue;
       this.enqueue(sub, env.topic, out, false, counter);
@@ -100,7 +100,7 @@ export class Delivery {
 
   /** A message framed for one connection, off the fan-out path (replays). */
   private frameOf(conn: Connection, env: Envelope): Buffer {
-    return conn.framing === 'ws' ? frameText(env.json) : sseMessage(env, this.broker.epoch);
+    return conn.framing === 'sse' ? sseMessage(env, this.broker.epoch) : frameText(env.json);
   }
 
   /** Forget a subscription: no more deliveries, no maxHz state. */
