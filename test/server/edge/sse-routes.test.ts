@@ -152,11 +152,11 @@ describe('GET /sse/<patterns>', () => {
   });
 
   it('sends a heartbeat comment at HEARTBEAT_MS on an idle stream, which outlives the HTTP request timeouts', async () => {
-    const h = await start({ heartbeatMs: 200, headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const h = await start({ heartbeatMs: 200, headersTimeoutMs: 1000, requestTimeoutMs: 1000 });
     const stream = await sse(`${h.httpUrl}/sse/idle.topic`);
     await welcomeOf(stream);
     await until('a heartbeat', () => stream.comments.includes('hb'), 3000);
-    await sleep(1500); // past REQUEST_TIMEOUT_MS: Node's request timers must not end the stream
+    await sleep(2000); // past REQUEST_TIMEOUT_MS: Node's request timers must not end the stream
     const beats = stream.comments.length;
     await until('more heartbeats', () => stream.comments.length > beats, 3000);
     await h.hub.publish('idle.topic', { late: true });
