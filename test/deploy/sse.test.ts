@@ -43,14 +43,16 @@ for (const kind of ['nginx', 'haproxy'] as ProxyKind[]) {
 
     it('a wildcard stream resumes through the proxy with Last-Event-ID after kill -9 of its node: nothing lost, nothing twice', { timeout: 60_000 }, async () => {
       let survivor = 0;
+      const prefix = `deploy.sse${kind}`;
       const result = await resumeAcrossKill({
         firstBase: c.proxy.httpBase,
         resumeBase: c.proxy.httpBase,
-        prefix: `deploy.sse${kind}`,
+        prefix,
         publish: (topic, data) => publishTo(c.nodes[survivor].port)(topic, data),
         async kill() {
-          const lists = await connectionsByNode(c);
-          const victim = lists.findIndex((list) => list.some((conn) => conn.mode === 'sse'));
+          // The node serving this stream (by its pattern: the previous test's stream may still be going away).
+          const lists = (await connectionsByNode(c)) as Array<Array<{ mode: string; subscriptions?: string[] }>>;
+          const victim = lists.findIndex((list) => list.some((conn) => conn.mode === 'sse' && conn.subscriptions?.includes(`${prefix}.*`)));
           expect(victim).toBeGreaterThanOrEqual(0);
           survivor = (victim + 1) % c.nodes.length;
           c.nodes[victim].proc.kill('SIGKILL');

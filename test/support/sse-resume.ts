@@ -52,7 +52,7 @@ export async function resumeAcrossKill(s: ResumeScenario): Promise<ResumeResult>
     await until('the first stream to get 30 messages', () => first.messages().length >= 30);
     const killedAt = performance.now();
     await s.kill();
-    await first.ended;
+    await Promise.race([first.ended, sleep(10_000).then(() => Promise.reject(new Error('the first stream did not end within 10 s of the kill')))]);
     const lastId = first.lastEventId!;
     expect(lastId).toMatch(/^[A-Za-z0-9_-]+:\d+$/);
     // A proxy may answer 502/503 for a moment while it notices the node is gone: retry as EventSource would.
