@@ -71,7 +71,11 @@ export async function resumeAcrossKill(s: ResumeScenario): Promise<ResumeResult>
     stop = true;
     await publisher;
     const total = count;
-    await until('the resumed stream to catch up', () => first.messages().length + resumed.messages().length >= total, 10_000);
+    const caughtUp = () => first.messages().length + resumed.messages().length >= total;
+    await until('the resumed stream to catch up', caughtUp, 10_000).catch(() => {
+      const seen = [...first.messages(), ...resumed.messages()].map((m) => `${m.topic}:${m.seq}`);
+      throw new Error(`resumed stream behind: ${seen.length} of ${total}; last id ${lastId}; resumed events ${JSON.stringify(resumed.events.slice(0, 3))}; published ${JSON.stringify([...published])}; last seen ${seen.slice(-6).join(' ')}`);
+    });
     await sleep(100); // anything extra (a duplicate) would arrive now
     expect(resumed.events.filter((e) => e.event === 'reset')).toEqual([]);
     const got = new Map<string, number[]>();
