@@ -8,10 +8,11 @@
  */
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
-import type { Envelope } from '../broker/broker.ts';
+import type { Broker, Envelope } from '../broker/broker.ts';
 import { matches } from '../../protocol/topics.ts';
-import { CloseCode, type Renderer, type Subscription } from './connection.ts';
+import { CloseCode, type Connection, type Renderer, type Subscription } from './connection.ts';
 import { frameText } from './outbox.ts';
+import { sseMessage } from './sse-frame.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 import { Throttle } from './throttle.ts';
 import type { TopicCounter, TopicStats } from './topic-stats.ts';
@@ -36,6 +37,8 @@ export class Delivery {
     private readonly counters: DeliveryCounters,
     private readonly topicStats: TopicStats,
     log: Logger,
+    /** Whose epoch SSE ids carry. */
+    private readonly broker: Pick<Broker, 'epoch'>,
   ) {
     this.throttle = new Throttle(log, config.outboxLimitBytes, {
       release: (sub, topic, frame) => this.enqueue(sub, topic, frame, false),
@@ -46,7 +49,11 @@ export class Delivery {
     });
   }
 
-  /** A message from the broker, to every subscription whose pattern matches its topic. */
+  /**
+   * A message from the broker, to every subscription whose pattern matches its topic. Framed at
+   * most once per framing kind (the WebSocket frame; the SSE event, sse-frame.ts), picked per
+   * subscriber with one field compare.
+   */
   deliver(env: Envelope): void {
     const counter = this.topicStats.count(env.topic);
     const subs = this.index.match(env.topic);
@@ -54,6 +61,7 @@ export class Delivery {
     const stamp = ++this.stamp;
     let frame: Buffer | undefined;
     let deflated: Buffer | undefined;
+    let sse: Buffer | undefined;
     let renderedBy: Renderer | null = null;
     let rendered: Buffer | undefined;
     for (let i = 0; i < subs.length; i++) {
@@ -74,6 +82,8 @@ export class Delivery {
           rendered = frameText(sub.render(env)); // once per message per renderer, like the JSON frame
         }
         out = rendered!;
+      } else if (conn.framing === 'sse') {
+        out = sse ??= sseMessage(env, this.broker.epoch); // once per message for every SSE stream
       } else if (conn.deflate) {
         // One deflate per message, shared by every connection that negotiated it; small ones stay plain.
         out = deflated ??= conn.deflate.message(env) ?? (frame ??= frameText(env.json));
@@ -88,9 +98,15 @@ export class Delivery {
   /** A replayed message (never dropped), or a live one buffered during the replay (as live). */
   enqueueEnvelope(sub: Subscription, env: Envelope, replayed: boolean): void {
     if (!replayed && sub.skipOwn && env.origin === sub.conn.id) return;
-    const frame = sub.render ? frameText(sub.render(env)) : (sub.conn.deflate?.message(env) ?? frameText(env.json));
+    const frame = sub.render ? frameText(sub.render(env)) : this.frameOf(sub.conn, env);
     if (!replayed && sub.throttle && !this.throttle.admits(sub, env.topic, frame)) return;
     this.enqueue(sub, env.topic, frame, replayed);
+  }
+
+  /** A message framed for one connection, off the fan-out path (replays). */
+  private frameOf(conn: Connection, env: Envelope): Buffer {
+    if (conn.framing === 'sse') return sseMessage(env, this.broker.epoch);
+    return conn.deflate?.message(env) ?? frameText(env.json);
   }
 
   /** Forget a subscription: no more deliveries, no maxHz state. */

@@ -174,19 +174,21 @@ export class Sequencer {
     this.adoptEpoch(await source.epoch());
     const startEpoch = this.currentEpoch;
     const trimmed: string[] = [];
+    /** What history fills in, delivered at the end merged with the held live messages in pos order. */
+    const recovered: Envelope[] = [];
     // Topics this node delivered before: everything after the last seq it delivered.
     for (const [topic, { seq: last, ts: lastTs }] of [...this.lastDelivered]) {
       const page = await source.history(topic, { since: last });
       this.adoptEpoch(page.epoch);
       if (this.currentEpoch !== startEpoch) return void (this.again = true);
-      if (page.lastSeq < last && (await this.forgottenSince(topic, lastTs))) continue;
+      if (page.lastSeq < last && (await this.forgottenSince(topic, lastTs, recovered))) continue;
       if (page.lastSeq < last) {
         // Same epoch but the counter went back: Redis restarted from an old snapshot.
         this.adoptEpoch(await source.rotateEpoch(this.currentEpoch));
         return void (this.again = true);
       }
       if (page.truncated) trimmed.push(topic);
-      this.deliverPage(page.messages);
+      recovered.push(...page.messages);
     }
     // Topics first published while this node was cut off, matching its patterns.
     const patterns = [...source.patterns()];
@@ -195,15 +197,19 @@ export class Sequencer {
       const page = await source.history(topic, {});
       this.adoptEpoch(page.epoch);
       if (this.currentEpoch !== startEpoch) return void (this.again = true);
-      this.deliverPage(page.messages.filter((m) => m.ts >= this.lastAliveTs));
+      recovered.push(...page.messages.filter((m) => m.ts >= this.lastAliveTs));
     }
     if (trimmed.length > 0) this.events.lost({ topics: trimmed, reason: 'trimmed' });
     if (this.again) return;
-    const pending = this.pending;
+    // In pos order across topics, as live delivery is: an SSE stream's id (the highest pos it was
+    // sent) then never passes a message of another topic this node has yet to deliver.
+    const fromHistory = new Set(recovered);
+    const merged = [...recovered, ...this.pending].sort((a, b) => a.pos - b.pos);
     this.pending = [];
     this.recovering = false;
-    for (const env of pending) {
-      if (this.recovering) this.pending.push(env);
+    for (const env of merged) {
+      if (fromHistory.has(env)) this.deliverRecovered(env); // what history holds is all there is: no gap check
+      else if (this.recovering) this.pending.push(env);
       else this.accept(env);
     }
   }
@@ -213,19 +219,17 @@ export class Sequencer {
    * topic was forgotten while idle and started over: deliver its new messages and return true.
    * Otherwise Redis went back to an old snapshot (the caller starts a new epoch).
    */
-  private async forgottenSince(topic: string, lastTs: number): Promise<boolean> {
+  private deliverRecovered(env: Envelope): void {
+    if (env.seq <= (this.lastDelivered.get(env.topic)?.seq ?? 0)) return;
+    this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
+    this.events.deliver(env);
+  }
+
+  private async forgottenSince(topic: string, lastTs: number, recovered: Envelope[]): Promise<boolean> {
     const page = await this.source.history(topic, {});
     if (page.messages.some((m) => m.ts <= lastTs)) return false;
     this.lastDelivered.delete(topic);
-    this.deliverPage(page.messages);
+    recovered.push(...page.messages);
     return true;
-  }
-
-  private deliverPage(messages: Envelope[]): void {
-    for (const env of messages) {
-      if (env.seq <= (this.lastDelivered.get(env.topic)?.seq ?? 0)) continue;
-      this.lastDelivered.set(env.topic, { seq: env.seq, ts: env.ts });
-      this.events.deliver(env);
-    }
   }
 }

@@ -93,7 +93,7 @@ describe('SharedDeflate', () => {
 
   it('#message deflates a message once while it is recent, tells a restarted topic apart, and forgets the oldest past RECENT_FRAMES_BYTES', () => {
     const deflate = new SharedDeflate(100);
-    const env = (seq: number, data: unknown) => ({ topic: 'm.a', seq, ts: 1, json: JSON.stringify({ topic: 'm.a', seq, ts: 1, data }) });
+    const env = (seq: number, data: unknown) => ({ topic: 'm.a', seq, ts: 1, pos: seq, json: JSON.stringify({ topic: 'm.a', seq, ts: 1, data }) });
     const first = env(1, payload(1, 500));
     const frame = deflate.message(first)!;
     expect(deflate.message({ ...first })).toBe(frame); // a replayed copy (e.g. from Redis) hits too

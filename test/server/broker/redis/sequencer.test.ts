@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope, HistoryPage, HistoryQuery, LostNotice } from '../../../../server/broker/broker.ts';
 import { Sequencer, type HistorySource } from '../../../../server/broker/redis/sequencer.ts';
 
-const env = (topic: string, seq: number, ts = seq): Envelope => ({ topic, seq, ts, json: `{"topic":"${topic}","seq":${seq}}` });
+/** pos: the global order, a's messages at 10, 20, 30..., b's at 15, 25, 35... */
+const env = (topic: string, seq: number, ts = seq): Envelope => ({ topic, seq, ts, pos: seq * 10 + (topic === 'b' ? 5 : 0), json: `{"topic":"${topic}","seq":${seq}}` });
 
 /** A fake Redis: per-topic retained messages (a window), an epoch, and a log of what was read. */
 class FakeHistory implements HistorySource {
@@ -68,6 +69,18 @@ describe('Sequencer', () => {
     expect(delivered).toEqual(['a:1', 'a:2', 'a:3', 'a:4', 'a:5', 'a:6']);
     expect(seq.holding).toBe(false);
     expect(source.reads).toContain('a>1');
+  });
+
+  it('a recovery delivers what it fills in across topics in pos order, as live delivery is', async () => {
+    const { seq, source, delivered } = setup();
+    seq.receive(env('a', 1), 'e1');
+    seq.receive(env('b', 1), 'e1');
+    seq.hold(); // the live connection dropped
+    source.streams.set('a', { first: 1, last: 3 });
+    source.streams.set('b', { first: 1, last: 3 });
+    seq.receive(env('b', 4), 'e1'); // held meanwhile
+    await seq.recover();
+    expect(delivered).toEqual(['a:1', 'b:1', 'a:2', 'b:2', 'a:3', 'b:3', 'b:4']);
   });
 
   it('a gap already trimmed from history is reported as lost for that topic only', async () => {
