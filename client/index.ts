@@ -3,7 +3,7 @@
  * a program needs to use it. See the README's "Client library" section.
  */
 export { HubClient } from './hub-client.ts';
-export type { ClientStatus, HubClientOptions, SubscribeOptions, WebSocketFactory, WebSocketLike } from './hub-client.ts';
+export type { ClientStatus, HubClientOptions, LiveTransport, SubscribeOptions, TransportKind, WebSocketFactory, WebSocketLike } from './hub-client.ts';
 export { APP_SUBPROTOCOL } from '../protocol/wire.ts';
 export { HubError } from '../protocol/errors.ts';
 export type { ChatData, ErrorCode, ExpiringFrame, HubMessage, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
