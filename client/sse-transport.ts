@@ -149,26 +149,30 @@ export class SseTransport implements Transport {
     try {
       const res = await fetch(url, { headers: { accept: 'text/event-stream' }, cache: 'no-store', signal: ctrl.signal });
       if (!res.ok || !res.body) throw await refusalOf(res);
+      const reader = res.body.getReader();
+      // Aborting the fetch does not always settle a pending read (undici): cancel it as well.
+      const cancel = () => void reader.cancel().catch(() => {});
+      if (ctrl.signal.aborted) cancel();
+      else ctrl.signal.addEventListener('abort', cancel, { once: true });
       const parser = new EventStreamParser({
         event: (ev) => this.onEvent(ev.event, ev.data, ctrl),
         retry: (ms) => (this.retryMs = ms),
       });
-      const reader = res.body.getReader();
       const decoder = new TextDecoder();
-      while (this.stream === ctrl) {
+      while (this.stream === ctrl && !ctrl.signal.aborted) {
         const { done, value } = await reader.read();
         if (done) break;
         parser.push(decoder.decode(value, { stream: true }));
       }
-      ctrl.abort(); // ends the body when the loop stopped because it was replaced
     } catch {
-      // aborted, refused or broken: all end the stream below
+      // refused or broken: both end the stream below
     }
+    ctrl.abort();
     if (this.stream === ctrl) this.end();
   }
 
   private onEvent(event: string, data: string, ctrl: AbortController): void {
-    if (this.stream !== ctrl) return;
+    if (this.stream !== ctrl || ctrl.signal.aborted) return;
     if (event === 'close') return void ctrl.abort(); // the hub ends the stream next: reconnect now
     let frame: ServerFrame;
     try {
