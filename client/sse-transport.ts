@@ -198,15 +198,21 @@ export class SseTransport implements Transport {
     this.events.welcome(welcome);
   }
 
-  /** With no subscription there is no stream: the transport is up once the hub answers HTTP. */
+  /**
+   * With no subscription there is no stream: the transport is up once `/healthz` answers as a
+   * hub does (`{"status":..}`, 200 or 503), not merely once something answers HTTP.
+   */
   private async checkReachable(): Promise<void> {
+    let isHub = false;
     try {
-      await fetch(`${this.base}/healthz`, { cache: 'no-store' });
+      const res = await fetch(`${this.base}/healthz`, { cache: 'no-store' });
+      const body = (await res.json()) as { status?: unknown };
+      isHub = (res.ok || res.status === 503) && typeof body.status === 'string';
     } catch {
-      if (!this.ended) this.end();
-      return;
+      /* not reachable, or not a hub */
     }
     if (this.ended) return;
+    if (!isHub) return this.end();
     this.live = true;
     this.events.welcome(null);
   }
