@@ -4,7 +4,7 @@ export interface SysStats {
   /** The node these figures describe: each node of a cluster publishes its own. */
   node: string;
   uptimeSeconds: number;
-  connections: { total: number; line: number; app: number; tap: number };
+  connections: { total: number; line: number; app: number; tap: number; sse: number };
   subscriptions: number;
   /** Topics this node keeps counters for (seen recently); see tickhub_topics for the broker's count. */
   topics: number;

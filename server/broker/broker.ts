@@ -4,7 +4,8 @@
  *
  * Guarantees every implementation gives:
  * - `publish` resolves only after the message has a seq and is in history; seqs per topic
- *   start at 1 and increase by exactly 1.
+ *   start at 1 and increase by exactly 1. Every message also gets a `pos`, strictly increasing
+ *   across all topics within an epoch (gaps allowed), which history returns with it.
  * - Live delivery to the handler is at-most-once and in seq order per topic; anything missed
  *   live is recoverable from `history` by seq, as long as it is retained and the epoch holds.
  * - `epoch` changes whenever history may have been lost (e.g. the memory broker restarting, or
@@ -27,6 +28,11 @@ export interface Envelope {
   topic: string;
   seq: number;
   ts: number;
+  /**
+   * Global position: strictly increasing across all topics within an epoch (SSE ids, merged
+   * resume). Not part of the wire JSON. 0 for a message stored before positions existed.
+   */
+  pos: number;
   /** The full wire JSON: `{"topic":..,"seq":..,"ts":..,"data":..}`. */
   json: string;
   /** Connection id of a local publisher, so line-mode chat is not echoed to its sender. */
@@ -110,6 +116,8 @@ export interface Broker {
   onLost(handler: (notice: LostNotice) => void): void;
   /** The clock `ts` is taken from, in Unix ms (the local clock unless the broker has a shared one). */
   now(): number;
+  /** The highest `pos` assigned so far in the current epoch (0 if none): where a stream starting now begins. */
+  position(): Promise<number>;
   /** Assign the next seq, store in history, deliver live. `dataJson` is the JSON text of `data`. */
   publish(topic: string, dataJson: string, origin?: string): Promise<Envelope>;
   /** Declare local interest in a pattern (the Redis broker subscribes upstream; memory ignores it). */

@@ -53,6 +53,8 @@ export class MemoryBroker implements Broker {
   readonly presence: Presence = new MemoryPresence();
   private readonly streams = new Map<string, Stream>();
   private deliver: DeliveryHandler = () => {};
+  /** Last `pos` given, across all topics (the epoch is per process, so is this). */
+  private lastPos = 0;
   private readonly clock: () => number;
   private readonly maxTopics: number;
   private readonly sweeper: MapSweeper<string, Stream>;
@@ -96,13 +98,17 @@ export class MemoryBroker implements Broker {
     const seq = ++stream.lastSeq;
     const ts = this.clock();
     stream.lastPublishAt = ts;
-    const envelope: Envelope = { topic, seq, ts, json: encodeMessage(topic, seq, ts, dataJson), origin };
+    const envelope: Envelope = { topic, seq, ts, pos: ++this.lastPos, json: encodeMessage(topic, seq, ts, dataJson), origin };
     if (stream.keeps) {
       stream.ring.push(envelope);
       this.trimByAge(stream, ts);
     }
     this.deliver(envelope);
     return envelope;
+  }
+
+  async position(): Promise<number> {
+    return this.lastPos;
   }
 
   async subscribe(): Promise<void> {}

@@ -2,15 +2,14 @@
  * One client socket as the hub sees it: identity, role, subscriptions and a bounded outbox.
  * Every byte to the client goes through the outbox, so replies and messages keep their order.
  */
-import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
 import type { OverflowPolicy } from '../config.ts';
 import type { AddressSlot } from './address-slots.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
-import { Flusher, Outbox, frameText, type OverflowAction } from './outbox.ts';
+import { Flusher, Outbox, type OverflowAction } from './outbox.ts';
+import type { ControlFrame, Framing, Transport } from './transport.ts';
 
-export type ConnectionMode = 'line' | 'app' | 'tap';
+export type ConnectionMode = 'line' | 'app' | 'tap' | 'sse';
 
 /** Renders a message as a subscription's own text (e.g. `nick: text` chat lines for line mode). */
 export type Renderer = (env: Envelope) => string;
@@ -77,9 +76,12 @@ export class Connection {
   dropped = 0;
   /** Bytes of maxHz state (held-back frames) across this connection's subscriptions; bounded by OUTBOX_LIMIT_BYTES. */
   throttledBytes = 0;
+  /** How its messages are framed (a field, so fan-out picks the shared frame with one compare). */
+  readonly framing: Framing;
 
   constructor(
-    readonly ws: WebSocket,
+    /** The wire under it: a WebSocket or an SSE stream (transport.ts). */
+    readonly transport: Transport,
     readonly mode: ConnectionMode,
     /** Who is on the other end; the `auth` op may change it. */
     public principal: Principal,
@@ -87,8 +89,8 @@ export class Connection {
     outboxLimitBytes: number,
     flusher: Flusher,
   ) {
-    const socket = (ws as unknown as { _socket: Socket })._socket;
-    this.outbox = new Outbox(socket, outboxLimitBytes, flusher);
+    this.framing = transport.framing;
+    this.outbox = new Outbox(transport.socket, outboxLimitBytes, flusher, transport.label);
   }
 
   /**
@@ -105,7 +107,7 @@ export class Connection {
 
   /** Queue a text frame that must not be dropped (replies, notices, replay). */
   sendText(text: string): void {
-    this.sendFrame(frameText(text));
+    this.sendFrame(this.transport.text(text));
   }
 
   /** Queue a framed message that must not be dropped. */
@@ -114,13 +116,21 @@ export class Connection {
     if (this.outbox.pushControl(frame) === 'overflow') this.close(CloseCode.policy, 'slow consumer');
   }
 
-  sendJson(frame: object): void {
-    this.sendText(JSON.stringify(frame));
+  /** Queue a control frame (`{op: ...}`), framed as its transport carries it. */
+  sendJson<F extends ControlFrame>(frame: F): void {
+    this.sendFrame(this.transport.control(frame));
+  }
+
+  /** A heartbeat visit: ping (WebSocket) or queue a comment (SSE); false if the peer missed the last one. */
+  heartbeat(): void {
+    const { frame, alive } = this.transport.heartbeat();
+    if (frame) this.sendFrame(frame);
+    if (alive) this.alive = true;
   }
 
   /** Resolves once the socket has written what it holds (or closed). Used to pace replays. */
   drained(): Promise<void> {
-    const socket = (this.ws as unknown as { _socket: Socket })._socket;
+    const socket = this.transport.socket;
     // Only a due 'drain' will fire: below the high-water mark the socket is as good as drained.
     if (this.closed || !socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
@@ -138,15 +148,11 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.outbox.seal(); // what was queued (e.g. the error that explains this close) goes first
-    try {
-      this.ws.close(code, reason);
-    } catch {
-      this.ws.terminate();
-    }
+    this.transport.close(code, reason);
   }
 
   terminate(): void {
     this.closed = true;
-    this.ws.terminate();
+    this.transport.terminate();
   }
 }

@@ -7,10 +7,11 @@
  */
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
-import type { Envelope } from '../broker/broker.ts';
+import type { Broker, Envelope } from '../broker/broker.ts';
 import { matches } from '../../protocol/topics.ts';
-import { CloseCode, type Renderer, type Subscription } from './connection.ts';
+import { CloseCode, type Connection, type Renderer, type Subscription } from './connection.ts';
 import { frameText } from './outbox.ts';
+import { sseMessage } from './sse-frame.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 import { Throttle } from './throttle.ts';
 import type { TopicCounter, TopicStats } from './topic-stats.ts';
@@ -35,6 +36,8 @@ export class Delivery {
     private readonly counters: DeliveryCounters,
     private readonly topicStats: TopicStats,
     log: Logger,
+    /** Whose epoch SSE ids carry. */
+    private readonly broker: Pick<Broker, 'epoch'>,
   ) {
     this.throttle = new Throttle(log, config.outboxLimitBytes, {
       release: (sub, topic, frame) => this.enqueue(sub, topic, frame, false),
@@ -52,6 +55,7 @@ export class Delivery {
     if (subs.length === 0) return;
     const stamp = ++this.stamp;
     let frame: Buffer | undefined;
+    let sse: Buffer | undefined;
     let renderedBy: Renderer | null = null;
     let rendered: Buffer | undefined;
     for (let i = 0; i < subs.length; i++) {
@@ -72,8 +76,10 @@ export class Delivery {
           rendered = frameText(sub.render(env)); // once per message per renderer, like the JSON frame
         }
         out = rendered!;
-      } else {
+      } else if (conn.framing === 'ws') {
         out = frame ??= frameText(env.json);
+      } else {
+        out = sse ??= sseMessage(env, this.broker.epoch); // once per message for every SSE stream
       }
       if (sub.throttle && !this.throttle.admits(sub, env.topic, out)) continue;
       this.enqueue(sub, env.topic, out, false, counter);
@@ -83,9 +89,14 @@ export class Delivery {
   /** A replayed message (never dropped), or a live one buffered during the replay (as live). */
   enqueueEnvelope(sub: Subscription, env: Envelope, replayed: boolean): void {
     if (!replayed && sub.skipOwn && env.origin === sub.conn.id) return;
-    const frame = frameText(sub.render ? sub.render(env) : env.json);
+    const frame = sub.render ? frameText(sub.render(env)) : this.frameOf(sub.conn, env);
     if (!replayed && sub.throttle && !this.throttle.admits(sub, env.topic, frame)) return;
     this.enqueue(sub, env.topic, frame, replayed);
+  }
+
+  /** A message framed for one connection, off the fan-out path (replays). */
+  private frameOf(conn: Connection, env: Envelope): Buffer {
+    return conn.framing === 'ws' ? frameText(env.json) : sseMessage(env, this.broker.epoch);
   }
 
   /** Forget a subscription: no more deliveries, no maxHz state. */

@@ -1,7 +1,8 @@
 /**
  * Liveness for every socket on one timer. Each tick visits one slice of the connections, so
  * every connection is pinged once per HEARTBEAT_MS and terminated if it has not answered (pong
- * or any frame) since its last visit. Slicing spreads the pings and the burst of pongs they
+ * or any frame; an SSE stream, write progress) since its last visit. SSE streams get a comment
+ * instead of a ping (transport.ts). Slicing spreads the pings and the burst of pongs they
  * trigger, which would otherwise stall delivery to everyone for a moment every HEARTBEAT_MS
  * (an estimated ~20 ms at 1000 sockets here).
  */
@@ -29,7 +30,7 @@ export class Heartbeat {
   /** Give a new connection its slice, round robin. */
   enrol(conn: Connection): void {
     conn.heartbeatSlot = this.assigned++ % SLICES;
-    conn.ws.on('pong', () => (conn.alive = true));
+    conn.transport.onPong(() => (conn.alive = true));
   }
 
   stop(): void {
@@ -47,7 +48,7 @@ export class Heartbeat {
       }
       conn.alive = false;
       try {
-        conn.ws.ping();
+        conn.heartbeat();
       } catch {
         conn.terminate();
       }

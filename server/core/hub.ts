@@ -18,7 +18,8 @@ import { Delivery } from './delivery.ts';
 import { CredentialExpiry } from './expiry.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Flusher } from './outbox.ts';
-import { replay, wantsReplay, type ReplayOptions } from './replay.ts';
+import type { Transport } from './transport.ts';
+import { replay, replayAfter, wantsReplay, type ReplayDeps, type ReplayOptions, type ResumeOptions } from './replay.ts';
 import { TopicCatalog } from './topic-catalog.ts';
 import { TopicStats, type TopicPage, type TopicQuery } from './topic-stats.ts';
 
@@ -57,6 +58,8 @@ export class Hub {
   /** The cluster's topic list, with a shared broker (Redis); null: this node's counters list every topic. */
   private readonly catalog: TopicCatalog | null;
   private readonly delivery: Delivery;
+  /** What replays need: the broker, the outbox bound, and delivery's one enqueue path. */
+  private readonly replayDeps: ReplayDeps;
   private readonly flusher: Flusher;
   private readonly heartbeat: Heartbeat;
   private readonly expiry: CredentialExpiry;
@@ -79,7 +82,8 @@ export class Hub {
     this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
     this.expiry = new CredentialExpiry(log, config.jwtExpiryWarningMs);
     this.heartbeat = new Heartbeat(this.connections, config.heartbeatMs, log);
-    this.delivery = new Delivery(config, this.counters, this.topicStats, log);
+    this.delivery = new Delivery(config, this.counters, this.topicStats, log, broker);
+    this.replayDeps = { broker, outboxLimitBytes: config.outboxLimitBytes, enqueue: (s, env, replayed) => this.delivery.enqueueEnvelope(s, env, replayed) };
     broker.onDeliver((env) => this.delivery.deliver(env));
     broker.onLost((notice) => this.onBrokerLost(notice));
     this.sweepTimer = setInterval(guarded(log, 'topic counter sweep', () => this.topicStats.sweep()), TOPIC_SWEEP_MS);
@@ -123,9 +127,9 @@ export class Hub {
     return this.perIp.take(remote, this.config.maxConnectionsPerIp);
   }
 
-  /** Create and register a connection for an upgraded socket; it takes over `slot` (from reserveConnection). */
-  attach(ws: Connection['ws'], mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
-    const conn = new Connection(ws, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
+  /** Create and register a connection for an open transport (WebSocket or SSE); it takes over `slot` (from reserveConnection). */
+  attach(transport: Transport, mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
+    const conn = new Connection(transport, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
     conn.slot = slot;
     this.heartbeat.enrol(conn);
@@ -208,6 +212,39 @@ export class Hub {
    * messages published meanwhile are buffered, then sent without gap or duplicate (replay.ts).
    */
   async subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
+    const replaying = wantsReplay(options);
+    const sub = this.addSubscription(conn, pattern, options, replaying);
+    const acceptedAt = this.broker.now(); // the clock message ts come from (Redis time with Redis)
+    await this.broker.subscribe(pattern);
+    options.accepted?.(acceptedAt);
+    if (!replaying) return;
+    try {
+      await replay(sub, options, this.replayDeps);
+    } catch (err) {
+      // Replying twice is not allowed; closing makes the client reconnect and resume.
+      this.logError(err, conn);
+      conn.close(1011, 'replay failed');
+    }
+  }
+
+  /**
+   * Subscribe `conn` to every pattern at once and resume them from a global position (an SSE
+   * stream's Last-Event-ID): one replay merged across all their topics in pos order (replay.ts),
+   * then live, without gap or duplicate.
+   */
+  async resume(conn: Connection, patterns: readonly string[], options: ResumeOptions & { maxHz?: number }): Promise<void> {
+    const subs = patterns.map((pattern) => this.addSubscription(conn, pattern, options, true));
+    for (const pattern of patterns) await this.broker.subscribe(pattern);
+    try {
+      await replayAfter(subs, options, this.replayDeps);
+    } catch (err) {
+      this.logError(err, conn);
+      conn.close(1011, 'replay failed');
+    }
+  }
+
+  /** Check and register one subscription (replacing the connection's own of the same pattern). */
+  private addSubscription(conn: Connection, pattern: string, options: SubscribeOptions, replaying: boolean): Subscription {
     if (conn.closed) throw new HubError('unavailable', 'connection closed'); // detach has run: nothing would remove it
     const problem = topicError(pattern, true);
     if (problem) throw new HubError('bad_topic', problem);
@@ -219,7 +256,6 @@ export class Hub {
       throw new HubError('too_many_subscriptions', `at most ${this.config.maxSubscriptionsPerConnection} subscriptions per connection (MAX_SUBSCRIPTIONS)`);
     }
     if (existing) this.dropSubscription(existing);
-    const replaying = wantsReplay(options);
     const sub: Subscription = {
       conn,
       pattern,
@@ -232,17 +268,7 @@ export class Hub {
     };
     conn.subs.set(pattern, sub);
     this.delivery.index.add(pattern, sub);
-    const acceptedAt = this.broker.now(); // the clock message ts come from (Redis time with Redis)
-    await this.broker.subscribe(pattern);
-    options.accepted?.(acceptedAt);
-    if (!replaying) return;
-    try {
-      await replay(sub, options, { broker: this.broker, outboxLimitBytes: this.config.outboxLimitBytes, enqueue: (s, env, replayed) => this.delivery.enqueueEnvelope(s, env, replayed) });
-    } catch (err) {
-      // Replying twice is not allowed; closing makes the client reconnect and resume.
-      this.logError(err, conn);
-      conn.close(1011, 'replay failed');
-    }
+    return sub;
   }
 
   unsubscribe(conn: Connection, pattern: string): boolean {

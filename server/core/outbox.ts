@@ -66,6 +66,8 @@ export class Outbox {
     private readonly socket: Socket,
     private readonly limitBytes: number,
     private readonly flusher: Flusher,
+    /** The transport's hook on every frame entering the queue, in write order (transport.ts); null for none. */
+    private readonly label: ((frame: Buffer) => Buffer) | null = null,
   ) {
     socket.on('drain', () => {
       this.stuckBytes = 0;
@@ -142,6 +144,7 @@ export class Outbox {
 
   private enqueue(frame: Buffer): void {
     if (this.sealed) return;
+    if (this.label !== null) frame = this.label(frame);
     this.queue.push(frame);
     this.queuedBytes += frame.length;
     if (!this.scheduled) {

@@ -75,6 +75,74 @@ export async function replay(sub: Subscription, options: ReplayOptions, deps: Re
   }
 }
 
+/** A resume from a global position (an SSE stream's `Last-Event-ID`). */
+export interface ResumeOptions {
+  /** The client has every message of the patterns' topics up to this pos. */
+  afterPos: number;
+  /** The epoch that pos belongs to. */
+  epoch: string;
+  /** After a `reset` (another epoch), this many recent messages per topic. */
+  snapshot?: number;
+}
+
+/**
+ * Resume a connection's subscriptions (one per pattern, all buffering live messages) from a global
+ * position: every retained message of their topics with a greater pos, merged across topics in pos
+ * order, then what was buffered meanwhile (in pos order, minus what the replay sent). A topic is
+ * replayed once, under the first pattern that matches it, as live delivery does. Another epoch: a
+ * `reset` per topic (reason `epoch`) and the snapshot asked for. A topic whose oldest retained
+ * message is newer than the position and not its first may have lost messages after it: `reset`
+ * (reason `trimmed`) and everything it retains after the position.
+ */
+export async function replayAfter(subs: readonly Subscription[], options: ResumeOptions, deps: ReplayDeps): Promise<void> {
+  if (subs.length === 0) return;
+  const conn = subs[0].conn;
+  const { broker } = deps;
+  const { afterPos } = options;
+  const owner = new Map<string, Subscription>();
+  for (const sub of subs) {
+    for (const topic of isPattern(sub.pattern) ? await broker.topics(sub.pattern) : [sub.pattern]) if (!owner.has(topic)) owner.set(topic, sub);
+  }
+  const sent = new Map<string, number>();
+  const pending: Envelope[] = [];
+  for (const topic of owner.keys()) {
+    if (conn.closed) return;
+    let page: HistoryPage | null = options.epoch === broker.epoch ? await broker.history(topic, {}) : null;
+    if (page && page.epoch !== options.epoch) page = null; // the epoch changed while running
+    if (!page) {
+      sendReset(conn, broker.epoch, topic, 'epoch');
+      pending.push(...(await broker.history(topic, { limit: options.snapshot ?? 0 })).messages);
+      continue;
+    }
+    const oldest = page.messages[0];
+    if (oldest && oldest.pos > afterPos && oldest.seq > 1) sendReset(conn, broker.epoch, topic, 'trimmed');
+    for (const env of page.messages) if (env.pos > afterPos) pending.push(env);
+    const newest = page.messages.at(-1);
+    if (newest) sent.set(topic, newest.seq); // the client has the rest already
+  }
+  pending.sort(byPos);
+  for (const env of pending) {
+    if (conn.closed) return;
+    deps.enqueue(owner.get(env.topic)!, env, true);
+    sent.set(env.topic, Math.max(sent.get(env.topic) ?? 0, env.seq));
+    if (conn.outbox.depth > deps.outboxLimitBytes / 2) await conn.drained();
+  }
+  const buffered: [Subscription, Envelope][] = [];
+  for (const sub of subs) {
+    for (const env of sub.replayBuffer ?? []) buffered.push([sub, env]);
+    sub.replayBuffer = null;
+    const floor = new Map([...sent].filter(([topic]) => owner.get(topic) === sub));
+    sub.floor = floor.size > 0 ? floor : null;
+  }
+  buffered.sort((x, y) => byPos(x[1], y[1]));
+  for (const [sub, env] of buffered) {
+    if (env.seq <= (sent.get(env.topic) ?? 0)) continue; // already part of the replay
+    deps.enqueue(sub, env, false);
+  }
+}
+
+const byPos = (a: Envelope, b: Envelope): number => a.pos - b.pos;
+
 /**
  * Messages of a topic the client never saw, published at or after `sinceTs`. If the oldest
  * retained message is newer than that and is not the topic's first, some may have been

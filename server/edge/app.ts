@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
@@ -15,6 +16,8 @@ import { createMetrics } from '../observability/metrics.ts';
 import { createHttpApi } from './http-api.ts';
 import { apiError, type Env } from './http-util.ts';
 import { createWsRoutes } from './ws-routes.ts';
+import { createSseRoutes } from './sse-routes.ts';
+import { createAdmission } from './admission.ts';
 import { isHandshake } from './lean-upgrade.ts';
 import type { ClientResolver } from './client-address.ts';
 import { effectiveHost, hostAllowed } from './origin.ts';
@@ -75,7 +78,7 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
   // refused upgrades and any request that merely carries `Upgrade`, gets them.
   app.use('*', async (c, next) => {
     await next();
-    if (isHandshake(c.res)) return;
+    if (isHandshake(c.res) || c.res === RESPONSE_ALREADY_SENT) return; // a 101, or an SSE stream whose head is written
     await withSecureHeaders(c, async () => {});
     if (publicTls || c.get('client').proto === 'https') c.res.headers.set('Strict-Transport-Security', HSTS);
   });
@@ -88,7 +91,9 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
     await next();
   });
 
-  app.route('/', createWsRoutes(hub, chat, auth, log, refuse));
+  const admit = createAdmission(hub, auth, refuse);
+  app.route('/', createWsRoutes(hub, chat, auth, log, admit));
+  app.route('/', createSseRoutes(hub, admit, log));
   app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log), refuse));
   serveDashboard(app, config.dashboardDir);
   return app;

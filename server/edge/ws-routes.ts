@@ -1,7 +1,7 @@
 /**
  * WebSocket routes: `/ws` (line or app mode) and `/ws/<patterns>` (taps). Everything that can
- * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked here, before any
- * WebSocket exists, so refusals are plain HTTP statuses.
+ * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked before any
+ * WebSocket exists (admission.ts, shared with the SSE route), so refusals are plain HTTP statuses.
  */
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
-import type { Socket } from 'node:net';
+import { WsTransport } from '../core/transport.ts';
 import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
@@ -17,53 +17,22 @@ import type { ChatService } from '../chat/chat.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
-import { topicError } from '../../protocol/topics.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
-import { originAllowed, originProblem, ownOrigins } from './origin.ts';
-import { apiError, remoteOf, tokenOf, type Env } from './http-util.ts';
-import { parseTapQuery } from './tap-query.ts';
-import { credentialSetting, type Refuse } from './refusals.ts';
+import type { Env } from './http-util.ts';
+import { streamRequest, type Admission, type Admit } from './admission.ts';
 
-interface Admission {
-  principal: Principal;
-  slot: AddressSlot;
-}
-
-/** The WebSocket routes; `refuse` sends and logs admission refusals. */
-export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger, refuse: Refuse): Hono<Env> {
+/** The WebSocket routes; `admitAny` is the admission shared with the SSE route (admission.ts). */
+export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger, admitAny: Admit): Hono<Env> {
   const { config } = hub;
   const routes = new Hono<Env>();
 
-  /**
-   * Checks shared by every upgrade; returns the caller and its reserved per-address slot, or the
-   * refusal to send. The slot is taken before the first await, so parallel upgrades cannot all
-   * pass the limit while their credentials are being verified; it is released if the upgrade is
-   * refused or the socket closes before it opens, and taken over by the connection at attach.
-   */
+  /** The shared admission (admission.ts), for WebSocket upgrades only. */
   async function admit(c: Context<Env>, what: string): Promise<Admission | Response> {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       return c.text(`this is a WebSocket endpoint: wscat -c ws://${c.req.header('host') ?? 'host'}${what}\n`, 426);
     }
-    if (hub.draining) return apiError(c, 'unavailable', 'this node is draining for a restart; connect to another node');
-    const origin = c.req.header('origin');
-    if (origin !== undefined) {
-      const own = ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl);
-      if (!originAllowed(origin, own, config.allowedOrigins)) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', originProblem(origin, own));
-    }
-    const socket = c.env.incoming.socket;
-    const slot = socket.destroyed ? null : hub.reserveConnection(remoteOf(c));
-    if (!slot) {
-      return refuse(c, 'too_many_connections', 'MAX_CONNECTIONS_PER_IP', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
-    }
-    holdUntilClose(socket, slot);
-    const token = tokenOf(c);
-    const result = await auth.authenticate(token);
-    if (!result.ok) {
-      slot.release();
-      return refuse(c, 'unauthorized', credentialSetting(token), result.reason);
-    }
-    return { principal: result.principal, slot };
+    return admitAny(c);
   }
 
   routes.get('/ws', async (c): Promise<Response> => {
@@ -78,16 +47,9 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
   });
 
   routes.get('/ws/:patterns{.+}', async (c): Promise<Response> => {
-    const patterns = c.req.param('patterns').split(',').map((p) => p.trim()).filter(Boolean);
-    for (const p of patterns) {
-      const problem = topicError(p, true);
-      if (problem) return apiError(c, 'bad_topic', `${p}: ${problem}`);
-    }
-    if (patterns.length > config.maxSubscriptionsPerConnection) {
-      return apiError(c, 'too_many_subscriptions', `at most ${config.maxSubscriptionsPerConnection} patterns (MAX_SUBSCRIPTIONS)`);
-    }
-    const options = parseTapQuery(new URL(c.req.url).searchParams, patterns);
-    if (typeof options === 'string') return apiError(c, 'bad_request', options);
+    const request = streamRequest(c, config.maxSubscriptionsPerConnection);
+    if (request instanceof Response) return request;
+    const { patterns, options } = request;
     const admitted = await admit(c, `/ws/${patterns.join(',')}`);
     if (admitted instanceof Response) return admitted;
     return leanUpgrade(c, socketOpener(c, 'tap', admitted.principal, (conn) => new TapSession(hub, conn, patterns, options), admitted.slot));
@@ -102,7 +64,7 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     const { remote } = slot;
     const { peer } = c.get('client');
     return (socket: WebSocket): void => {
-      const conn = hub.attach(socket, mode, principal, slot);
+      const conn = hub.attach(new WsTransport(socket), mode, principal, slot);
       const session = createSession(conn);
       // One bucket for the connection's whole life, made at its first frame (taps never send):
       // a new credential changes its rate, never refills it.
@@ -146,16 +108,4 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
   }
 
   return routes;
-}
-
-const SLOT = Symbol('tickhub.slot');
-
-/** Release `slot` when the raw socket closes (an upgrade that never opened); one shared handler. */
-function holdUntilClose(socket: Socket, slot: AddressSlot): void {
-  (socket as Socket & { [SLOT]?: AddressSlot })[SLOT] = slot;
-  socket.on('close', releaseHeldSlot);
-}
-
-function releaseHeldSlot(this: Socket & { [SLOT]?: AddressSlot }): void {
-  this[SLOT]?.release();
 }

@@ -35,11 +35,11 @@ export function createMetrics(hub: Hub, telemetry: Telemetry, log: Pick<Logger, 
 
   new Gauge({
     name: 'tickhub_connections',
-    help: 'Open WebSocket connections by mode',
+    help: 'Open connections by mode (line, app, tap: WebSocket; sse: Server-Sent Events)',
     labelNames: ['mode'],
     registers: [registry],
     collect: safeCollect<Gauge>(log, 'tickhub_connections', (metric) => {
-      const counts = { line: 0, app: 0, tap: 0 };
+      const counts = { line: 0, app: 0, tap: 0, sse: 0 };
       for (const c of hub.connections) counts[c.mode]++;
       for (const [mode, n] of Object.entries(counts)) metric.set({ mode }, n);
     }),

@@ -38,7 +38,7 @@ export class Telemetry {
     const stats = this.hub.stats();
     const now = performance.now();
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
-    const connections = { total: 0, line: 0, app: 0, tap: 0 };
+    const connections = { total: 0, line: 0, app: 0, tap: 0, sse: 0 };
     const slowest: SysStats['slowest'] = [];
     for (const conn of this.hub.connections) {
       connections.total++;

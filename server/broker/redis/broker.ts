@@ -154,16 +154,16 @@ export class RedisBroker implements Broker {
   async publish(topic: string, dataJson: string, origin?: string): Promise<Envelope> {
     const { maxMessages, maxAgeMs } = this.retention.of(topic);
     const key = (suffix: string) => this.redis.key(suffix);
-    const keys = [key('epoch'), key('seq'), key(`s:${topic}`), key(`m:${topic}`), key('last')];
     const maxTopics = this.options.maxTopics ?? DEFAULT_MAX_TOPICS;
     for (let attempt = 0; ; attempt++) {
+      const keys = [key('epoch'), key('seq'), key(`s:${topic}`), key(`m:${topic}`), key('last'), key(`pos:${this.epoch}`)];
       const args = [topic, dataJson, String(maxMessages), String(maxAgeMs), origin ? `${this.nodeId}/${origin}` : '-', this.epoch, this.epochCandidate, exemptFromTopicCap(topic) ? '0' : String(maxTopics)];
       const reply = (await this.redis.script(PUBLISH, keys, args)) as number[] | [0, string];
       if (reply[0] === 2) throw new TooManyTopicsError(maxTopics);
       if (reply[0] === 1) {
         const seq = Number(reply[1]);
         const ts = Number(reply[2]);
-        return { topic, seq, ts, json: encodeMessage(topic, seq, ts, dataJson), origin };
+        return { topic, seq, ts, pos: Number(reply[3]), json: encodeMessage(topic, seq, ts, dataJson), origin };
       }
       this.adoptEpoch(String(reply[1]));
       if (attempt > 0) throw new BrokerUnavailableError('the Redis epoch keeps changing');
@@ -179,9 +179,15 @@ export class RedisBroker implements Broker {
     const lastSeq = Number(reply[1]);
     const firstSeq = Number(reply[2]);
     const messages: Envelope[] = [];
-    for (let i = 3; i < reply.length; i += 3) messages.push({ topic, seq: Number(reply[i]), ts: Number(reply[i + 1]), json: String(reply[i + 2]) });
+    for (let i = 3; i < reply.length; i += 4) messages.push({ topic, seq: Number(reply[i]), ts: Number(reply[i + 1]), json: String(reply[i + 2]), pos: Number(reply[i + 3]) });
     const truncated = since !== undefined && since + 1 < firstSeq && since < lastSeq;
     return { epoch, messages, lastSeq, truncated };
+  }
+
+  async position(): Promise<number> {
+    const epoch = this.epoch;
+    const last = await this.redis.call(() => this.redis.cmd.get(this.redis.key(`pos:${epoch}`)));
+    return Number(last ?? 0);
   }
 
   async topics(pattern?: string): Promise<string[]> {

@@ -97,7 +97,7 @@ export class UpstreamSubscriptions {
 }
 
 /**
- * A pub/sub message: `<epoch> <seq> <ts> <origin> <json>` on `<prefix>m:<topic>` (publish.lua).
+ * A pub/sub message: `<epoch> <seq> <ts> <pos> <origin> <json>` on `<prefix>m:<topic>` (publish.lua).
  * `origin` (`<node>/<connection>`, or `-`) is kept only when `nodeId` published it.
  */
 export function decodeLive(channel: string, message: string, prefix: string, nodeId: string): { env: Envelope; epoch: string } {
@@ -105,15 +105,17 @@ export function decodeLive(channel: string, message: string, prefix: string, nod
   const b = message.indexOf(' ', a + 1);
   const c = message.indexOf(' ', b + 1);
   const d = message.indexOf(' ', c + 1);
+  const e = message.indexOf(' ', d + 1);
   const epoch = message.slice(0, a);
   const ts = Number(message.slice(b + 1, c));
-  const origin = message.slice(c + 1, d);
+  const origin = message.slice(d + 1, e);
   const slash = origin.indexOf('/');
   const env: Envelope = {
     topic: channel.slice(prefix.length + 2),
     seq: Number(message.slice(a + 1, b)),
     ts,
-    json: message.slice(d + 1),
+    pos: Number(message.slice(c + 1, d)),
+    json: message.slice(e + 1),
     origin: slash > 0 && origin.slice(0, slash) === nodeId ? origin.slice(slash + 1) : undefined,
   };
   return { env, epoch };

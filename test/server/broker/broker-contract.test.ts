@@ -8,6 +8,7 @@ import type { Broker, Envelope } from '../../../server/broker/broker.ts';
 import { MemoryBroker } from '../../../server/broker/memory.ts';
 import { RedisBroker } from '../../../server/broker/redis/broker.ts';
 import type { RetentionRule } from '../../../server/config.ts';
+import { createClient } from 'redis';
 import { TestRedis } from '../../support/redis-server.ts';
 import { until } from '../../support/until.ts';
 
@@ -72,6 +73,25 @@ for (const factory of factories) {
       await until('seen.length === 3', () => seen.length === 3);
       expect(seen.map((e) => [e.topic, e.seq])).toEqual([['a', 1], ['a', 2], ['b', 1]]);
       expect(seen[0].json).toBe(e1.json);
+    });
+
+    it('#publish gives every message a pos, strictly increasing across topics, returned live and by history', async () => {
+      const b = await make();
+      const seen: Envelope[] = [];
+      b.onDeliver((e) => e.topic.startsWith('p.') && seen.push(e)); // the memory broker delivers everything
+      await b.subscribe('p.*');
+      expect(await b.position()).toBe(0);
+      const sent = await Promise.all(['p.a', 'p.b', 'p.a', 'p.c', 'p.b'].map((t, i) => b.publish(t, String(i))));
+      await b.publish('none.x', '0'); // kept nowhere, still positioned
+      const positions = sent.map((e) => e.pos).sort((x, y) => x - y);
+      expect(new Set(positions).size).toBe(5);
+      expect(positions[0]).toBeGreaterThan(0);
+      expect(await b.position()).toBe(positions[4] + 1);
+      await until('seen.length === 5', () => seen.length === 5);
+      for (const e of seen) expect(e.pos).toBe(sent.find((s) => s.topic === e.topic && s.seq === e.seq)!.pos);
+      const a = (await b.history('p.a', {})).messages;
+      expect(a.map((e) => e.pos)).toEqual(sent.filter((e) => e.topic === 'p.a').map((e) => e.pos));
+      expect(JSON.parse(a[0].json)).not.toHaveProperty('pos'); // the wire JSON is unchanged
     });
 
     it('keeps per-topic order under concurrent publishes', async () => {
@@ -190,6 +210,24 @@ for (const factory of factories) {
         expect(seenB.map((e) => e.seq)).toEqual([1, 2]);
         expect(seenB[0].origin).toBeUndefined();
         expect(seqs((await a.history('x.1', {})).messages)).toEqual([1, 2]);
+        // One position counter for the cluster: b's message comes after a's, whatever the topic.
+        const later = await a.publish('x.2', '"later"');
+        expect(later.pos).toBeGreaterThan(seenB[1].pos);
+        expect(seenB[1].pos).toBeGreaterThan(seenB[0].pos);
+        expect(await b.position()).toBe(later.pos);
+      });
+
+      it('#history counts a stream entry written without a pos (before positions existed) as pos 0', async () => {
+        const prefix = `old${++prefixCounter}:`;
+        const b = await make(prefix);
+        await b.publish('x.1', '1');
+        const raw = createClient({ url: redis.url });
+        await raw.connect();
+        await raw.hIncrBy(`${prefix}seq`, 'x.1', 1);
+        await raw.xAdd(`${prefix}s:x.1`, '2-0', { j: '{"topic":"x.1","seq":2,"ts":1,"data":2}', t: String(Date.now()) });
+        await raw.close();
+        const page = await b.history('x.1', {});
+        expect(page.messages.map((m) => [m.seq, m.pos])).toEqual([[1, 1], [2, 0]]);
       });
     }
   });

@@ -61,7 +61,7 @@ describe('telemetry', () => {
     };
     await stats.next((f) => JSON.parse(f).data.messagesIn >= 50, 3000);
     const sys = await latest();
-    expect(sys.connections).toEqual({ total: 6, line: 1, app: 1, tap: 4 });
+    expect(sys.connections).toEqual({ total: 6, line: 1, app: 1, tap: 4, sse: 0 });
     expect(sys.messagesIn).toBe(after.get('tickhub_published_total'));
     expect(sys.deliveries).toBeGreaterThanOrEqual(150);
     expect(sys.eventLoopLagMs.p99).toBeGreaterThanOrEqual(0);

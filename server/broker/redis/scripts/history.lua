@@ -2,7 +2,8 @@
 -- uses: lib/now.lua lib/trim-age.lua
 -- KEYS: epoch, seq hash, stream
 -- ARGV: topic, since ('' = none), limit ('' = none), max age ms, a fresh epoch candidate
--- Returns {epoch, lastSeq, firstRetainedSeq, seq1, ts1, json1, seq2, ...}, oldest first: the
+-- Returns {epoch, lastSeq, firstRetainedSeq, seq1, ts1, json1, pos1, seq2, ...} (pos 0 for an entry
+-- written before positions existed), oldest first: the
 -- epoch comes with the page, so a page can never be taken for one of another epoch.
 redis.call('SET', KEYS[1], ARGV[5], 'NX')
 local epoch = redis.call('GET', KEYS[1])
@@ -31,5 +32,6 @@ for i = 1, #r do
   out[#out + 1] = tonumber(string.match(r[i][1], '^(%d+)'))
   out[#out + 1] = tonumber(r[i][2][4])
   out[#out + 1] = r[i][2][2]
+  out[#out + 1] = tonumber(r[i][2][6] or '0')
 end
 return out

@@ -69,10 +69,10 @@ describe('RedisClient', () => {
 });
 
 describe('decodeLive', () => {
-  it('splits `<epoch> <seq> <ts> <origin> <json>` and keeps the origin only for its own node', () => {
+  it('splits `<epoch> <seq> <ts> <pos> <origin> <json>` and keeps the origin only for its own node', () => {
     const json = '{"topic":"a.b","seq":7,"ts":1000,"data":"x y z"}';
-    expect(decodeLive('th:m:a.b', `E1 7 1000 n1/c9 ${json}`, 'th:', 'n1')).toEqual({ epoch: 'E1', env: { topic: 'a.b', seq: 7, ts: 1000, json, origin: 'c9' } });
-    expect(decodeLive('th:m:a.b', `E1 7 1000 n2/c9 ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
-    expect(decodeLive('th:m:a.b', `E1 7 1000 - ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
+    expect(decodeLive('th:m:a.b', `E1 7 1000 42 n1/c9 ${json}`, 'th:', 'n1')).toEqual({ epoch: 'E1', env: { topic: 'a.b', seq: 7, ts: 1000, pos: 42, json, origin: 'c9' } });
+    expect(decodeLive('th:m:a.b', `E1 7 1000 42 n2/c9 ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
+    expect(decodeLive('th:m:a.b', `E1 7 1000 42 - ${json}`, 'th:', 'n1').env.origin).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope, HistoryPage, HistoryQuery, LostNotice } from '../../../../server/broker/broker.ts';
 import { Sequencer, type HistorySource } from '../../../../server/broker/redis/sequencer.ts';
 
-const env = (topic: string, seq: number, ts = seq): Envelope => ({ topic, seq, ts, json: `{"topic":"${topic}","seq":${seq}}` });
+const env = (topic: string, seq: number, ts = seq): Envelope => ({ topic, seq, ts, pos: seq, json: `{"topic":"${topic}","seq":${seq}}` });
 
 /** A fake Redis: per-topic retained messages (a window), an epoch, and a log of what was read. */
 class FakeHistory implements HistorySource {

@@ -1,0 +1,82 @@
+/**
+ * What a Connection needs from the wire under it: the raw socket its outbox writes shared Buffers
+ * to, how control frames are framed, how to close and how to check liveness. A connection is a
+ * WebSocket (this file, the only one besides heartbeat.ts that knows `ws`) or an SSE stream
+ * (sse-transport.ts); the hub, delivery and the sessions never ask which.
+ */
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import { frameText } from './outbox.ts';
+
+/** How messages are framed for a connection: delivery builds each kind at most once per message. */
+export type Framing = 'ws' | 'sse';
+
+/** A control frame: `{op, ...}` (protocol/wire.ts). */
+export type ControlFrame = { readonly op: string };
+
+export interface Transport {
+  readonly framing: Framing;
+  /** The socket the outbox writes to (corked per batch). */
+  readonly socket: Socket;
+  /**
+   * Applied to every frame as it enters the outbox queue, in write order; null for none (WebSocket).
+   * SSE uses it so ids never go backwards (a frame released out of pos order loses its id).
+   */
+  readonly label: ((frame: Buffer) => Buffer) | null;
+  /** A control frame (`welcome`, `reset`, `error`, `expiring`, replies) as this transport carries it. */
+  control(frame: ControlFrame): Buffer;
+  /** A text line (line mode). */
+  text(text: string): Buffer;
+  /** End the stream telling the client why (WebSocket close frame; SSE `event: close`). */
+  close(code: number, reason: string): void;
+  terminate(): void;
+  /**
+   * One heartbeat visit. Returns a frame to queue (SSE's comment) or null when the transport pings
+   * itself (WebSocket ping); `alive` says whether the peer may count as alive until the next visit.
+   */
+  heartbeat(): { frame: Buffer | null; alive: boolean };
+  /** Call `fn` whenever the peer proves it is alive (a pong); SSE has no such signal. */
+  onPong(fn: () => void): void;
+}
+
+/** A `ws` WebSocket as a Transport. */
+export class WsTransport implements Transport {
+  readonly framing = 'ws' as const;
+  readonly socket: Socket;
+  readonly label = null;
+
+  constructor(readonly ws: WebSocket) {
+    this.socket = (ws as unknown as { _socket: Socket })._socket;
+  }
+
+  control(frame: ControlFrame): Buffer {
+    return frameText(JSON.stringify(frame));
+  }
+
+  text(text: string): Buffer {
+    return frameText(text);
+  }
+
+  close(code: number, reason: string): void {
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  heartbeat(): { frame: null; alive: false } {
+    this.ws.ping(); // the pong marks it alive
+    return NO_FRAME;
+  }
+
+  onPong(fn: () => void): void {
+    this.ws.on('pong', fn);
+  }
+}
+
+const NO_FRAME = { frame: null, alive: false } as const;

@@ -1,0 +1,64 @@
+/**
+ * SSE streams: `GET /sse/<pattern>[,<pattern>]`, a read-only tap over Server-Sent Events. The
+ * stream starts with a welcome event whose id is its start position, so a stream that drops before
+ * any message resumes from where it began; messages carry `id: <epoch>:<pos>` (sse-frame.ts). A
+ * `Last-Event-ID` resumes every pattern from that position in one replay merged in pos order
+ * (Hub.resume); without one, the tap query (`snapshot`, `since`, `sinceTs`) works as for a tap.
+ */
+import type { Connection } from '../core/connection.ts';
+import type { Hub, SubscribeOptions } from '../core/hub.ts';
+import type { SseTransport } from '../core/sse-transport.ts';
+import type { WelcomeFrame } from '../../protocol/wire.ts';
+import type { Session } from './session.ts';
+
+/** A Last-Event-ID, parsed (sse-frame.ts parseSseId). */
+export interface SsePosition {
+  epoch: string;
+  pos: number;
+}
+
+export class SseSession implements Session {
+  constructor(
+    private readonly hub: Hub,
+    private readonly conn: Connection,
+    private readonly transport: SseTransport,
+    private readonly patterns: string[],
+    private readonly options: SubscribeOptions,
+    /** The client's Last-Event-ID, if it sent one. */
+    private readonly lastEventId: SsePosition | null,
+  ) {}
+
+  start(): void {
+    this.open().catch((err: unknown) => {
+      this.hub.logError(err, this.conn);
+      this.conn.sendJson({ op: 'error', code: 'unavailable', message: 'could not start the stream; reconnect' });
+      this.conn.close(1011, 'stream start failed');
+    });
+  }
+
+  /** SSE carries nothing from the client after the request. */
+  onText(): void {}
+
+  private async open(): Promise<void> {
+    const { hub, conn, patterns, options } = this;
+    const resume = this.lastEventId;
+    // `ts` and the position are read before any subscription is in place, so nothing the stream
+    // misses is after either of them (see TapSession). The same epoch resumes where it left off.
+    const ts = hub.broker.now();
+    const start = resume && resume.epoch === hub.epoch ? resume.pos : await hub.broker.position();
+    if (conn.closed) return;
+    this.transport.startAt(start);
+    const welcome: WelcomeFrame = { op: 'welcome', v: 1, epoch: hub.epoch, node: hub.nodeId, role: conn.principal.role, maxPayload: hub.config.maxPayload, ts };
+    conn.sendJson(welcome);
+    if (resume) {
+      await hub.resume(conn, patterns, { afterPos: resume.pos, epoch: resume.epoch, snapshot: options.snapshot, maxHz: options.maxHz });
+      return;
+    }
+    for (const pattern of patterns) {
+      hub.subscribe(conn, pattern, options).catch((err: unknown) => {
+        hub.logError(err, conn);
+        conn.sendJson({ op: 'error', code: 'internal', message: `could not subscribe to '${pattern}'` });
+      });
+    }
+  }
+}
