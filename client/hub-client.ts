@@ -19,6 +19,9 @@ import { WsTransport, type WebSocketFactory } from './ws-transport.ts';
 export type { SubscribeOptions, TransportKind } from './transport.ts';
 export type { WebSocketFactory, WebSocketLike } from './ws-transport.ts';
 
+/** A WebSocket upgrade still unanswered after this many open timeouts is given up (and retried later). */
+const WS_GIVE_UP_FACTOR = 4;
+
 export type ClientStatus = 'connecting' | 'open' | 'closed';
 /** The transport data flows over now: a WebSocket, the SSE fallback, or none. */
 export type LiveTransport = TransportKind | 'offline';
@@ -42,7 +45,11 @@ export interface HubClientOptions {
    * e.g. for a producer whose rate HTTP publishing would not carry.
    */
   fallback?: boolean;
-  /** With `fallback`: a WebSocket (or SSE stream) that has not welcomed after this long counts as failed. */
+  /**
+   * With `fallback`: a WebSocket that has not welcomed after this long (default 4000 ms) starts
+   * the SSE fallback (the upgrade may still complete and take over; it is given up at 4x); an SSE
+   * stream that has not welcomed after this long counts as failed.
+   */
   openTimeoutMs?: number;
   /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. Background WebSocket retries use the same. */
   minBackoffMs?: number;
@@ -181,11 +188,16 @@ export class HubClient {
     const ws = WsTransport.open(this.options.url, this.options.connect, this.state, events);
     this.ws = ws;
     if (!ws) return this.wsFailed();
-    this.openTimeout(() => !opened && this.ws === ws, () => {
+    const pending = () => !opened && this.ws === ws;
+    // Slow is not failed: the fallback starts, and the upgrade may still win (it then takes over).
+    this.openTimeout(pending, () => {
+      if (!this.live && !this.sse && !this.reconnectTimer) this.openSse();
+    });
+    this.openTimeout(pending, () => {
       ws.close();
       this.ws = null;
       this.wsFailed();
-    });
+    }, WS_GIVE_UP_FACTOR);
   }
 
   /** A WebSocket did not open: retry it later; on the fallback meanwhile, if allowed. */
@@ -252,11 +264,12 @@ export class HubClient {
     };
   }
 
-  private openTimeout(pending: () => boolean, expire: () => void): void {
+  /** Run `expire` if `pending()` still holds after `factor` open timeouts. */
+  private openTimeout(pending: () => boolean, expire: () => void, factor = 1): void {
     if (this.options.fallback === false) return; // WebSocket only: it may take as long as it takes
     setTimeout(() => {
       if (pending() && !this.stopped) expire();
-    }, this.openTimeoutMs);
+    }, this.openTimeoutMs * factor);
   }
 
   /** `transport` welcomed: it is the one in use; (re)subscribe on it. */

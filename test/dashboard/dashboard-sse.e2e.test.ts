@@ -132,6 +132,8 @@ describe('dashboard in Chromium with WebSockets blocked', () => {
       }, id);
     await until('ops numbers', async () => ((await value('ops-connections')) ?? 0) >= 2 && ((await value('ops-rate-in')) ?? 0) > 0 && (await value('ops-latency')) !== null, 10_000);
     expect(await value('ops-rate-out')).toBeGreaterThan(0);
+    // The page itself is counted as an SSE connection.
+    await until('the sse mode in the connections tile', async () => /sse 1/.test(await page.locator('[data-testid="ops-connections"] .ot-s').innerText()), 5000);
     const head = await page.locator('#ops-head').innerText();
     await until('the ops figures to move', async () => (await page.locator('#ops-head').innerText()) !== head, 5000);
     expect(problems).toEqual([]);

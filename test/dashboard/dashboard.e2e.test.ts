@@ -108,7 +108,8 @@ beforeAll(async () => {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    if (hubDown && /WebSocket connection to .* failed/.test(text)) return;
+    // Hub down: the WebSocket fails, and so does the client's SSE fallback attempt.
+    if (hubDown && /WebSocket connection to .* failed|Failed to load resource: net::ERR_CONNECTION_REFUSED/.test(text)) return;
     problems.push(`console.error: ${text}`);
   });
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
