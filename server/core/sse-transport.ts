@@ -5,11 +5,13 @@
  *
  * Body framing: chunked, not close-delimited. Behind nginx (`proxy_http_version 1.1`) and HAProxy
  * a chunked body tells a clean end (the last chunk, after `event: close`) from a node that died
- * mid-stream: the proxy then cuts the client off without a last chunk instead of ending the
- * response normally, so the client (curl, EventSource) sees a broken stream, not a finished one.
- * It also keeps the response HTTP/1.1-conforming without `Connection: close` semantics, which
- * HAProxy would otherwise apply to the whole client connection. The chunk header is built into
- * each shared event Buffer (sse-frame.ts), so chunking costs nothing per subscriber.
+ * mid-stream: with a close-delimited body both look alike to the proxy, which then ends its own
+ * response to the client normally; with chunks it cuts the client off without a last chunk, so
+ * the client (curl, EventSource) sees a broken stream, not a finished one. The body's length is
+ * explicit either way, so a proxy never has to guess where it ends. The response still says
+ * `Connection: close`: the stream is its connection's last response. HTTP/1.0 (no chunks) is
+ * refused by the route. The chunk header is built into each shared event Buffer (sse-frame.ts),
+ * so chunking costs nothing per subscriber.
  */
 import type { Socket } from 'node:net';
 import { LAST_CHUNK, SSE_HEARTBEAT, chunk, sseEvent, sseId, sseIdless, type SseMessageFrame } from './sse-frame.ts';

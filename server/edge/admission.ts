@@ -44,6 +44,8 @@ export function createAdmission(hub: Hub, auth: Authenticator, refuse: Refuse): 
       if (!originAllowed(origin, own, config.allowedOrigins)) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', originProblem(origin, own));
     }
     const socket = c.env.incoming.socket;
+    // A request pipelined behind an SSE stream on its own socket would write into that stream.
+    if (carriesStream(socket)) return apiError(c, 'bad_request', 'this connection already carries an SSE stream; open another connection');
     const slot = socket.destroyed ? null : hub.reserveConnection(remoteOf(c));
     if (!slot) {
       return refuse(c, 'too_many_connections', 'MAX_CONNECTIONS_PER_IP', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
@@ -76,6 +78,15 @@ export function streamRequest(c: Context<Env>, maxSubscriptions: number): Stream
   if (typeof options === 'string') return apiError(c, 'bad_request', options);
   return { patterns, options };
 }
+
+const STREAM = Symbol('tickhub.stream');
+
+/** Mark `socket` as taken over by an SSE stream (sse-routes.ts): no further request may use it. */
+export function takeOver(socket: Socket): void {
+  (socket as Socket & { [STREAM]?: true })[STREAM] = true;
+}
+
+const carriesStream = (socket: Socket): boolean => (socket as Socket & { [STREAM]?: true })[STREAM] === true;
 
 const SLOT = Symbol('tickhub.slot');
 

@@ -16,7 +16,7 @@ import { SseTransport } from '../core/sse-transport.ts';
 import { chunk, parseSseId } from '../core/sse-frame.ts';
 import { SseSession } from '../sessions/sse.ts';
 import type { Admit } from './admission.ts';
-import { streamRequest } from './admission.ts';
+import { streamRequest, takeOver } from './admission.ts';
 import { apiError, type Env } from './http-util.ts';
 
 /** The reconnect delay the stream asks EventSource for (its `retry:` field). */
@@ -62,6 +62,7 @@ export function createSseRoutes(hub: Hub, admit: Admit, log: Logger): Hono<Env> 
       slot.release();
       return RESPONSE_ALREADY_SENT;
     }
+    takeOver(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, config.heartbeatMs); // a peer that vanished without a RST
     socket.write(OPENING);

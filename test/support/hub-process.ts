@@ -32,7 +32,8 @@ export async function spawnHub(env: Record<string, string>, children: ChildProce
   children.push(proc);
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start: ${out}`)), 20_000);
+    // Generous: on a machine shared by many test runs, starting tsx alone has taken over 20 s.
+    const timer = setTimeout(() => reject(new Error(`hub did not start: ${out}`)), 45_000);
     const onData = (d: Buffer) => {
       out += String(d);
       if (out.includes('tickhub listening')) {
