@@ -13,7 +13,7 @@ import type { ExpiringFrame, HubMessage, OkReply, ResetFrame, WelcomeFrame } fro
 // Pure module (no Node APIs), so the browser bundle can share the hub's matcher.
 import { matches } from '../protocol/topics.ts';
 import { httpBaseOf, SseTransport } from './sse-transport.ts';
-import type { ClientState, Request, SubscribeOptions, Subscription, Transport, TransportEvents, TransportKind } from './transport.ts';
+import type { ClientState, RequestBody, SubscribeOptions, Subscription, Transport, TransportEvents, TransportKind } from './transport.ts';
 import { WsTransport, type WebSocketFactory } from './ws-transport.ts';
 
 export type { SubscribeOptions, TransportKind } from './transport.ts';
@@ -144,7 +144,7 @@ export class HubClient {
   }
 
   /** Send any request; resolves with the ok reply, rejects with a HubError. Over SSE: `pub`, `history` and `auth` only. */
-  request(body: Request): Promise<OkReply> {
+  request(body: RequestBody): Promise<OkReply> {
     if (!this.live || this.status !== 'open') return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
     return this.live.request(body);
   }

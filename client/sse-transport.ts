@@ -17,7 +17,7 @@ import { HubError, ERROR_CODES, type ErrorCode } from '../protocol/errors.ts';
 import { matches } from '../protocol/topics.ts';
 import type { OkReply, ServerFrame, WelcomeFrame } from '../protocol/wire.ts';
 import { EventStreamParser } from './event-stream.ts';
-import { forgetPositions, sinceOf, type ClientState, type Request, type Subscription, type Transport, type TransportEvents } from './transport.ts';
+import { forgetPositions, sinceOf, type ClientState, type RequestBody, type Subscription, type Transport, type TransportEvents } from './transport.ts';
 
 /** The `since` list rides in the URL: keep it well under the hub's 16 KiB header limit. */
 const MAX_SINCE_CHARS = 6000;
@@ -74,7 +74,7 @@ export class SseTransport implements Transport {
     this.queueReopen();
   }
 
-  request(body: Request): Promise<OkReply> {
+  request(body: RequestBody): Promise<OkReply> {
     if (this.ended) return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
     switch (body.op) {
       case 'pub':

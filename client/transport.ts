@@ -50,7 +50,7 @@ export interface TransportEvents {
   closed(opened: boolean): void;
 }
 
-export type Request = DistributiveOmit<ClientRequest, 'id'>;
+export type RequestBody = DistributiveOmit<ClientRequest, 'id'>;
 
 export interface Transport {
   readonly kind: TransportKind;
@@ -64,7 +64,7 @@ export interface Transport {
   /** A subscription was removed while open. */
   unsubscribed(pattern: string): void;
   /** One request, answered with the ok reply or rejected with a HubError. */
-  request(body: Request): Promise<OkReply>;
+  request(body: RequestBody): Promise<OkReply>;
   /** Close without reporting `closed`. */
   close(): void;
 }
@@ -93,4 +93,4 @@ export function sinceOf(lastSeq: ReadonlyMap<string, number>, maxChars = Infinit
   return since;
 }
 
-export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -4,7 +4,7 @@
  */
 import { HubError } from '../protocol/errors.ts';
 import { APP_SUBPROTOCOL, type ErrorReply, type OkReply, type ServerFrame, type WelcomeFrame } from '../protocol/wire.ts';
-import { forgetPositions, sinceOf, type ClientState, type Request, type Subscription, type Transport, type TransportEvents } from './transport.ts';
+import { forgetPositions, sinceOf, type ClientState, type RequestBody, type Subscription, type Transport, type TransportEvents } from './transport.ts';
 
 /** The subset of the standard WebSocket API the client uses; both the browser's and `ws` fit. */
 export interface WebSocketLike {
@@ -74,7 +74,7 @@ export class WsTransport implements Transport {
     this.request({ op: 'unsub', topic: pattern }).catch(() => {});
   }
 
-  request(body: Request): Promise<OkReply> {
+  request(body: RequestBody): Promise<OkReply> {
     if (!this.isOpen()) return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
     const id = this.nextId++;
     return new Promise<OkReply>((resolve, reject) => {
@@ -120,7 +120,7 @@ export class WsTransport implements Transport {
   /** (Re)subscribe; after a reconnect, resume from the last seen seq of each topic. */
   private sendSub(sub: Subscription, epochChanged: boolean): void {
     const { snapshot, maxHz } = sub.options;
-    const req: Request =
+    const req: RequestBody =
       sub.sinceTs !== undefined
         ? { op: 'sub', topic: sub.pattern, since: sinceOf(sub.lastSeq), sinceTs: sub.sinceTs, epoch: this.state.epoch ?? undefined, snapshot, maxHz }
         : { op: 'sub', topic: sub.pattern, snapshot, maxHz };
