@@ -5,6 +5,7 @@
  * switch back. Every message must arrive exactly once across each switch and a hub restart.
  */
 import http from 'node:http';
+import { sign } from 'hono/jwt';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -293,6 +294,36 @@ describe('HubClient fallback to SSE + HTTP', () => {
     await expect(c.publish('chat', { nick: 'liner', text: 'impostor' })).rejects.toMatchObject({ code: 'forbidden' });
     await expect(c.publish('chat', { nick: 'sse-op', text: 'bad\u001b[2J' })).rejects.toMatchObject({ code: 'bad_request' });
     await expect(c.publish('fb.a', 1)).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
+  it('refreshes an expiring credential on SSE with getToken: the stream reopens with the new token, nothing lost, never closed', async () => {
+    const secret = 'a-very-long-jwt-secret-for-fallback-tests-0123';
+    const token = () => sign({ role: 'viewer', sub: 'fallback-test', exp: Date.now() / 1000 + 1.5 }, secret, 'HS256');
+    const running = await hub({ jwtSecret: secret, jwtExpiryWarningMs: 1000 });
+    const via = await proxy(running.port, 'refuse');
+    const statuses: string[] = [];
+    let issued = 0;
+    const { client: c } = harness(via.wsUrl, {
+      token: await token(),
+      onStatus: (s) => statuses.push(s),
+      getToken: () => {
+        issued++;
+        return token();
+      },
+    });
+    const got: HubMessage[] = [];
+    c.subscribe('tok.feed', (m) => got.push(m));
+    await until('the client on SSE', () => c.transport === 'sse' && sseConnections(running)[0]?.subs.has('tok.feed'), 5000);
+    let n = 0;
+    const end = performance.now() + 3500; // past two lifetimes of 1.5 s
+    while (performance.now() < end) {
+      await running.hub.publish('tok.feed', { n: ++n });
+      await sleep(50);
+    }
+    await until('every message', () => got.length === n, 3000);
+    expect(issued).toBeGreaterThanOrEqual(2);
+    expect(statuses.filter((s) => s === 'closed')).toEqual([]); // reopened in place: never offline
+    expect(seqsOf(got, 'tok.feed')).toEqual(range(1, n));
   });
 
   it('with fallback: false it never leaves the WebSocket', async () => {
