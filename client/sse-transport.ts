@@ -14,7 +14,7 @@
  * subscription asks the same. A change of subscriptions reopens the stream, resuming.
  */
 import { HubError, ERROR_CODES, type ErrorCode } from '../protocol/errors.ts';
-import { matches } from '../protocol/topics.ts';
+import { matches, topicError } from '../protocol/topics.ts';
 import type { OkReply, ServerFrame, WelcomeFrame } from '../protocol/wire.ts';
 import { EventStreamParser } from './event-stream.ts';
 import { forgetPositions, sinceOf, type ClientState, type RequestBody, type Subscription, type Transport, type TransportEvents } from './transport.ts';
@@ -54,8 +54,7 @@ export class SseTransport implements Transport {
     private readonly state: ClientState,
     private readonly events: TransportEvents,
   ) {
-    if (state.subs.size > 0) this.open();
-    else void this.checkReachable();
+    if (!this.open()) void this.checkReachable();
   }
 
   /** After the client took a welcome: positions of another epoch are void; new ones start at `ts`. */
@@ -105,15 +104,20 @@ export class SseTransport implements Transport {
       if (this.ended) return;
       this.stream?.abort();
       this.stream = null;
-      if (this.state.subs.size > 0) this.open();
+      this.open();
     }, 0);
   }
 
-  private open(): void {
+  /** Opens the stream of the current subscriptions; false when there is none to open. */
+  private open(): boolean {
+    // A pattern the hub would refuse must not take the stream of every other one down with it
+    // (over the WebSocket only its own `sub` is refused): it gets nothing, as there.
+    this.streamSubs = [...this.state.subs.values()].filter((s) => topicError(s.pattern, true) === null);
+    if (this.streamSubs.length === 0) return false;
     const ctrl = new AbortController();
     this.stream = ctrl;
-    this.streamSubs = [...this.state.subs.values()];
     void this.read(ctrl, this.streamUrl(this.streamSubs));
+    return true;
   }
 
   /** Patterns and resume positions as a tap URL takes them (docs/protocol.md#resuming). */

@@ -213,6 +213,14 @@ describe('HubClient fallback to SSE + HTTP', () => {
     await until('sub.b 56', () => b.at(-1)?.seq === 56, 3000);
     expect(a).toHaveLength(60);
     expect(seqsOf(b, 'sub.b')).toEqual(range(bSeqs[0], 56));
+
+    // A pattern the hub would refuse gets nothing, and takes nothing from the others.
+    c.subscribe('bad..pattern', () => {});
+    await sleep(50);
+    await running.hub.publish('sub.b', { i: 62 });
+    await until('sub.b 57', () => b.at(-1)?.seq === 57, 3000);
+    expect(c.transport).toBe('sse');
+    expect(seqsOf(b, 'sub.b')).toEqual(range(bSeqs[0], 57));
   });
 
   it('resumes on SSE across a hub restart (Redis): every message once, also those published while it was down', async () => {
