@@ -1,7 +1,8 @@
 /**
- * Fan-out and the one way into a subscription. A message is framed once (and rendered once per
- * renderer) and the same Buffer is appended to every matching connection's outbox; nothing per
- * subscriber but the append. Every message a subscription receives (live, maxHz release, replay,
+ * Fan-out and the one way into a subscription. A message is framed once per framing kind (the
+ * WebSocket frame; the SSE event, sse-frame.ts) and rendered once per renderer, and the same
+ * Buffer is appended to every matching connection's outbox; nothing per subscriber but the append
+ * (and one field compare to pick the kind). Every message a subscription receives (live, maxHz release, replay,
  * buffered during a replay) goes through `enqueue`, which applies the topic's overflow policy
  * and counts the delivery once, per topic too.
  */

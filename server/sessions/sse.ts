@@ -45,7 +45,9 @@ export class SseSession implements Session {
     // `ts` and the position are read before any subscription is in place, so nothing the stream
     // misses is after either of them (see TapSession). The same epoch resumes where it left off.
     const ts = hub.broker.now();
-    const start = resume && resume.epoch === hub.epoch ? resume.pos : await hub.broker.position();
+    const position = await hub.broker.position();
+    // An id from the future (not one this epoch gave) must not hide the ids of what comes next.
+    const start = resume && resume.epoch === hub.epoch ? Math.min(resume.pos, position) : position;
     if (conn.closed) return;
     this.transport.startAt(start);
     const welcome: WelcomeFrame = { op: 'welcome', v: 1, epoch: hub.epoch, node: hub.nodeId, role: conn.principal.role, maxPayload: hub.config.maxPayload, ts };

@@ -109,11 +109,16 @@ describe('GET /sse/<patterns>', () => {
     expect(ids[2]).toMatch(new RegExp(`^${hub.hub.epoch}:\\d+$`));
   });
 
-  it('sends a heartbeat comment at HEARTBEAT_MS on an idle stream', async () => {
-    const h = await start({ heartbeatMs: 200 });
+  it('sends a heartbeat comment at HEARTBEAT_MS on an idle stream, which outlives the HTTP request timeouts', async () => {
+    const h = await start({ heartbeatMs: 200, headersTimeoutMs: 300, requestTimeoutMs: 600 });
     const stream = await sse(`${h.httpUrl}/sse/idle.topic`);
     await welcomeOf(stream);
     await until('a heartbeat', () => stream.comments.includes('hb'), 3000);
+    await sleep(1500); // past REQUEST_TIMEOUT_MS: Node's request timers must not end the stream
+    const beats = stream.comments.length;
+    await until('more heartbeats', () => stream.comments.length > beats, 3000);
+    await h.hub.publish('idle.topic', { late: true });
+    expect(JSON.parse((await stream.next((e) => e.event === 'message')).data)).toMatchObject({ data: { late: true } });
   });
 
   it('a slow reader of a conflate topic gets the latest value per topic; of a disconnect topic, event: close 1008', async () => {
