@@ -2,86 +2,65 @@
  * The one reconnecting app-mode client, shared by the dashboard (browser WebSocket) and the
  * simulator and tests (`ws`). It keeps its subscriptions across reconnects and resumes each one
  * from the last seq it saw per topic, so a short outage costs no message and no duplicate.
+ *
+ * It reaches the hub over a WebSocket (ws-transport.ts). Where one cannot open (a proxy strips
+ * `Upgrade`, or the upgrade never completes), it falls back to an SSE stream for data and HTTP
+ * for requests (sse-transport.ts), resuming from the same positions, and keeps retrying the
+ * WebSocket in the background; when one opens it switches back, resuming again.
  */
 import { HubError } from '../protocol/errors.ts';
-import { MAX_SINCE_TOPICS } from '../protocol/limits.ts';
-import {
-  APP_SUBPROTOCOL,
-  type ClientRequest,
-  type ErrorReply,
-  type ExpiringFrame,
-  type HubMessage,
-  type OkReply,
-  type ResetFrame,
-  type ServerFrame,
-  type WelcomeFrame,
-} from '../protocol/wire.ts';
+import type { ExpiringFrame, HubMessage, OkReply, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
 // Pure module (no Node APIs), so the browser bundle can share the hub's matcher.
 import { matches } from '../protocol/topics.ts';
+import { httpBaseOf, SseTransport } from './sse-transport.ts';
+import type { ClientState, RequestBody, SubscribeOptions, Subscription, Transport, TransportEvents, TransportKind } from './transport.ts';
+import { WsTransport, type WebSocketFactory } from './ws-transport.ts';
 
-/** The subset of the standard WebSocket API the client uses; both the browser's and `ws` fit. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-}
-export type WebSocketFactory = (url: string, protocol: string) => WebSocketLike;
+export type { SubscribeOptions, TransportKind } from './transport.ts';
+export type { WebSocketFactory, WebSocketLike } from './ws-transport.ts';
+
+/** A WebSocket upgrade still unanswered after this many open timeouts is given up (and retried later). */
+const WS_GIVE_UP_FACTOR = 4;
 
 export type ClientStatus = 'connecting' | 'open' | 'closed';
+/** The transport data flows over now: a WebSocket, the SSE fallback, or none. */
+export type LiveTransport = TransportKind | 'offline';
 
 export interface HubClientOptions {
-  /** App-mode endpoint, e.g. `ws://127.0.0.1:5000/ws`. */
+  /** App-mode endpoint, e.g. `ws://127.0.0.1:5000/ws`. The fallback uses the same host over HTTP. */
   url: string;
-  /** Publish key or token, sent as `?token=`. */
+  /** Publish key or token, sent as `?token=` (on the WebSocket, the SSE stream and HTTP requests). */
   token?: string;
   /**
    * Called when the hub says the credential is `expiring`: the fresh token it returns is sent with
-   * `auth` on the open connection (no reconnect) and used for later reconnects. If it throws,
-   * rejects or is absent, nothing changes: the hub closes 4001 at expiry and the client reconnects.
+   * `auth` on the open connection (no reconnect; on SSE the stream reopens with it, resuming) and
+   * used for later reconnects. If it throws, rejects or is absent, nothing changes: the hub closes
+   * 4001 at expiry and the client reconnects.
    */
   getToken?: () => string | Promise<string>;
   /** Defaults to the global `WebSocket` (browsers); pass one built on `ws` in Node 20. */
   connect?: WebSocketFactory;
-  /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. */
+  /**
+   * Fall back to SSE + HTTP when a WebSocket cannot open (default true). `false`: WebSocket only,
+   * e.g. for a producer whose rate HTTP publishing would not carry.
+   */
+  fallback?: boolean;
+  /**
+   * With `fallback`: a WebSocket that has not welcomed after this long (default 4000 ms) starts
+   * the SSE fallback (the upgrade may still complete and take over; it is given up at 4x); an SSE
+   * stream that has not welcomed after this long counts as failed.
+   */
+  openTimeoutMs?: number;
+  /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. Background WebSocket retries use the same. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Called on every status change; `attempt` counts reconnect attempts since the last open. */
   onStatus?: (status: ClientStatus, attempt: number) => void;
-  /** Called on each welcome frame (first connect and every reconnect). */
+  /** Called when the live transport changes: 'ws', 'sse' (the fallback) or 'offline'. */
+  onTransport?: (transport: LiveTransport) => void;
+  /** Called on each welcome frame (first connect, every reconnect, every switch of transport). */
   onWelcome?: (welcome: WelcomeFrame) => void;
 }
-
-export interface SubscribeOptions {
-  /** Ask for the last N messages per topic before live ones (first connect only). */
-  snapshot?: number;
-  /** Deliver at most this many messages per second per topic (latest value wins). */
-  maxHz?: number;
-  /** The hub could not replay a gap: state derived from earlier messages of `topic` is stale. */
-  onReset?: (reset: ResetFrame) => void;
-}
-
-interface Subscription {
-  pattern: string;
-  onMessage: (msg: HubMessage) => void;
-  options: SubscribeOptions;
-  /** Last seq seen per concrete topic: what a resume asks for. */
-  lastSeq: Map<string, number>;
-  /** Hub time of that last message: a seq 1 newer than it is a topic that started over, an older one a replay. */
-  lastTs: Map<string, number>;
-  /** Hub time the subscription first took effect: a resume replays unseen topics from here. */
-  sinceTs?: number;
-}
-
-interface Pending {
-  resolve: (reply: OkReply) => void;
-  reject: (err: Error) => void;
-}
-
-const OPEN = 1;
 
 /**
  * @example
@@ -90,45 +69,69 @@ const OPEN = 1;
  * await hub.publish('chat', { nick: 'bot', text: 'hello' });
  */
 export class HubClient {
-  private socket: WebSocketLike | null = null;
   private readonly subs = new Map<string, Subscription>();
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  /** The transport in use (it welcomed), null while offline. */
+  private live: Transport | null = null;
+  /** The WebSocket being opened, or the live one. */
+  private ws: WsTransport | null = null;
+  /** The SSE transport being opened, or the live one. */
+  private sse: SseTransport | null = null;
   private attempt = 0;
+  /** WebSocket retries since the client went to SSE. */
+  private probeAttempt = 0;
   private epoch: string | null = null;
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
   /** The token for the next connect: `options.token`, then the latest from `getToken`. */
   private token: string | undefined;
   /** A getToken call in flight: one refresh at a time. */
   private refreshing = false;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly openTimeoutMs: number;
+  private readonly httpBase: string;
+  private readonly state: ClientState;
   status: ClientStatus = 'closed';
+  transport: LiveTransport = 'offline';
 
   constructor(private readonly options: HubClientOptions) {
     this.minBackoffMs = options.minBackoffMs ?? 250;
     this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
+    this.openTimeoutMs = options.openTimeoutMs ?? 4000;
     this.token = options.token;
     if (!(this.minBackoffMs > 0 && this.maxBackoffMs >= this.minBackoffMs)) {
       throw new RangeError('HubClient: need 0 < minBackoffMs <= maxBackoffMs');
     }
-    this.open();
+    if (!(this.openTimeoutMs > 0)) throw new RangeError('HubClient: need openTimeoutMs > 0');
+    this.httpBase = httpBaseOf(options.url);
+    const client = this;
+    this.state = {
+      subs: this.subs,
+      get epoch() {
+        return client.epoch;
+      },
+      get token() {
+        return client.token;
+      },
+    };
+    this.connect();
   }
 
   /** Subscribe to a topic or pattern; returns a function that unsubscribes. One handler per pattern. */
   subscribe(pattern: string, onMessage: (msg: HubMessage) => void, options: SubscribeOptions = {}): () => void {
     const sub: Subscription = { pattern, onMessage, options, lastSeq: new Map(), lastTs: new Map() };
     this.subs.set(pattern, sub);
-    if (this.isOpen()) this.sendSub(sub);
+    // A WebSocket that has not welcomed subscribes everything then; an SSE stream reopens now.
+    (this.live ?? this.sse)?.subscribed(sub);
     return () => {
       if (this.subs.get(pattern) !== sub) return;
       this.subs.delete(pattern);
-      if (this.isOpen()) this.request({ op: 'unsub', topic: pattern }).catch(() => {});
+      (this.live ?? this.sse)?.unsubscribed(pattern);
     };
   }
 
-  /** Publish; resolves with the seq the hub assigned. Rejects at once while disconnected. */
+  /** Publish; resolves with the seq the hub assigned. Rejects at once while disconnected. Over SSE it is an HTTP POST. */
   async publish(topic: string, data: unknown): Promise<{ seq: number; ts: number }> {
     const reply = await this.request({ op: 'pub', topic, data });
     return { seq: reply.seq as number, ts: reply.ts as number };
@@ -140,72 +143,152 @@ export class HubClient {
     return reply.messages as HubMessage[];
   }
 
-  /** Send any request; resolves with the ok reply, rejects with a HubError. */
-  request(body: DistributiveOmit<ClientRequest, 'id'>): Promise<OkReply> {
-    if (!this.isOpen()) return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
-    const id = this.nextId++;
-    return new Promise<OkReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.socket!.send(JSON.stringify({ ...body, id }));
-    });
+  /** Send any request; resolves with the ok reply, rejects with a HubError. Over SSE: `pub`, `history` and `auth` only. */
+  request(body: RequestBody): Promise<OkReply> {
+    if (!this.live || this.status !== 'open') return Promise.reject(new HubError('unavailable', 'not connected to the hub'));
+    return this.live.request(body);
   }
 
-  /** Stop for good: closes the socket and cancels reconnects. */
+  /** Stop for good: closes the connection and cancels reconnects. */
   close(): void {
     this.stopped = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.socket?.close(1000, 'client closing');
+    this.clearTimer('reconnectTimer');
+    this.clearTimer('probeTimer');
+    this.ws?.close();
+    this.sse?.close();
+    this.ws = this.sse = this.live = null;
     this.setStatus('closed');
   }
 
-  private isOpen(): boolean {
-    return this.socket !== null && this.socket.readyState === OPEN && this.status === 'open';
-  }
-
-  private open(): void {
-    const url = new URL(this.options.url);
-    if (this.token) url.searchParams.set('token', this.token);
-    const connect = this.options.connect ?? defaultConnect;
+  /** One round: a WebSocket first; with `fallback`, SSE when it fails to open. */
+  private connect(): void {
     this.setStatus('connecting');
-    let socket: WebSocketLike;
-    try {
-      socket = connect(url.toString(), APP_SUBPROTOCOL);
-    } catch {
-      this.scheduleReconnect();
-      return;
-    }
-    this.socket = socket;
-    socket.onmessage = (ev) => this.onFrame(String(ev.data));
-    // Every close not asked for by close() reconnects, whatever its code: 1001 (hub restarting),
-    // 1012 (resume), 4001 (credential expired: the hub may take the token this client has now).
-    socket.onclose = () => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      this.failPending();
-      if (!this.stopped) this.scheduleReconnect();
-    };
-    socket.onerror = () => {}; // onclose follows and handles it
+    this.openWs();
   }
 
-  private onFrame(text: string): void {
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(text) as ServerFrame;
-    } catch {
-      return;
-    }
-    if (!('op' in frame)) return this.onMessage(frame);
-    switch (frame.op) {
-      case 'welcome':
-        return this.onWelcome(frame);
-      case 'ok':
-      case 'error':
-        return this.settle(frame);
-      case 'reset':
-        return this.onReset(frame);
-      case 'expiring':
-        return this.onExpiring(frame);
-    }
+  private openWs(): void {
+    let opened = false;
+    const events = this.eventsFor(() => this.ws === ws, {
+      welcome: (frame) => {
+        opened = true;
+        // Back from the fallback: the SSE stream stops where the WebSocket resumes from.
+        this.sse?.close();
+        this.sse = null;
+        this.clearTimer('probeTimer');
+        this.clearTimer('reconnectTimer');
+        this.probeAttempt = 0;
+        this.adopt(ws!, frame);
+      },
+      closed: (welcomed) => {
+        this.ws = null;
+        if (welcomed) this.lost();
+        else this.wsFailed();
+      },
+    });
+    const ws = WsTransport.open(this.options.url, this.options.connect, this.state, events);
+    this.ws = ws;
+    if (!ws) return this.wsFailed();
+    const pending = () => !opened && this.ws === ws;
+    // Slow is not failed: the fallback starts, and the upgrade may still win (it then takes over).
+    this.openTimeout(pending, () => {
+      if (!this.live && !this.sse && !this.reconnectTimer) this.openSse();
+    });
+    this.openTimeout(pending, () => {
+      ws.close();
+      this.ws = null;
+      this.wsFailed();
+    }, WS_GIVE_UP_FACTOR);
+  }
+
+  /** A WebSocket did not open: retry it later; on the fallback meanwhile, if allowed. */
+  private wsFailed(): void {
+    if (this.stopped) return;
+    if (this.live?.kind === 'sse') return this.scheduleProbe(); // a background retry failed
+    if (this.sse || this.reconnectTimer) return; // the SSE stream is reopening; its welcome retries the WebSocket
+    if (this.options.fallback === false) return this.scheduleReconnect();
+    this.openSse();
+  }
+
+  private openSse(): void {
+    let opened = false;
+    const events = this.eventsFor(() => this.sse === sse, {
+      welcome: (frame) => {
+        opened = true;
+        this.adopt(sse, frame);
+        this.scheduleProbe();
+      },
+      closed: (welcomed) => {
+        this.sse = null;
+        if (welcomed) this.sseLost(sse.retryMs);
+        else this.sseFailed();
+      },
+    });
+    const sse = new SseTransport(this.httpBase, this.state, events);
+    this.sse = sse;
+    this.openTimeout(() => !opened && this.sse === sse, () => {
+      sse.close();
+      this.sse = null;
+      this.sseFailed();
+    });
+  }
+
+  /** The SSE stream in use dropped (hub restart, drain): reopen it, resuming; WebSocket retries go on. */
+  private sseLost(retryMs: number | null): void {
+    this.setStatus('closed');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.stopped) return;
+      this.setStatus('connecting');
+      this.openSse();
+    }, Math.max(retryMs ?? 0, this.backoff(this.attempt++)));
+  }
+
+  /** Neither transport opens: the hub is down or refuses; start over with the WebSocket. */
+  private sseFailed(): void {
+    this.clearTimer('probeTimer');
+    this.ws?.close();
+    this.ws = null;
+    this.scheduleReconnect();
+  }
+
+  /** The events of one transport; `current` says it is still the one the client holds. */
+  private eventsFor(current: () => boolean, own: Pick<TransportEvents, 'welcome' | 'closed'>): TransportEvents {
+    return {
+      welcome: (frame) => current() && own.welcome(frame),
+      closed: (welcomed) => {
+        if (current() && !this.stopped) own.closed(welcomed);
+      },
+      message: (msg) => current() && this.onMessage(msg),
+      reset: (frame) => current() && this.onReset(frame),
+      expiring: (frame) => current() && this.onExpiring(frame),
+    };
+  }
+
+  /** Run `expire` if `pending()` still holds after `factor` open timeouts. */
+  private openTimeout(pending: () => boolean, expire: () => void, factor = 1): void {
+    if (this.options.fallback === false) return; // WebSocket only: it may take as long as it takes
+    setTimeout(() => {
+      if (pending() && !this.stopped) expire();
+    }, this.openTimeoutMs * factor);
+  }
+
+  /** `transport` welcomed: it is the one in use; (re)subscribe on it. */
+  private adopt(transport: Transport, welcome: WelcomeFrame | null): void {
+    this.live = transport;
+    this.attempt = 0;
+    this.setStatus('open');
+    this.setTransport(transport.kind);
+    if (!welcome) return;
+    const epochChanged = this.epoch !== null && this.epoch !== welcome.epoch;
+    this.options.onWelcome?.(welcome);
+    transport.resubscribe(welcome, epochChanged);
+    this.epoch = welcome.epoch;
+  }
+
+  /** The WebSocket in use dropped: reconnect with backoff, the WebSocket first. */
+  private lost(): void {
+    this.live = null;
+    this.scheduleReconnect();
   }
 
   /** Refresh the credential in place: a fresh token from `getToken`, sent with `auth`. */
@@ -213,50 +296,19 @@ export class HubClient {
     const getToken = this.options.getToken;
     if (!getToken || this.refreshing) return;
     this.refreshing = true;
-    const socket = this.socket;
+    const transport = this.live;
     void (async () => {
       try {
         const token = await getToken();
         if (typeof token !== 'string' || token === '' || this.stopped) return;
         this.token = token;
-        if (this.socket === socket && this.isOpen()) await this.request({ op: 'auth', token });
+        if (transport && this.live === transport) await this.request({ op: 'auth', token });
       } catch (err) {
         console.error('tickhub client: refreshing the credential failed; the hub will close at expiry and the client reconnect', err);
       } finally {
         this.refreshing = false;
       }
     })();
-  }
-
-  private onWelcome(welcome: WelcomeFrame): void {
-    this.epoch ??= welcome.epoch;
-    const sameEpoch = this.epoch === welcome.epoch;
-    this.attempt = 0;
-    this.setStatus('open');
-    this.options.onWelcome?.(welcome);
-    for (const sub of this.subs.values()) this.sendSub(sub, sameEpoch ? undefined : welcome.epoch);
-    this.epoch = welcome.epoch;
-  }
-
-  /** (Re)subscribe; after a reconnect, resume from the last seen seq of each topic. */
-  private sendSub(sub: Subscription, newEpoch?: string): void {
-    const { snapshot, maxHz } = sub.options;
-    const resume = sub.sinceTs !== undefined;
-    const req: DistributiveOmit<ClientRequest, 'id'> = resume
-      ? { op: 'sub', topic: sub.pattern, since: sinceOf(sub.lastSeq), sinceTs: sub.sinceTs, epoch: this.epoch ?? undefined, snapshot, maxHz }
-      : { op: 'sub', topic: sub.pattern, snapshot, maxHz };
-    if (newEpoch !== undefined) {
-      // Another epoch: the hub answers with reset frames and a fresh snapshot; start over.
-      sub.lastSeq.clear();
-      sub.lastTs.clear();
-      sub.sinceTs = undefined;
-    }
-    this.request(req).then(
-      (ok) => {
-        if (this.subs.get(sub.pattern) === sub) sub.sinceTs ??= ok.ts as number;
-      },
-      () => {}, // a lost connection retries on reconnect
-    );
   }
 
   private onMessage(msg: HubMessage): void {
@@ -286,56 +338,49 @@ export class HubClient {
     }
   }
 
-  private settle(reply: OkReply | ErrorReply): void {
-    if (typeof reply.id !== 'number') return;
-    const pending = this.pending.get(reply.id);
-    if (!pending) return;
-    this.pending.delete(reply.id);
-    if (reply.op === 'ok') pending.resolve(reply);
-    else pending.reject(new HubError(reply.code, reply.message));
-  }
-
-  private failPending(): void {
-    for (const p of this.pending.values()) p.reject(new HubError('unavailable', 'connection to the hub lost'));
-    this.pending.clear();
-  }
-
   private scheduleReconnect(): void {
     this.setStatus('closed');
-    const ceiling = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** this.attempt);
-    this.attempt++;
-    const delay = this.minBackoffMs / 2 + Math.random() * (ceiling - this.minBackoffMs / 2);
+    const delay = this.backoff(this.attempt++);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.stopped) this.open();
+      if (!this.stopped) this.connect();
     }, delay);
   }
 
+  /** On SSE: try the WebSocket again later (it switches over when it opens). */
+  private scheduleProbe(): void {
+    if (this.stopped || this.probeTimer || this.ws) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      if (!this.stopped && this.live?.kind === 'sse' && !this.ws) this.openWs();
+    }, this.backoff(this.probeAttempt++));
+  }
+
+  /** Full jitter between minBackoffMs / 2 and the doubling ceiling. */
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** attempt);
+    return this.minBackoffMs / 2 + Math.random() * (ceiling - this.minBackoffMs / 2);
+  }
+
+  private clearTimer(name: 'reconnectTimer' | 'probeTimer'): void {
+    const timer = this[name];
+    if (timer) clearTimeout(timer);
+    this[name] = null;
+  }
+
   private setStatus(status: ClientStatus): void {
+    if (status !== 'open') {
+      this.live = null;
+      this.setTransport('offline');
+    }
     if (this.status === status) return;
     this.status = status;
     this.options.onStatus?.(status, this.attempt);
   }
-}
 
-/**
- * The `since` of a resume, at most MAX_SINCE_TOPICS topics (the hub refuses more). Topics left
- * out replay from `sinceTs`; what of that the client has already is dropped by its seq check.
- */
-function sinceOf(lastSeq: Map<string, number>): Record<string, number> {
-  const since: Record<string, number> = {};
-  let n = 0;
-  for (const [topic, seq] of lastSeq) {
-    if (n++ === MAX_SINCE_TOPICS) break;
-    since[topic] = seq;
+  private setTransport(transport: LiveTransport): void {
+    if (this.transport === transport) return;
+    this.transport = transport;
+    this.options.onTransport?.(transport);
   }
-  return since;
-}
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-function defaultConnect(url: string, protocol: string): WebSocketLike {
-  const Ctor = (globalThis as { WebSocket?: new (url: string, protocol: string) => WebSocketLike }).WebSocket;
-  if (!Ctor) throw new Error('HubClient: no global WebSocket; pass options.connect (e.g. with the ws package)');
-  return new Ctor(url, protocol);
 }

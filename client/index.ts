@@ -3,7 +3,7 @@
  * a program needs to use it. See the README's "Client library" section.
  */
 export { HubClient } from './hub-client.ts';
-export type { ClientStatus, HubClientOptions, SubscribeOptions, WebSocketFactory, WebSocketLike } from './hub-client.ts';
+export type { ClientStatus, HubClientOptions, LiveTransport, SubscribeOptions, TransportKind, WebSocketFactory, WebSocketLike } from './hub-client.ts';
 export { followBook } from './book-follower.ts';
 export type { BookFollower, FollowBookOptions } from './book-follower.ts';
 export { OrderBook, bookChecksum } from '../protocol/book.ts';

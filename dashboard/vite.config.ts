@@ -20,6 +20,7 @@ export default defineConfig({
   server: {
     proxy: {
       '/ws': { target: hub, ws: true, changeOrigin: true },
+      '/sse': { target: hub, changeOrigin: true },
       '/api': { target: hub, changeOrigin: true },
       '/healthz': { target: hub, changeOrigin: true },
     },
@@ -27,6 +28,7 @@ export default defineConfig({
   preview: {
     proxy: {
       '/ws': { target: hub, ws: true, changeOrigin: true },
+      '/sse': { target: hub, changeOrigin: true },
       '/api': { target: hub, changeOrigin: true },
       '/healthz': { target: hub, changeOrigin: true },
     },

@@ -269,6 +269,8 @@ export function runSimulator(opts: RunSimulatorOptions = {}): RunningSimulator {
     url: hubUrl,
     token: key,
     connect,
+    // A producer at this rate needs the WebSocket; HTTP publishing would not carry it.
+    fallback: false,
     minBackoffMs: opts.minBackoffMs,
     maxBackoffMs: opts.maxBackoffMs ?? 3000,
     onStatus,

@@ -2,7 +2,7 @@
  * Connection state and end-to-end health: hub `ts` of each message versus Date.now() when the
  * frame that shows it is rendered (median of recent samples), message rate, per-feed counts.
  */
-import type { ClientStatus } from '../../client/hub-client.ts';
+import type { ClientStatus, LiveTransport } from '../../client/hub-client.ts';
 import type { HubMessage, WelcomeFrame } from '../../protocol/wire.ts';
 import { el, setSign, setText } from './dom.ts';
 import { fmtBytes, fmtDuration, fmtQty } from './format.ts';
@@ -11,6 +11,9 @@ const SAMPLES = 512;
 /** After a (re)connect, messages older than this are a snapshot/resume replay, not live latency. */
 const REPLAY_AGE_MS = 250;
 const REPLAY_WINDOW_MS = 5000;
+
+/** How the status bar names the live transport. */
+const TRANSPORT_LABEL: Record<LiveTransport, string> = { ws: 'WS', sse: 'SSE fallback', offline: 'offline' };
 
 export interface HealthElements {
   status: HTMLElement;
@@ -33,6 +36,7 @@ interface FeedStat {
 export class Health {
   state: ClientStatus = 'connecting';
   attempt = 0;
+  transport: LiveTransport = 'offline';
   messages = 0;
   reconnects = 0;
   rate = 0;
@@ -58,6 +62,13 @@ export class Health {
     if (status === 'open') this.openedAt = Date.now();
     else this.openedAt = null;
     this.renderStatus();
+  }
+
+  /** The client switched transport: the WebSocket, its SSE fallback, or none. */
+  setTransport(transport: LiveTransport): void {
+    this.transport = transport;
+    this.renderStatus();
+    this.renderFacts();
   }
 
   onWelcome(w: WelcomeFrame): void {
@@ -127,18 +138,21 @@ export class Health {
     const { status, statusText } = this.els;
     status.dataset.state = this.state;
     status.dataset.attempt = String(this.attempt);
+    status.dataset.transport = this.transport;
     let text: string;
-    if (this.state === 'open') text = 'open';
+    if (this.state === 'open') text = `open · ${TRANSPORT_LABEL[this.transport]}`;
     else if (this.state === 'connecting') text = this.attempt > 0 ? `connecting · attempt ${this.attempt}` : 'connecting';
     else text = this.attempt > 0 ? `closed · retry ${this.attempt}` : 'closed';
     setText(statusText, text);
-    status.title = this.welcome ? `hub epoch ${this.welcome.epoch} · role ${this.welcome.role}` : 'hub connection';
+    const via = this.transport === 'sse' ? ' · WebSockets blocked: data over SSE, chat over HTTP; retrying WebSocket' : '';
+    status.title = (this.welcome ? `hub epoch ${this.welcome.epoch} · role ${this.welcome.role}` : 'hub connection') + via;
   }
 
   private renderFacts(): void {
     // Latency percentiles are in the ops panel's e2e tile, the message rate in the header.
     const facts: [string, string][] = [
       ['state', this.state === 'open' || this.attempt === 0 ? this.state : `${this.state} #${this.attempt}`],
+      ['transport', TRANSPORT_LABEL[this.transport]],
       ['up for', this.openedAt ? fmtDuration(Date.now() - this.openedAt) : '—'],
       ['reconnects', String(this.reconnects)],
       ['messages', fmtQty(this.messages)],

@@ -2,7 +2,7 @@
  * tickhub dashboard: wires the hub subscriptions to the stores and the panels.
  * Handlers only update stores and mark panels dirty; panels draw once per animation frame.
  */
-import { HubClient } from '../../client/hub-client.ts';
+import { HubClient, type LiveTransport } from '../../client/hub-client.ts';
 import { feedTopics, type Bar, type Fill, type PnlSnapshot, type Tick } from '../../protocol/feeds.ts';
 import type { HubMessage, ResetFrame } from '../../protocol/wire.ts';
 import { CandleChart, type TickhubProbe } from './candles.ts';
@@ -184,10 +184,19 @@ const chatConsole = new ChatConsole(
 // ---- hub ----------------------------------------------------------------------------------
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+/** The last transport data came over, so a chat line marks only real switches (not an outage). */
+let lastLive: LiveTransport = 'offline';
 const hub = new HubClient({
   url: wsUrl,
   // A trader's screen should be back within seconds of the hub; full jitter spreads the herd.
   maxBackoffMs: 3000,
+  onTransport: (transport) => {
+    health.setTransport(transport);
+    if (transport === 'offline' || transport === lastLive) return;
+    if (transport === 'sse') chatConsole.system('WebSocket unavailable: live data over SSE, chat over HTTP; retrying the WebSocket in the background');
+    else if (lastLive === 'sse') chatConsole.system('back on the WebSocket');
+    lastLive = transport;
+  },
   onStatus: (status, attempt) => {
     health.setStatus(status, attempt);
     if (status === 'closed' && attempt === 0) chatConsole.system('disconnected from the hub; reconnecting…', 'error');

@@ -76,9 +76,9 @@ function fmtBytesShort(n: number | null): string {
   return `${v < 10 && u > 0 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
 }
 
-/** `app 2·line 1`: the modes with connections. */
-const modes = (c: { app: number; line: number; tap: number }) =>
-  (['app', 'line', 'tap'] as const).filter((m) => c[m] > 0).map((m) => `${m} ${c[m]}`).join('·') || 'none';
+/** `app 2·line 1·sse 1`: the modes with connections (`sse` is absent from older hubs' stats). */
+const modes = (c: { app: number; line: number; tap: number; sse?: number }) =>
+  (['app', 'line', 'tap', 'sse'] as const).filter((m) => (c[m] ?? 0) > 0).map((m) => `${m} ${c[m]}`).join('·') || 'none';
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 

@@ -49,6 +49,7 @@ function harness(url: string, options: Partial<HubClientOptions> = {}): Harness 
   const client = new HubClient({
     url,
     token: KEY,
+    fallback: false, // these tests are about the WebSocket; hub-client-fallback.test.ts is about SSE
     minBackoffMs: 5,
     maxBackoffMs: 20,
     connect: (u, p) => {
