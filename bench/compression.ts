@@ -5,7 +5,7 @@
  * - `off`: tickhub, COMPRESSION=off (the extension is declined; plain frames)
  * - `shared`: tickhub, COMPRESSION=shared (one deflate per message, shared; COMPRESSION_MIN_BYTES default)
  * - `shared-all`: tickhub, COMPRESSION=shared with COMPRESSION_MIN_BYTES=0 (ticks compressed too)
- * - `per-socket`: `ws` with its own permessage-deflate, `send()` per subscriber (peers/deflate.ts)
+ * - `per-socket`: `ws` with its own permessage-deflate, `send()` per subscriber (peers/naive.ts with DEFLATE_THRESHOLD)
  * Every subscriber offers `permessage-deflate; client_max_window_bits` as browsers do, and counts
  * frames and bytes without inflating. Per kind, the publisher sends `rate` msg/s for `step-ms`;
  * the step ends when every subscriber has every message. Server CPU is utime+stime of all its
@@ -109,10 +109,10 @@ async function startServer(mode: Mode): Promise<Server> {
   const tickhub = mode !== 'per-socket';
   const env: Record<string, string> = tickhub
     ? { ...TICKHUB_ENV, PORT: String(port), HOST, COMPRESSION: mode === 'off' ? 'off' : 'shared', ...(mode === 'shared-all' && { COMPRESSION_MIN_BYTES: '0' }) }
-    : { PORT: String(port), HOST };
+    : { PORT: String(port), HOST, DEFLATE_THRESHOLD: '256' }; // tickhub's COMPRESSION_MIN_BYTES default
   mkdirSync(`${root}/bench/results/logs`, { recursive: true });
   const fd = openSync(`${root}/bench/results/logs/compression-${mode}.log`, 'a');
-  const child = spawnNode({ entry: tickhub ? 'server/main.ts' : 'bench/peers/deflate.ts', env, cwd: root, stdio: ['ignore', fd, fd] });
+  const child = spawnNode({ entry: tickhub ? 'server/main.ts' : 'bench/peers/naive.ts', env, cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   running.add(child);
   await waitForPort(HOST, port, 30_000, () => child.exitCode === null);
