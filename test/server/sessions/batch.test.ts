@@ -1,8 +1,8 @@
 /** The app-mode batch publish (`pubs`): ordering, per-message results, partial failure, limits, rates. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub } from '../../../server/server.ts';
-import { openSocket, openTap, type TestSocket } from '../../support/ws-client.ts';
+import type { HubConfig } from '../../../server/config.ts';
+import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
+import { openTap } from '../../support/ws-client.ts';
 
 const KEY = 'batch-test-publish-key';
 const cleanups: Array<() => unknown> = [];
@@ -10,13 +10,10 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function publisher(overrides: Partial<HubConfig> = {}): Promise<{ pub: TestSocket; wsUrl: string }> {
-  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
-  cleanups.push(() => running.close());
-  const pub = await openSocket(`${running.wsUrl}?token=${KEY}`, 'hub.v1');
-  cleanups.push(() => pub.close());
-  await pub.nextJson((f) => f.op === 'welcome');
-  return { pub, wsUrl: running.wsUrl };
+async function publisher(overrides: Partial<HubConfig> = {}): Promise<AppPublisher> {
+  const started = await startAppPublisher(KEY, overrides);
+  cleanups.push(() => started.close());
+  return started;
 }
 
 type Reply = { op: string; id?: number; results?: Array<{ seq?: number; ts?: number; error?: { code: string; message: string } }>; failed?: number; code?: string; message?: string };
