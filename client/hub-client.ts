@@ -48,7 +48,10 @@ export interface HubClientOptions {
   /**
    * With `fallback`: a WebSocket that has not welcomed after this long (default 4000 ms) starts
    * the SSE fallback (the upgrade may still complete and take over; it is given up at 4x); an SSE
-   * stream that has not welcomed after this long counts as failed.
+   * stream that has not welcomed after this long counts as failed. Once a WebSocket has welcomed,
+   * a slow reconnect is waited for until the give-up (4x) before falling back: upgrades were seen
+   * to pass, so slowness means a busy hub (every client reconnecting at once), and opening an
+   * SSE stream beside each pending upgrade would double its load.
    */
   openTimeoutMs?: number;
   /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. Background WebSocket retries use the same. */
@@ -80,6 +83,8 @@ export class HubClient {
   /** WebSocket retries since the client went to SSE. */
   private probeAttempt = 0;
   private epoch: string | null = null;
+  /** A WebSocket has welcomed on this client: upgrades are not stripped on the way to the hub. */
+  private wsWorked = false;
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private probeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -177,6 +182,7 @@ export class HubClient {
         this.clearTimer('probeTimer');
         this.clearTimer('reconnectTimer');
         this.probeAttempt = 0;
+        this.wsWorked = true;
         this.adopt(ws!, frame);
       },
       closed: (welcomed) => {
@@ -190,9 +196,13 @@ export class HubClient {
     if (!ws) return this.wsFailed();
     const pending = () => !opened && this.ws === ws;
     // Slow is not failed: the fallback starts, and the upgrade may still win (it then takes over).
-    this.openTimeout(pending, () => {
-      if (!this.live && !this.sse && !this.reconnectTimer) this.openSse();
-    });
+    // Once a WebSocket has welcomed here, upgrades do pass this network: a slow one is a busy hub
+    // (a reconnect storm), not a proxy, so it is waited for until the give-up, not doubled by SSE.
+    if (!this.wsWorked) {
+      this.openTimeout(pending, () => {
+        if (!this.live && !this.sse && !this.reconnectTimer) this.openSse();
+      });
+    }
     this.openTimeout(pending, () => {
       ws.close();
       this.ws = null;

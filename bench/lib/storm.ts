@@ -124,6 +124,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     const rss = new RssSampler(hub.pid, 50);
     rss.start();
     const seqAfter = await publish(port, after);
+    log(`    +${((nowMs() - listeningAt) / 1000).toFixed(1)} s: the ${after} messages after the restart are published`);
     await pool.storm({ type: 'storm-want', seq: seqAfter });
     let last: StormStats | null = null;
     let lastProgress = nowMs();

@@ -176,6 +176,29 @@ describe('HubClient fallback to SSE + HTTP', () => {
     expect(seqsOf(got, 'hang.a')).toEqual([1, 2]);
   });
 
+  it('once a WebSocket has worked, a slow reconnect is waited for until the give-up, not doubled by SSE at the open timeout', async () => {
+    const running = await hub();
+    const via = await proxy(running.port, 'pass');
+    const { client: c, transports } = harness(via.wsUrl, { openTimeoutMs: 300 });
+    const got: HubMessage[] = [];
+    c.subscribe('slow.*', (m) => got.push(m));
+    await until('the client on WS', () => c.transport === 'ws', 3000);
+    await running.hub.publish('slow.a', { n: 1 });
+    await until('a live message over WS', () => got.length === 1, 3000);
+    via.upgrades = 'hang'; // the busy hub of a reconnect storm, as the client sees it
+    const dropped = Date.now();
+    for (const conn of appConnections(running)) conn.close(1012, 'test: reconnect');
+    await sleep(800); // past twice the open timeout, short of the give-up (4x)
+    expect(transports).toEqual(['ws', 'offline']);
+    expect(sseConnections(running)).toHaveLength(0);
+    await running.hub.publish('slow.a', { n: 2 });
+    // Given up at 4x: then it does fall back, resuming where it was.
+    await until('the client on SSE after the give-up', () => c.transport === 'sse', 5000);
+    expect(Date.now() - dropped).toBeGreaterThanOrEqual(1200);
+    await until('the missed message over SSE', () => got.length === 2, 3000);
+    expect(seqsOf(got, 'slow.a')).toEqual([1, 2]);
+  });
+
   it('reopens the stream when subscriptions change on SSE, resuming: nothing lost or repeated', async () => {
     const running = await hub();
     const via = await proxy(running.port, 'refuse');
