@@ -30,7 +30,7 @@ export interface StormStats {
   duplicated: number;
   /** Welcomes (completed handshakes) since `since`, in 100 ms buckets from `since`. */
   welcomeBuckets: number[];
-  /** Clients whose live transport is the SSE fallback now, and switches to it since the start. */
+  /** Clients whose live transport is the SSE fallback now, and switches to it since the last `want`. */
   onSse: number;
   sseSwitches: number;
 }
@@ -83,7 +83,10 @@ export class StormClients {
   /** From now on, a client counts as caught up once it has `seq` (and the ones before). */
   want(seq: number): void {
     this.wantSeq = seq;
-    for (const c of this.clients) c.caughtUpAt = c.lastSeq >= seq ? nowMs() : 0;
+    for (const c of this.clients) {
+      c.caughtUpAt = c.lastSeq >= seq ? nowMs() : 0;
+      c.sseSwitches = 0; // count those of the phase that follows (the first connects have theirs)
+    }
   }
 
   stats(since: number): StormStats {
