@@ -30,6 +30,9 @@ export interface StormStats {
   duplicated: number;
   /** Welcomes (completed handshakes) since `since`, in 100 ms buckets from `since`. */
   welcomeBuckets: number[];
+  /** Clients whose live transport is the SSE fallback now, and switches to it since the last `want`. */
+  onSse: number;
+  sseSwitches: number;
 }
 
 /** Welcome buckets cover at most 10 minutes after `since`. */
@@ -41,6 +44,7 @@ class StormClient {
   lost = 0;
   duplicated = 0;
   caughtUpAt = 0;
+  sseSwitches = 0;
   readonly client: HubClient;
 
   constructor(spec: StormOpenSpec, welcomes: number[], wanted: () => number) {
@@ -51,6 +55,9 @@ class StormClient {
       minBackoffMs: spec.minBackoffMs,
       maxBackoffMs: spec.maxBackoffMs,
       onWelcome: () => void welcomes.push(nowMs()),
+      onTransport: (t) => {
+        if (t === 'sse') this.sseSwitches++;
+      },
     });
     this.client.subscribe(spec.topic, (m) => {
       this.received++;
@@ -76,7 +83,10 @@ export class StormClients {
   /** From now on, a client counts as caught up once it has `seq` (and the ones before). */
   want(seq: number): void {
     this.wantSeq = seq;
-    for (const c of this.clients) c.caughtUpAt = c.lastSeq >= seq ? nowMs() : 0;
+    for (const c of this.clients) {
+      c.caughtUpAt = c.lastSeq >= seq ? nowMs() : 0;
+      c.sseSwitches = 0; // count those of the phase that follows (the first connects have theirs)
+    }
   }
 
   stats(since: number): StormStats {
@@ -86,8 +96,12 @@ export class StormClients {
     let received = 0;
     let lost = 0;
     let duplicated = 0;
+    let onSse = 0;
+    let sseSwitches = 0;
     for (const c of this.clients) {
       if (c.client.status === 'open') open++;
+      if (c.client.transport === 'sse') onSse++;
+      sseSwitches += c.sseSwitches;
       if (c.caughtUpAt > 0) {
         caughtUp++;
         last = Math.max(last, c.caughtUpAt);
@@ -103,7 +117,7 @@ export class StormClients {
       while (buckets.length <= b) buckets.push(0);
       buckets[b]++;
     }
-    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets };
+    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets, onSse, sseSwitches };
   }
 
   close(): void {

@@ -38,13 +38,15 @@ export interface StormResult {
   /** Messages every client should have minus what they got (a client that never caught up). */
   missing: number;
   hubPeakRss: number;
+  /** Times a client's live transport became the SSE fallback (0 for WebSocket-only clients). */
+  sseSwitches: number;
   /** The ceiling: N handshakes opened at once, until all were accepted. */
   ceilingAcceptMs: number | null;
   error?: string;
 }
 
 function total(stats: StormStats[]): StormStats {
-  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [] };
+  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [], onSse: 0, sseSwitches: 0 };
   for (const s of stats) {
     t.clients += s.clients;
     t.open += s.open;
@@ -53,6 +55,8 @@ function total(stats: StormStats[]): StormStats {
     t.received += s.received;
     t.lost += s.lost;
     t.duplicated += s.duplicated;
+    t.onSse += s.onSse;
+    t.sseSwitches += s.sseSwitches;
     s.welcomeBuckets.forEach((n, i) => (t.welcomeBuckets[i] = (t.welcomeBuckets[i] ?? 0) + n));
   }
   if (t.allCaughtUpAt === -1) t.allCaughtUpAt = 0;
@@ -99,7 +103,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
   const pool = LoadgenPool.start(opts.stormLoadgens, root);
   const env = { REDIS_URL: redis.url, DRAIN_MS: '0' };
   let hub: ServerProcess | null = null;
-  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, ceilingAcceptMs: null };
+  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, sseSwitches: 0, ceilingAcceptMs: null };
   try {
     hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, startTimeoutMs: 120_000 });
     const port = hub.port;
@@ -120,11 +124,17 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     const rss = new RssSampler(hub.pid, 50);
     rss.start();
     const seqAfter = await publish(port, after);
+    log(`    +${((nowMs() - listeningAt) / 1000).toFixed(1)} s: the ${after} messages after the restart are published`);
     await pool.storm({ type: 'storm-want', seq: seqAfter });
     let last: StormStats | null = null;
+    let lastProgress = nowMs();
     try {
       await until(`all clients at seq ${seqAfter} after the restart`, opts.stormTimeoutMs, async () => {
         last = total(await pool.storm({ type: 'storm-stats', since: killedAt }));
+        if (nowMs() - lastProgress >= 5000) {
+          lastProgress = nowMs();
+          log(`    +${((lastProgress - listeningAt) / 1000).toFixed(0)} s: ${last.open} open, ${last.caughtUp} caught up, ${last.onSse} on SSE (${last.sseSwitches} switches to SSE)`);
+        }
         return last.caughtUp === n;
       });
     } catch (err) {
@@ -137,6 +147,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     result.peakHandshakesPerSec = Math.max(0, ...t.welcomeBuckets) * 10;
     result.lost = t.lost;
     result.duplicated = t.duplicated;
+    result.sseSwitches = t.sseSwitches;
     result.missing = n * seqAfter - t.received + t.duplicated;
     log(
       `  tickhub: down ${result.downMs.toFixed(0)} ms; all ${t.caughtUp}/${n} caught up ${result.resumeMs === null ? 'NOT' : `${result.resumeMs.toFixed(0)} ms`} after listening; ` +

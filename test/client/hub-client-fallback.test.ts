@@ -176,6 +176,31 @@ describe('HubClient fallback to SSE + HTTP', () => {
     expect(seqsOf(got, 'hang.a')).toEqual([1, 2]);
   });
 
+  for (const policy of ['hang', 'refuse'] as const) {
+    it(`once a WebSocket has worked, reconnects whose upgrade ${policy === 'hang' ? 'is slow' : 'fails'} stay on the WebSocket for fallbackGraceMs, then fall back`, async () => {
+      const running = await hub();
+      const via = await proxy(running.port, 'pass');
+      const { client: c, transports } = harness(via.wsUrl, { openTimeoutMs: 300, fallbackGraceMs: 1500 });
+      const got: HubMessage[] = [];
+      c.subscribe('slow.*', (m) => got.push(m));
+      await until('the client on WS', () => c.transport === 'ws', 3000);
+      await running.hub.publish('slow.a', { n: 1 });
+      await until('a live message over WS', () => got.length === 1, 3000);
+      via.upgrades = policy; // a restarting or overloaded hub, as a client whose upgrades passed sees it
+      const dropped = Date.now();
+      for (const conn of appConnections(running)) conn.close(1012, 'test: reconnect');
+      await sleep(1000); // past three open timeouts, within the grace
+      expect(transports).toEqual(['ws', 'offline']);
+      expect(sseConnections(running)).toHaveLength(0);
+      await running.hub.publish('slow.a', { n: 2 });
+      // Past the grace the proxy is believed: SSE, resuming where it was.
+      await until('the client on SSE after the grace', () => c.transport === 'sse', 5000);
+      expect(Date.now() - dropped).toBeGreaterThanOrEqual(1500);
+      await until('the missed message over SSE', () => got.length === 2, 3000);
+      expect(seqsOf(got, 'slow.a')).toEqual([1, 2]);
+    });
+  }
+
   it('reopens the stream when subscriptions change on SSE, resuming: nothing lost or repeated', async () => {
     const running = await hub();
     const via = await proxy(running.port, 'refuse');

@@ -23,6 +23,7 @@ import { guarded } from '../../guard.ts';
 import { matches } from '../../../protocol/topics.ts';
 import { BrokerUnavailableError, DEFAULT_MAX_TOPICS, TooManyTopicsError, exemptFromTopicCap, encodeMessage, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice } from '../broker.ts';
 import { RedisClient } from './client.ts';
+import { CoalescedReads } from './coalesce.ts';
 import { RedisPresence } from './presence.ts';
 import { RetentionTable } from './retention.ts';
 import { EPOCH, HEARTBEAT, HISTORY, LEAVE, PUBLISH } from './scripts.ts';
@@ -73,6 +74,8 @@ export class RedisBroker implements Broker {
   private readonly topicSweep: TopicSweep;
   /** Local interest and the upstream subscriptions serving it. */
   private readonly subscriptions: UpstreamSubscriptions;
+  /** Same topic, same query, same turn: one HISTORY script (coalesce.ts). */
+  private readonly historyReads = new CoalescedReads<HistoryPage>();
   /** Order, dedupe, gaps and epochs of what reaches the hub (set once connected). */
   private sequencer!: Sequencer;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
@@ -170,7 +173,11 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async history(topic: string, { since, limit }: HistoryQuery): Promise<HistoryPage> {
+  history(topic: string, query: HistoryQuery): Promise<HistoryPage> {
+    return this.historyReads.run(`${topic} ${query.since ?? ''} ${query.limit ?? ''}`, () => this.readHistory(topic, query));
+  }
+
+  private async readHistory(topic: string, { since, limit }: HistoryQuery): Promise<HistoryPage> {
     const args = [topic, since === undefined ? '' : String(since), limit === undefined ? '' : String(limit), String(this.retention.of(topic).maxAgeMs), this.epochCandidate];
     const keys = [this.redis.key('epoch'), this.redis.key('seq'), this.redis.key(`s:${topic}`)];
     const reply = (await this.redis.script(HISTORY, keys, args)) as (number | string)[];

@@ -24,6 +24,8 @@ export interface RedisClientOptions {
    * A command with no reply after this long fails with BrokerUnavailableError, and the command
    * connection counts as stalled (not ready, nothing more is sent) until that reply or the
    * disconnect comes. Bounds what a partition (packets lost, no RST) costs a publisher. 2000 ms.
+   * Time the hub's own event loop is busy (the watchdog's ticks come late) does not count: a
+   * reply may be waiting unread, and failing it would turn a busy hub into a failing one.
    */
   commandTimeoutMs?: number;
   /**
@@ -64,6 +66,10 @@ export class RedisClient implements ScriptRunner {
   /** Commands waiting for their reply, oldest first; one watchdog timer for all of them, from the first command to destroy(). */
   private readonly waiting = new Set<Waiting>();
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  private readonly watchdogMs: number;
+  /** When the watchdog last ran, and how late its ticks have been in all: time the hub's own event loop was busy. */
+  private lastTick = 0;
+  private hubBusyMs = 0;
 
   constructor(
     private readonly options: RedisClientOptions,
@@ -73,6 +79,7 @@ export class RedisClient implements ScriptRunner {
     this.nodeId = options.nodeId;
     const log = options.log;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 2000;
+    this.watchdogMs = Math.max(20, this.commandTimeoutMs / 10);
     // Always retry, also after a socket timeout (node-redis gives up on those by default).
     const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 1000);
     const socketTimeout = options.idleTimeoutMs;
@@ -147,11 +154,12 @@ export class RedisClient implements ScriptRunner {
     const running = fn();
     let entry!: Waiting;
     const timedOut = new Promise<never>((_, reject) => {
-      entry = { since: performance.now(), running, reject };
+      entry = { since: this.redisClock(), running, reject };
     });
     this.waiting.add(entry);
     if (!this.watchdog) {
-      this.watchdog = setInterval(guarded(this.options.log ?? silentLog, 'redis command watchdog', () => this.expireOverdue()), Math.max(20, this.commandTimeoutMs / 10));
+      this.lastTick = performance.now();
+      this.watchdog = setInterval(guarded(this.options.log ?? silentLog, 'redis command watchdog', () => this.expireOverdue()), this.watchdogMs);
       this.watchdog.unref();
     }
     try {
@@ -170,7 +178,12 @@ export class RedisClient implements ScriptRunner {
    * every publish a timer). They count as overdue until their reply or the disconnect comes.
    */
   private expireOverdue(): void {
-    const cutoff = performance.now() - this.commandTimeoutMs;
+    // A late tick means the hub's event loop was busy (a reconnect storm's handshakes): replies
+    // may be sitting unread in the socket, so that time is not held against Redis.
+    const now = performance.now();
+    this.hubBusyMs += Math.max(0, now - this.lastTick - this.watchdogMs);
+    this.lastTick = now;
+    const cutoff = this.redisClock() - this.commandTimeoutMs;
     for (const entry of this.waiting) {
       if (entry.since > cutoff) break; // oldest first: the rest are younger
       this.waiting.delete(entry);
@@ -179,6 +192,11 @@ export class RedisClient implements ScriptRunner {
       entry.running.then(settled, settled);
       entry.reject(new BrokerUnavailableError(`Redis did not answer within ${this.commandTimeoutMs} ms`));
     }
+  }
+
+  /** Wall time minus the time the hub's event loop was seen busy: what command deadlines run on. */
+  private redisClock(): number {
+    return performance.now() - this.hubBusyMs;
   }
 
   private stopWatchdog(): void {

@@ -47,6 +47,18 @@ describe('RedisClient', () => {
     await expect(c.script(failing, [], [])).rejects.toBeInstanceOf(ErrorReply);
   });
 
+  it('#call does not hold the hub\'s own busy event loop against Redis: a reply waiting unread still resolves', async () => {
+    const c = new RedisClient({ url: redis.url, prefix: 'cl:', nodeId: 'n1', commandTimeoutMs: 200 }, { error: () => {}, reconnected: () => {} });
+    open.push(c);
+    await c.connect(5000);
+    await c.call(() => c.cmd.ping()); // the watchdog is running
+    const reply = c.call(() => c.cmd.ping());
+    const until = performance.now() + 600;
+    while (performance.now() < until); // the hub busy with a storm of handshakes, 3x the timeout
+    await expect(reply).resolves.toBe('PONG');
+    await expect(c.call(() => c.cmd.ping())).resolves.toBe('PONG'); // and not left stalled
+  });
+
   it('#call rejects with BrokerUnavailableError once closed', async () => {
     const c = await client();
     await c.close();
