@@ -1,5 +1,5 @@
 /**
- * Spawning bench processes (servers and load generators): each runs `node --import tsx <entry>`
+ * Spawning bench processes (servers and load generators): each runs `node [--import tsx] <entry>`
  * directly (no npx/tsx wrapper process), so the child's pid is the process whose /proc stats we
  * read. A bash `exec` shim first raises the soft open-files limit to the hard limit; exec keeps
  * the pid and the IPC channel.
@@ -25,9 +25,10 @@ export interface NodeChildOptions {
   wrapper?: string[];
 }
 
-/** Starts `node --import tsx <entry>` with the open-files limit raised. */
+/** Starts `node --import tsx <entry>` (a .ts entry) or `node <entry>` with the open-files limit raised. */
 export function spawnNode(opts: NodeChildOptions): ChildProcess {
-  const args = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry];
+  const loader = opts.entry.endsWith('.ts') ? ['--import', 'tsx'] : ['--enable-source-maps'];
+  const args = [...(opts.nodeArgs ?? []), ...loader, opts.entry];
   return spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bash', ...(opts.wrapper ?? []), process.execPath, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },

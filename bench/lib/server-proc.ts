@@ -1,9 +1,18 @@
 /** A server under test running in its own process, with its output going to a log file. */
 import { openSync, closeSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { spawnNode, stopChild } from './child.ts';
 import { freePort, waitForPort } from './ports.ts';
 import { HOST, type ServerDef } from './targets.ts';
+
+const built = new Set<string>();
+
+/** Runs `def.build` once per process, so every start of this bench runs the current code. */
+function ensureBuilt(def: ServerDef, root: string): void {
+  if (!def.build || built.has(def.build)) return;
+  execFileSync(process.execPath, ['--import', 'tsx', def.build], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  built.add(def.build);
+}
 
 export class ServerProcess {
   private constructor(
@@ -15,6 +24,7 @@ export class ServerProcess {
 
   /** Starts `def` on a free port and resolves once it accepts TCP connections. */
   static async start(def: ServerDef, root: string, logFile: string, options: { wrapper?: string[]; startTimeoutMs?: number; port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+    ensureBuilt(def, root);
     const port = options.port ?? (await freePort());
     const fd = openSync(logFile, 'a');
     // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits.

@@ -74,7 +74,7 @@ beforeAll(async () => {
     const e = err as { stderr?: Buffer; message: string };
     throw new Error(`the impaired-link test drops packets with nftables: run scripts/test-setup.sh as root or apt-get install nftables (${e.stderr?.toString().trim() || e.message})`);
   }
-  hub = await spawnHub({ HOST: ns.nsAddr, HUB_PUBLISH_KEY: KEY, HISTORY: 'impair.>=100000/600,>=1000/600' }, children, ['ip', 'netns', 'exec', ns.name]);
+  hub = await spawnHub({ HOST: ns.nsAddr, HUB_PUBLISH_KEY: KEY, HISTORY: 'impair.>=100000/600,>=1000/600' }, children, { wrap: ['ip', 'netns', 'exec', ns.name] });
   relay = await startDelayRelay({ host: ns.nsAddr, port: hub.port, localAddress: impaired, delayMs: DELAY_MS, windowBytes: 64 * 1024 });
 }, 60_000);
 

@@ -1,6 +1,7 @@
 /**
- * A hub as a child process (`server/main.ts`), for tests that need signals, kill -9 or a fresh
- * process: started on a free port, resolved once it logs "tickhub listening".
+ * A hub as a child process (`server/main.ts` under tsx, or the bundle `npm run build:hub` makes),
+ * for tests that need signals, kill -9 or a fresh process: started on a free port, resolved once
+ * it logs "tickhub listening".
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -8,6 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './redis-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface SpawnOptions {
+  /** A command that execs the hub, e.g. `['ip', 'netns', 'exec', ns]`. */
+  wrap?: string[];
+  /** `bundle`: dist/hub/main.mjs, as production runs it (build it first); default the sources. */
+  entry?: 'source' | 'bundle';
+}
+
+export const BUNDLE = path.join(ROOT, 'dist/hub/main.mjs');
 
 export interface HubProcess {
   proc: ChildProcess;
@@ -19,14 +29,14 @@ export interface HubProcess {
  * Start a hub with `env` (on top of the test's environment); `children` collects it so the
  * test's afterAll can kill what is left. `env.PORT` restarts a node on the port it had (a
  * balancer's fixed address); without it the hub gets a free port (free in the test's namespace).
- * `wrap` runs it through a command that execs it, e.g. `['ip', 'netns', 'exec', ns]`.
  *
  * @example
  * const { proc, wsUrl } = await spawnHub({ REDIS_URL: redis.url }, children);
  */
-export async function spawnHub(env: Record<string, string>, children: ChildProcess[], wrap: string[] = []): Promise<HubProcess> {
+export async function spawnHub(env: Record<string, string>, children: ChildProcess[], { wrap = [], entry = 'source' }: SpawnOptions = {}): Promise<HubProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const command = [...wrap, process.execPath, '--import', 'tsx', 'server/main.ts'];
+  const hub = entry === 'bundle' ? ['--enable-source-maps', BUNDLE] : ['--import', 'tsx', 'server/main.ts'];
+  const command = [...wrap, process.execPath, ...hub];
   const proc = spawn(command[0], command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
