@@ -50,6 +50,13 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
     hub.logError(err);
     return apiError(c, 'internal', 'internal error');
   });
+  // A program calling a route that does not exist (a typo, an empty topic, the wrong method) gets
+  // the API's JSON error, not a bare text 404.
+  app.notFound((c) =>
+    c.req.path.startsWith('/api/') || c.req.path === '/api'
+      ? apiError(c, 'not_found', `no ${c.req.method} ${c.req.path} here; the HTTP API is in docs/protocol.md#http`)
+      : c.text('404 Not Found', 404),
+  );
   app.use('*', upgradeRefusals());
   // Who is asking, through TRUSTED_PROXIES: every route and log reads this.
   app.use('*', async (c, next) => {
