@@ -31,13 +31,14 @@ describe('fuzz', () => {
     const jsonish = fc.oneof(
       fc.string(),
       fc.json(),
-      fc.record({ op: fc.constantFrom('sub', 'unsub', 'pub', 'history', 'auth', 'ping', 'x'), id: fc.oneof(fc.integer(), fc.string(), fc.constant(null)), topic: fc.anything(), data: fc.anything(), since: fc.anything(), snapshot: fc.anything(), maxHz: fc.anything(), limit: fc.anything(), token: fc.anything() }).map((r) => JSON.stringify(r)),
+      fc.record({ op: fc.constantFrom('sub', 'unsub', 'pub', 'pubs', 'history', 'auth', 'ping', 'x'), id: fc.oneof(fc.integer(), fc.string(), fc.constant(null)), topic: fc.anything(), data: fc.anything(), messages: fc.oneof(fc.anything(), fc.array(fc.record({ topic: fc.anything(), data: fc.anything() }))), since: fc.anything(), snapshot: fc.anything(), maxHz: fc.anything(), limit: fc.anything(), token: fc.anything() }).map((r) => JSON.stringify(r)),
     );
     fc.assert(
       fc.property(jsonish, (text) => {
         const result = parseRequest(text);
-        if (result.ok) expect(['sub', 'unsub', 'pub', 'history', 'auth', 'ping']).toContain(result.request.op);
-        else expect(result.message.length).toBeGreaterThan(0);
+        if (!result.ok) return void expect(result.message.length).toBeGreaterThan(0);
+        expect(['sub', 'unsub', 'pub', 'pubs', 'history', 'auth', 'ping']).toContain(result.request.op);
+        if (result.request.op === 'pubs') expect(Array.isArray(result.request.messages)).toBe(true);
       }),
       { numRuns: 3000 },
     );

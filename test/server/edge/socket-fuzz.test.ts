@@ -29,7 +29,7 @@ function prng(seed: number) {
 function attack(raw: RawSocket, random: () => number): void {
   const int = (n: number) => Math.floor(random() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-  const texts = ['{"op":"sub","id":1,"topic":"fz.>"}', '{"op":"pub","id":2,"topic":"chat","data":{"text":"x"}}', '/nick fuzz', '/sub >', '{', 'null', '{"op":"sub","id":3,"topic":"a..b"}', '{"op":"history","id":4,"topic":"fz.t","limit":99999}', '/who', '{"op":"pub","id":5,"topic":"fz.t","data":1}'];
+  const texts = ['{"op":"sub","id":1,"topic":"fz.>"}', '{"op":"pub","id":2,"topic":"chat","data":{"text":"x"}}', '/nick fuzz', '/sub >', '{', 'null', '{"op":"sub","id":3,"topic":"a..b"}', '{"op":"history","id":4,"topic":"fz.t","limit":99999}', '/who', '{"op":"pub","id":5,"topic":"fz.t","data":1}', '{"op":"pubs","id":6,"messages":[{"topic":"fz.t","data":1},{"topic":"fz..t","data":2},{"data":3},null]}', '{"op":"pubs","id":7,"messages":"x"}', `{"op":"pubs","id":8,"messages":[${'{"topic":"fz.t","data":0},'.repeat(40)}1]}`];
   switch (int(10)) {
     case 0:
       return raw.sendFrame(0x1, Buffer.from(texts[int(texts.length)]));
