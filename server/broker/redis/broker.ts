@@ -267,7 +267,7 @@ export class RedisBroker implements Broker {
   }
 
   private async epochFromScript(mode: 'ensure' | 'rotate', old: string): Promise<string> {
-    const epoch = String(await this.redis.script(EPOCH, [this.redis.key('epoch')], [this.epochCandidate, mode, old]));
+    const epoch = String(await this.redis.script(EPOCH, [this.redis.key('epoch'), this.redis.key(`pos:${old}`)], [this.epochCandidate, mode, old]));
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
     return epoch;
   }

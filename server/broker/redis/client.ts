@@ -50,7 +50,7 @@ export interface PubSubEvents {
  * @example
  * const redis = new RedisClient({ url, prefix: 'th:', nodeId }, { error: () => {}, reconnected: () => {} });
  * await redis.connect(10_000);
- * const epoch = await redis.script(EPOCH, [redis.key('epoch')], [candidate, 'ensure', '']);
+ * const epoch = await redis.script(EPOCH, [redis.key('epoch'), redis.key('pos:')], [candidate, 'ensure', '']);
  */
 export class RedisClient implements ScriptRunner {
   readonly prefix: string;

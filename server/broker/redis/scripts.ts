@@ -6,7 +6,7 @@
  *   <p>epoch          string   the current epoch (SET NX by the first node)
  *   <p>seq            hash     topic -> last seq (also the registry of live topics, capped by MAX_TOPICS)
  *   <p>last           hash     topic -> ts of its last publish, for topics whose rule keeps no stream
- *   <p>pos:<epoch>    string   last global position (pos) given in that epoch, across all topics
+ *   <p>pos:<epoch>    string   last global position (pos) given in that epoch, across all topics; deleted when the epoch rotates
  *   <p>s:<topic>      stream   history, entry id `<seq>-0`, fields j (wire JSON), t (ts), p (pos)
  *   <p>m:<topic>      channel  live messages: `<epoch> <seq> <ts> <pos> <origin> <json>`
  *   <p>t:<node>       channel  a node's own liveness tick: `<ts>`

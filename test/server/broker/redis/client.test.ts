@@ -41,6 +41,17 @@ describe('RedisClient', () => {
     expect(await c.script(EPOCH, [c.key('epoch')], ['e2', 'ensure', ''])).toBe('e1');
   });
 
+  it('epoch.lua rotates only the epoch it was told of, and drops that epoch\'s position counter', async () => {
+    const c = await client();
+    const keys = (old: string) => [c.key('rot:epoch'), c.key(`rot:pos:${old}`)];
+    expect(await c.script(EPOCH, keys(''), ['r1', 'ensure', ''])).toBe('r1');
+    await c.cmd.set(c.key('rot:pos:r1'), '42');
+    expect(await c.script(EPOCH, keys('stale'), ['r2', 'rotate', 'stale'])).toBe('r1'); // another node rotated first: no change
+    expect(await c.cmd.get(c.key('rot:pos:r1'))).toBe('42');
+    expect(await c.script(EPOCH, keys('r1'), ['r3', 'rotate', 'r1'])).toBe('r3');
+    expect(await c.cmd.exists(c.key('rot:pos:r1'))).toBe(0);
+  });
+
   it('#script passes a script error through as the ErrorReply it is', async () => {
     const c = await client();
     const failing: Script = { name: 'failing', source: "return redis.error_reply('ERR nope')", sha: '0'.repeat(40) };
