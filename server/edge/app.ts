@@ -14,7 +14,7 @@ import type { Hub } from '../core/hub.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { createHttpApi } from './http-api.ts';
-import { apiError, type Env } from './http-util.ts';
+import { apiError, HSTS, overTls, type Env } from './http-util.ts';
 import { createWsRoutes } from './ws-routes.ts';
 import { createSseRoutes } from './sse-routes.ts';
 import { createAdmission } from './admission.ts';
@@ -24,11 +24,6 @@ import { effectiveHost, hostAllowed } from './origin.ts';
 import { createRefusals } from './refusals.ts';
 import { upgradeRefusals } from './upgrade-refusal.ts';
 
-/**
- * hono's secureHeaders default, sent only when the client came over TLS: the hub's own
- * (TLS_CERT_FILE), a trusted proxy's `https`, or PUBLIC_URL `https://`.
- */
-const HSTS = 'max-age=15552000; includeSubDomains';
 
 /**
  * Build the Hono app for a hub.
@@ -44,7 +39,6 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
   const refuse = createRefusals(log);
   // PUBLIC_URL's host is served without listing it in ALLOWED_HOSTS.
   const servedHosts = config.publicUrl ? [...config.allowedHosts, new URL(config.publicUrl).hostname.toLowerCase()] : config.allowedHosts;
-  const publicTls = config.publicUrl?.startsWith('https:') ?? false;
 
   app.onError((err, c) => {
     hub.logError(err);
@@ -77,7 +71,7 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
       baseUri: ["'self'"],
     },
     crossOriginEmbedderPolicy: false,
-    // HSTS over plain HTTP is meaningless and, on a hub reached by IP, misleading: sent below only over TLS.
+    // Sent below, only over TLS (overTls).
     strictTransportSecurity: false,
   });
   // Accepted WebSocket handshakes skip them: no browser renders a 101, and the headers would cost
@@ -87,7 +81,7 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
     await next();
     if (isHandshake(c.res) || c.res === RESPONSE_ALREADY_SENT) return; // a 101, or an SSE stream whose head is written
     await withSecureHeaders(c, async () => {});
-    if (publicTls || c.get('client').proto === 'https') c.res.headers.set('Strict-Transport-Security', HSTS);
+    if (overTls(c, config.publicUrl)) c.res.headers.set('Strict-Transport-Security', HSTS);
   });
 
   // DNS rebinding: a foreign name resolving to the hub is refused before any route runs. Behind

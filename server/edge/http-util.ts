@@ -9,6 +9,16 @@ import type { ClientView } from './client-address.ts';
 export type Env = { Bindings: { incoming: IncomingMessage }; Variables: { client: ClientView } };
 
 
+/** hono's secureHeaders default for Strict-Transport-Security, sent only to clients that came over TLS. */
+export const HSTS = 'max-age=15552000; includeSubDomains';
+
+/**
+ * Whether this client came over TLS (the hub's own TLS_CERT_FILE, a trusted proxy's `https`) or
+ * the hub is published at an `https://` PUBLIC_URL: then responses carry HSTS. Over plain HTTP it
+ * is meaningless and, on a hub reached by IP, misleading.
+ */
+export const overTls = (c: Context<Env>, publicUrl: string | undefined): boolean => (publicUrl?.startsWith('https:') ?? false) || c.get('client').proto === 'https';
+
 /** A JSON error body `{"error":{"code","message"}}` with the status ERROR_CODES gives the code. */
 export const apiError = (c: Context, code: ErrorCode, message: string) => c.json({ error: { code, message } }, ERROR_CODES[code]);
 

@@ -17,7 +17,7 @@ import { chunk, parseSseId } from '../core/sse-frame.ts';
 import { SseSession } from '../sessions/sse.ts';
 import type { Admit } from './admission.ts';
 import { streamRequest, takeOver } from './admission.ts';
-import { apiError, type Env } from './http-util.ts';
+import { apiError, HSTS, overTls, type Env } from './http-util.ts';
 
 /** The reconnect delay the stream asks EventSource for (its `retry:` field). */
 export const SSE_RETRY_MS = 1000;
@@ -32,8 +32,10 @@ const HEAD = [
   'Connection: close', // the stream is the connection's last response
 ].join('\r\n');
 
-/** The head and the first event (`retry:`), one write. */
-const OPENING = Buffer.concat([Buffer.from(`${HEAD}\r\n\r\n`, 'latin1'), chunk(`retry: ${SSE_RETRY_MS}\n\n`)]);
+/** The head and the first event (`retry:`), one write; over TLS with HSTS, as every other response. */
+const opening = (head: string) => Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), chunk(`retry: ${SSE_RETRY_MS}\n\n`)]);
+const OPENING = opening(HEAD);
+const OPENING_TLS = opening(`${HEAD}\r\nStrict-Transport-Security: ${HSTS}`);
 
 
 /** The SSE route; `admit` is the admission shared with the WebSocket routes. */
@@ -65,7 +67,7 @@ export function createSseRoutes(hub: Hub, admit: Admit, log: Logger): Hono<Env> 
     takeOver(socket);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, config.heartbeatMs); // a peer that vanished without a RST
-    socket.write(OPENING);
+    socket.write(overTls(c, config.publicUrl) ? OPENING_TLS : OPENING);
     const transport = new SseTransport(socket);
     const conn = hub.attach(transport, 'sse', principal, slot);
     const { peer } = c.get('client');

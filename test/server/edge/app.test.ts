@@ -15,9 +15,9 @@ async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
   return running;
 }
 
-/** The response headers of GET /healthz with extra header lines, from `localAddress`. */
-async function headersOf(running: RunningHub, extra = '', localAddress?: string): Promise<string> {
-  const response = await rawResponse(running.port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`, { localAddress });
+/** The response headers of GET `path` (/healthz) with extra header lines, from `localAddress`. */
+async function headersOf(running: RunningHub, extra = '', localAddress?: string, path = '/healthz'): Promise<string> {
+  const response = await rawResponse(running.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`, { localAddress });
   return response.slice(0, response.indexOf('\r\n\r\n')).toLowerCase();
 }
 
@@ -35,6 +35,16 @@ describe('createApp', () => {
     const running = await hub({ trustedProxies: ['127.0.0.1'] });
     expect(await headersOf(running, 'X-Forwarded-Proto: https\r\n')).toContain('strict-transport-security: max-age=15552000; includesubdomains');
     expect(await headersOf(running, 'Forwarded: for=192.0.2.1;proto=https\r\n')).toContain('strict-transport-security');
+  });
+
+  it('sends it on an SSE stream\'s head too, which the stream writes itself', async () => {
+    const running = await hub({ trustedProxies: ['127.0.0.1'] });
+    const tls = await headersOf(running, 'X-Forwarded-Proto: https\r\n', undefined, '/sse/app.t');
+    expect(tls).toContain('content-type: text/event-stream');
+    expect(tls).toContain('strict-transport-security: max-age=15552000; includesubdomains');
+    const plain = await headersOf(running, '', undefined, '/sse/app.t');
+    expect(plain).toContain('content-type: text/event-stream');
+    expect(plain).not.toContain('strict-transport-security');
   });
 
   it('sends it when PUBLIC_URL is https', async () => {
