@@ -17,7 +17,7 @@ export const HSTS = 'max-age=15552000; includeSubDomains';
  * the hub is published at an `https://` PUBLIC_URL: then responses carry HSTS. Over plain HTTP it
  * is meaningless and, on a hub reached by IP, misleading.
  */
-export const overTls = (c: Context<Env>, publicUrl: string | undefined): boolean => (publicUrl?.startsWith('https:') ?? false) || c.get('client').proto === 'https';
+export const overTls = (c: Context<Env>, publicUrl: string | null | undefined): boolean => (publicUrl?.startsWith('https:') ?? false) || c.get('client').proto === 'https';
 
 /** A JSON error body `{"error":{"code","message"}}` with the status ERROR_CODES gives the code. */
 export const apiError = (c: Context, code: ErrorCode, message: string) => c.json({ error: { code, message } }, ERROR_CODES[code]);
