@@ -18,6 +18,7 @@ import { CloseCode, Connection, type Renderer, type Subscription } from './conne
 import { Delivery } from './delivery.ts';
 import { CredentialExpiry } from './expiry.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { BusyMeter } from './busy-meter.ts';
 import { Flusher } from './outbox.ts';
 import { WsTransport, type Transport } from './transport.ts';
 import { replay, replayAfter, wantsReplay, type ReplayDeps, type ReplayOptions, type ResumeOptions } from './replay.ts';
@@ -69,6 +70,8 @@ function brokerRefusal(err: unknown, topic: string): unknown {
 
 /** How often a slice of idle topic counters is forgotten. */
 const TOPIC_SWEEP_MS = 250;
+/** Event-loop utilization from which the hub counts as busy and batches writes (BUSY_FLUSH_WINDOW_MS). */
+const BUSY_UTILIZATION = 0.75;
 
 export class Hub {
   readonly connections = new Set<Connection>();
@@ -81,6 +84,7 @@ export class Hub {
   /** What replays need: the broker, the outbox bound, and delivery's one enqueue path. */
   private readonly replayDeps: ReplayDeps;
   private readonly flusher: Flusher;
+  private readonly busyMeter: BusyMeter;
   /** COMPRESSION=shared: the one compressor every connection that negotiated deflate shares. */
   private readonly sharedDeflate: SharedDeflate | null;
   private readonly heartbeat: Heartbeat;
@@ -102,7 +106,9 @@ export class Hub {
     private readonly log: Logger,
   ) {
     this.syncBroker = typeof (broker as Partial<SyncPublisher>).publishNow === 'function' ? (broker as Broker & SyncPublisher) : null;
-    this.flusher = new Flusher(config.flushWindowMs);
+    this.busyMeter = new BusyMeter(BUSY_UTILIZATION);
+    if (config.busyFlushWindowMs > 0) this.busyMeter.start();
+    this.flusher = new Flusher(config.flushWindowMs, config.busyFlushWindowMs, () => this.busyMeter.busy);
     this.sharedDeflate = config.compression === 'shared' ? new SharedDeflate(config.compressionMinBytes) : null;
     this.topicStats = new TopicStats(config.retention);
     this.catalog = broker.shared ? new TopicCatalog(broker, () => this.topicStats.sortedTopics(), config.maxTopics) : null;
@@ -361,6 +367,7 @@ export class Hub {
   /** Close every connection with 1001 and stop timers. */
   close(): void {
     clearInterval(this.sweepTimer);
+    this.busyMeter.stop();
     this.heartbeat.stop();
     this.expiry.clear();
     this.delivery.throttle.clear();

@@ -435,6 +435,29 @@ describe('Flusher', () => {
     expect(pair.received().equals(expected)).toBe(true);
   });
 
+  it('#schedule holds writes for busyWindowMs only while busy() says so', async () => {
+    const pair = await socketPair();
+    let busy = false;
+    const flusher = new Flusher(0, 40, () => busy);
+    const outbox = new Outbox(pair.socket, 64 * 1024, flusher);
+    outbox.push(frame('idle'), 'ticks.A', 'conflate');
+    await Promise.resolve();
+    expect(outbox.stats.framesOut).toBe(1); // idle: right after the handler
+
+    busy = true;
+    const start = performance.now();
+    outbox.push(frame('b1'), 'ticks.A', 'conflate');
+    await new Promise<void>((r) => setImmediate(r));
+    outbox.push(frame('b2'), 'ticks.B', 'conflate'); // a later read joins the same write
+    expect(outbox.stats.framesOut).toBe(1);
+    await until('the busy window to flush', () => outbox.stats.framesOut > 1, 2000, 2);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(38);
+    expect(outbox.stats.framesOut).toBe(3);
+    const expected = Buffer.concat([frame('idle'), frame('b1'), frame('b2')]);
+    await until('the reader to receive all three', () => pair.receivedBytes() >= expected.length, 2000);
+    expect(pair.received().equals(expected)).toBe(true);
+  });
+
   it('#flushNow flushes what is pending at once', async () => {
     const pair = await socketPair();
     const flusher = new Flusher(60_000);
