@@ -82,10 +82,14 @@ export class Outbox {
     /** The transport's hook on every frame entering the queue, in write order (transport.ts); null for none. */
     private readonly label: ((frame: Buffer) => Buffer) | null = null,
   ) {
-    socket.on('drain', () => {
-      this.stuckBytes = 0;
-      this.releaseHeld();
-    });
+    (socket as DrainingSocket)[OUTBOX] = this;
+    socket.on('drain', onSocketDrain); // one function for every socket, not a closure each
+  }
+
+  /** The socket wrote out what it held ('drain'): what was held back while congested goes now. */
+  drained(): void {
+    this.stuckBytes = 0;
+    this.releaseHeld();
   }
 
   /** Bytes waiting here or in the socket. */
@@ -172,6 +176,13 @@ export class Outbox {
     this.held = null;
     for (const frame of held.values()) this.enqueue(frame);
   }
+}
+
+const OUTBOX = Symbol('tickhub.outbox');
+type DrainingSocket = Socket & { [OUTBOX]: Outbox };
+
+function onSocketDrain(this: DrainingSocket): void {
+  this[OUTBOX].drained();
 }
 
 function heldBytes(held: Map<string, Buffer>): number {
