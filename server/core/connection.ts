@@ -8,6 +8,7 @@ import type { SharedDeflate } from './compression.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, type OverflowAction } from './outbox.ts';
+import { SmallMap } from './small-map.ts';
 import type { ControlFrame, Framing, Transport } from './transport.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap' | 'sse';
@@ -59,7 +60,8 @@ let nextConnectionId = 1;
 
 export class Connection {
   readonly id = `c${nextConnectionId++}`;
-  readonly subs = new Map<string, Subscription>();
+  /** Its subscriptions by pattern; most connections have one. */
+  readonly subs = new SmallMap<string, Subscription>();
   readonly outbox: Outbox;
   readonly openedAt = Date.now();
   /** Set by the heartbeat sweep, cleared by any pong or frame. */

@@ -169,8 +169,9 @@ export class Hub {
     if (!this.connections.delete(conn)) return;
     conn.slot?.release();
     conn.closed = true;
-    this.counters.conflated += conn.outbox.stats.conflated;
-    this.counters.bytesOut += conn.outbox.stats.bytesOut;
+    const { conflated, bytesOut } = conn.outbox.stats;
+    this.counters.conflated += conflated;
+    this.counters.bytesOut += bytesOut;
     for (const sub of conn.subs.values()) this.dropSubscription(sub);
     conn.subs.clear();
     for (const hook of this.detachHooks) hook(conn);
@@ -337,8 +338,9 @@ export class Hub {
   stats(): HubCounters & { connections: number; subscriptions: number; epoch: string } {
     let { conflated, bytesOut } = this.counters;
     for (const conn of this.connections) {
-      conflated += conn.outbox.stats.conflated;
-      bytesOut += conn.outbox.stats.bytesOut;
+      const outbox = conn.outbox.stats;
+      conflated += outbox.conflated;
+      bytesOut += outbox.bytesOut;
     }
     return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.delivery.index.size, epoch: this.epoch };
   }
