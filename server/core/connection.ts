@@ -71,8 +71,6 @@ export class Connection {
   /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
   lastStamp = 0;
   closed = false;
-  /** Its share of MAX_CONNECTIONS_PER_IP, given back when it goes. */
-  slot: AddressSlot | null = null;
   /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
   /** Set at attach when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
@@ -90,12 +88,18 @@ export class Connection {
     readonly mode: ConnectionMode,
     /** Who is on the other end; the `auth` op may change it. */
     public principal: Principal,
-    readonly remote: string,
+    /** Its share of MAX_CONNECTIONS_PER_IP, given back when it goes (detach). */
+    readonly slot: AddressSlot,
     outboxLimitBytes: number,
     flusher: Flusher,
   ) {
     this.framing = transport.framing;
     this.outbox = new Outbox(transport.socket, outboxLimitBytes, flusher, transport.label);
+  }
+
+  /** The client's address (the real one behind TRUSTED_PROXIES), which its slot counts against. */
+  get remote(): string {
+    return this.slot.remote;
   }
 
   /**

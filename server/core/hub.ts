@@ -155,9 +155,8 @@ export class Hub {
 
   /** Create and register a connection for an open transport (WebSocket or SSE); it takes over `slot` (from reserveConnection). */
   attach(transport: Transport, mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
-    const conn = new Connection(transport, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
+    const conn = new Connection(transport, mode, principal, slot, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
-    conn.slot = slot;
     conn.deflate = transport instanceof WsTransport ? sharedDeflateFor(transport.ws, this.sharedDeflate) : null;
     this.heartbeat.enrol(conn);
     this.expiry.watch(conn);
@@ -167,7 +166,7 @@ export class Hub {
   /** Forget a closed connection: its slot, its subscriptions, and whatever services keep for it. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    conn.slot?.release();
+    conn.slot.release();
     conn.closed = true;
     const { conflated, bytesOut } = conn.outbox.stats;
     this.counters.conflated += conflated;

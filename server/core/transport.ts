@@ -46,14 +46,21 @@ export interface Liveness {
 
 /** A `ws` WebSocket as a Transport. */
 export class WsTransport implements Transport {
-  readonly framing = 'ws' as const;
   readonly socket: Socket;
-  readonly label = null;
   /** Marked alive by every pong (onPong). */
   private liveness: Liveness | null = null;
 
   constructor(readonly ws: WebSocket) {
     this.socket = (ws as unknown as { _socket: Socket })._socket;
+  }
+
+  // The same for every WebSocket: on the prototype, not a field per connection.
+  get framing(): 'ws' {
+    return 'ws';
+  }
+
+  get label(): null {
+    return null;
   }
 
   control(frame: ControlFrame): Buffer {
