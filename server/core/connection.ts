@@ -8,6 +8,7 @@ import type { SharedDeflate } from './compression.ts';
 import type { Principal } from './principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { Flusher, Outbox, type OverflowAction } from './outbox.ts';
+import { SmallMap } from './small-map.ts';
 import type { ControlFrame, Framing, Transport } from './transport.ts';
 
 export type ConnectionMode = 'line' | 'app' | 'tap' | 'sse';
@@ -59,7 +60,8 @@ let nextConnectionId = 1;
 
 export class Connection {
   readonly id = `c${nextConnectionId++}`;
-  readonly subs = new Map<string, Subscription>();
+  /** Its subscriptions by pattern; most connections have one. */
+  readonly subs = new SmallMap<string, Subscription>();
   readonly outbox: Outbox;
   readonly openedAt = Date.now();
   /** Set by the heartbeat sweep, cleared by any pong or frame. */
@@ -69,8 +71,6 @@ export class Connection {
   /** Delivery stamp of the last message queued, so overlapping patterns deliver a message once. */
   lastStamp = 0;
   closed = false;
-  /** Its share of MAX_CONNECTIONS_PER_IP, given back when it goes. */
-  slot: AddressSlot | null = null;
   /** Its chat nick, once it has one (ChatService keeps the rest of its chat state). */
   nick: string | null = null;
   /** Set at attach when the socket negotiated permessage-deflate under COMPRESSION=shared: it gets the shared compressed frames. */
@@ -88,12 +88,18 @@ export class Connection {
     readonly mode: ConnectionMode,
     /** Who is on the other end; the `auth` op may change it. */
     public principal: Principal,
-    readonly remote: string,
+    /** Its share of MAX_CONNECTIONS_PER_IP, given back when it goes (detach). */
+    readonly slot: AddressSlot,
     outboxLimitBytes: number,
     flusher: Flusher,
   ) {
     this.framing = transport.framing;
     this.outbox = new Outbox(transport.socket, outboxLimitBytes, flusher, transport.label);
+  }
+
+  /** The client's address (the real one behind TRUSTED_PROXIES), which its slot counts against. */
+  get remote(): string {
+    return this.slot.remote;
   }
 
   /**

@@ -30,7 +30,7 @@ export class Heartbeat {
   /** Give a new connection its slice, round robin. */
   enrol(conn: Connection): void {
     conn.heartbeatSlot = this.assigned++ % SLICES;
-    conn.transport.onPong(() => (conn.alive = true));
+    conn.transport.onPong(conn);
   }
 
   stop(): void {

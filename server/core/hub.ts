@@ -161,9 +161,8 @@ export class Hub {
 
   /** Create and register a connection for an open transport (WebSocket or SSE); it takes over `slot` (from reserveConnection). */
   attach(transport: Transport, mode: Connection['mode'], principal: Principal, slot: AddressSlot): Connection {
-    const conn = new Connection(transport, mode, principal, slot.remote, this.config.outboxLimitBytes, this.flusher);
+    const conn = new Connection(transport, mode, principal, slot, this.config.outboxLimitBytes, this.flusher);
     this.connections.add(conn);
-    conn.slot = slot;
     conn.deflate = transport instanceof WsTransport ? sharedDeflateFor(transport.ws, this.sharedDeflate) : null;
     this.heartbeat.enrol(conn);
     this.expiry.watch(conn);
@@ -173,10 +172,11 @@ export class Hub {
   /** Forget a closed connection: its slot, its subscriptions, and whatever services keep for it. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    conn.slot?.release();
+    conn.slot.release();
     conn.closed = true;
-    this.counters.conflated += conn.outbox.stats.conflated;
-    this.counters.bytesOut += conn.outbox.stats.bytesOut;
+    const { conflated, bytesOut } = conn.outbox.stats;
+    this.counters.conflated += conflated;
+    this.counters.bytesOut += bytesOut;
     for (const sub of conn.subs.values()) this.dropSubscription(sub);
     conn.subs.clear();
     for (const hook of this.detachHooks) hook(conn);
@@ -343,8 +343,9 @@ export class Hub {
   stats(): HubCounters & { connections: number; subscriptions: number; epoch: string } {
     let { conflated, bytesOut } = this.counters;
     for (const conn of this.connections) {
-      conflated += conn.outbox.stats.conflated;
-      bytesOut += conn.outbox.stats.bytesOut;
+      const outbox = conn.outbox.stats;
+      conflated += outbox.conflated;
+      bytesOut += outbox.bytesOut;
     }
     return { ...this.counters, conflated, bytesOut, connections: this.connections.size, subscriptions: this.delivery.index.size, epoch: this.epoch };
   }

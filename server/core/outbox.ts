@@ -60,7 +60,8 @@ export const CONTROL_LIMIT_FACTOR = 8;
  * closes the connection.
  */
 export class Outbox {
-  private queue: Buffer[] = [];
+  /** Frames waiting for the next flush; null when none (an idle connection holds no array). */
+  private queue: Buffer[] | null = null;
   private queuedBytes = 0;
   /** Latest frame per topic held back while congested; written, in first-seen order, on drain. */
   private held: Map<string, Buffer> | null = null;
@@ -73,7 +74,10 @@ export class Outbox {
   private stuckBytes = 0;
   /** Set when the connection closes: nothing may follow the close frame. */
   private sealed = false;
-  readonly stats: OutboxStats = { conflated: 0, bytesOut: 0, framesOut: 0 };
+  // OutboxStats, as fields: one object fewer per connection.
+  private conflated = 0;
+  private bytesOut = 0;
+  private framesOut = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -82,10 +86,18 @@ export class Outbox {
     /** The transport's hook on every frame entering the queue, in write order (transport.ts); null for none. */
     private readonly label: ((frame: Buffer) => Buffer) | null = null,
   ) {
-    socket.on('drain', () => {
-      this.stuckBytes = 0;
-      this.releaseHeld();
-    });
+    (socket as DrainingSocket)[OUTBOX] = this;
+    socket.on('drain', onSocketDrain); // one function for every socket, not a closure each
+  }
+
+  /** The socket wrote out what it held ('drain'): what was held back while congested goes now. */
+  drained(): void {
+    this.stuckBytes = 0;
+    this.releaseHeld();
+  }
+
+  get stats(): OutboxStats {
+    return { conflated: this.conflated, bytesOut: this.bytesOut, framesOut: this.framesOut };
   }
 
   /** Bytes waiting here or in the socket. */
@@ -106,7 +118,7 @@ export class Outbox {
     }
     if (policy === 'disconnect') return 'overflow';
     this.held ??= new Map();
-    if (this.held.has(topic)) this.stats.conflated++;
+    if (this.held.has(topic)) this.conflated++;
     this.held.set(topic, frame);
     return 'conflated';
   }
@@ -126,15 +138,14 @@ export class Outbox {
   /** Write everything queued in one corked batch. Called by the Flusher. */
   flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0 || this.sealed || this.socket.destroyed || !this.socket.writable) {
-      this.queue = [];
+    const queue = this.queue;
+    this.queue = null;
+    if (queue === null || this.sealed || this.socket.destroyed || !this.socket.writable) {
       this.queuedBytes = 0;
       return;
     }
-    const queue = this.queue;
-    this.queue = [];
-    this.stats.bytesOut += this.queuedBytes;
-    this.stats.framesOut += queue.length;
+    this.bytesOut += this.queuedBytes;
+    this.framesOut += queue.length;
     this.queuedBytes = 0;
     if (queue.length === 1) {
       this.socket.write(queue[0]);
@@ -158,7 +169,7 @@ export class Outbox {
   private enqueue(frame: Buffer): void {
     if (this.sealed) return;
     if (this.label !== null) frame = this.label(frame);
-    this.queue.push(frame);
+    (this.queue ??= []).push(frame);
     this.queuedBytes += frame.length;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -172,6 +183,13 @@ export class Outbox {
     this.held = null;
     for (const frame of held.values()) this.enqueue(frame);
   }
+}
+
+const OUTBOX = Symbol('tickhub.outbox');
+type DrainingSocket = Socket & { [OUTBOX]: Outbox };
+
+function onSocketDrain(this: DrainingSocket): void {
+  this[OUTBOX].drained();
 }
 
 function heldBytes(held: Map<string, Buffer>): number {

@@ -35,18 +35,32 @@ export interface Transport {
    * itself (WebSocket ping); `alive` says whether the peer may count as alive until the next visit.
    */
   heartbeat(): { frame: Buffer | null; alive: boolean };
-  /** Call `fn` whenever the peer proves it is alive (a pong); SSE has no such signal. */
-  onPong(fn: () => void): void;
+  /** Set `liveness.alive` whenever the peer proves it is alive (a pong); SSE has no such signal. */
+  onPong(liveness: Liveness): void;
+}
+
+/** What a pong marks alive (the Connection, for the heartbeat). */
+export interface Liveness {
+  alive: boolean;
 }
 
 /** A `ws` WebSocket as a Transport. */
 export class WsTransport implements Transport {
-  readonly framing = 'ws' as const;
   readonly socket: Socket;
-  readonly label = null;
+  /** Marked alive by every pong (onPong). */
+  private liveness: Liveness | null = null;
 
   constructor(readonly ws: WebSocket) {
     this.socket = (ws as unknown as { _socket: Socket })._socket;
+  }
+
+  // The same for every WebSocket: on the prototype, not a field per connection.
+  get framing(): 'ws' {
+    return 'ws';
+  }
+
+  get label(): null {
+    return null;
   }
 
   control(frame: ControlFrame): Buffer {
@@ -74,9 +88,23 @@ export class WsTransport implements Transport {
     return NO_FRAME;
   }
 
-  onPong(fn: () => void): void {
-    this.ws.on('pong', fn);
+  onPong(liveness: Liveness): void {
+    this.liveness = liveness;
+    (this.ws as PongingSocket)[TRANSPORT] = this;
+    this.ws.on('pong', markAlive); // one function for every socket, not a closure each
+  }
+
+  /** The peer answered a ping. */
+  ponged(): void {
+    this.liveness!.alive = true;
   }
 }
 
 const NO_FRAME = { frame: null, alive: false } as const;
+
+const TRANSPORT = Symbol('tickhub.wsTransport');
+type PongingSocket = WebSocket & { [TRANSPORT]: WsTransport };
+
+function markAlive(this: WebSocket): void {
+  (this as PongingSocket)[TRANSPORT].ponged();
+}

@@ -20,14 +20,18 @@ export function createAuthenticator(config: HubConfig): Authenticator {
   const keys: ApiKey[] = [...config.apiKeys];
   if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
   const publicKeys = config.jwtPublicKey || config.jwtJwks || config.jwtJwksUrl ? createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks, config.jwtJwksUrl) : null;
+  // Principals are never mutated, so every anonymous caller, and every caller of one API key,
+  // shares one result (an idle tap does not carry its own copy).
+  const anonymous: AuthResult =
+    config.anonymousRole === 'none'
+      ? { ok: false, reason: 'credentials required (?token=, cookie tickhub_token or Authorization: Bearer)' }
+      : { ok: true, principal: { role: config.anonymousRole, publish: [], subject: 'anonymous' } };
+  const keyResults: AuthResult[] = keys.map((k) => ({ ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } }));
 
   async function authenticate(token: string | undefined): Promise<AuthResult> {
-    if (token === undefined || token === '') {
-      if (config.anonymousRole === 'none') return { ok: false, reason: 'credentials required (?token=, cookie tickhub_token or Authorization: Bearer)' };
-      return { ok: true, principal: { role: config.anonymousRole, publish: [], subject: 'anonymous' } };
-    }
-    for (const k of keys) {
-      if (safeEqual(token, k.key)) return { ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } };
+    if (token === undefined || token === '') return anonymous;
+    for (let i = 0; i < keys.length; i++) {
+      if (safeEqual(token, keys[i].key)) return keyResults[i];
     }
     if (token.split('.').length !== 3) return { ok: false, reason: 'invalid token' };
     if (publicKeys?.handles(headerAlg(token))) {

@@ -17,7 +17,7 @@ import type { ChatService } from '../chat/chat.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
-import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
+import { APP_SUBPROTOCOL, type RequestId } from '../../protocol/wire.ts';
 import { leanUpgrade } from './lean-upgrade.ts';
 import type { Env } from './http-util.ts';
 import { streamRequest, type Admission, type Admit } from './admission.ts';
@@ -55,65 +55,124 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     return leanUpgrade(c, socketOpener(c, 'tap', admitted.principal, (conn) => new TapSession(hub, conn, patterns, options), admitted.slot));
   });
 
-  /** Frames per second and burst for a principal. */
-  const rateOf = (p: Principal): [number, number] =>
-    hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
+  const wiring: WsWiring = { hub, log, rateOf };
 
-  /** Wire an open socket to the hub: register, rate-limit, dispatch, clean up. */
+  /** Frames per second and burst for a principal. */
+  function rateOf(p: Principal): [number, number] {
+    return hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
+  }
+
+  /**
+   * What to do with the socket once open. Only what the open needs is captured here; the long-lived
+   * state is the connection's WsLink (nothing of the request or the route stays with an idle tap).
+   */
   function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection, spend: SpendRate) => Session, slot: AddressSlot): (socket: WebSocket) => void {
-    const { remote } = slot;
     const { peer } = c.get('client');
-    return (socket: WebSocket): void => {
+    return (socket) => {
       const conn = hub.attach(new WsTransport(socket), mode, principal, slot);
-      // One bucket for the connection's whole life, made at its first frame (taps never send):
-      // a new credential changes its rate, never refills it.
-      let bucket: TokenBucket | undefined;
-      let bucketFor = principal;
-      /** One token per frame, and one per further message of a batch; refuses (and at the strike limit closes) over the rate. */
-      const spend: SpendRate = (cost, id) => {
-        if (!bucket) {
-          bucketFor = conn.principal;
-          bucket = new TokenBucket(...rateOf(conn.principal), config.rateLimitStrikes);
-        } else if (bucketFor !== conn.principal) {
-          bucketFor = conn.principal; // the auth op changed it
-          bucket.retune(...rateOf(conn.principal));
-        }
-        const verdict = bucket.take(cost);
-        if (verdict === 'ok') return true;
-        const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
-        // Only a batch (which has an id) spends more than the one token of its frame: cost + 1 messages.
-        const message =
-          cost > bucket.capacity
-            ? `a batch of ${cost + 1} messages is more than the burst of ${bucket.capacity} (${name === 'RATE_LIMIT' ? 'RATE_BURST' : name}); send smaller batches`
-            : `more than ${limit} ${id === undefined ? 'frames' : 'messages'}/s (${name})`;
-        conn.sendJson({ op: 'error', ...(id !== undefined && { id }), code: 'rate_limited', message });
-        if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
-        return false;
-      };
-      const session = createSession(conn, spend);
+      const link = new WsLink(wiring, conn);
+      link.session = createSession(conn, (cost, id) => link.spend(cost, id));
+      const { remote } = slot;
       log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
-      socket.on('message', (data: Buffer, isBinary: boolean) => {
-        if (conn.closed) return;
-        conn.alive = true;
-        conn.framesIn++;
-        if (!spend(1)) return;
-        if (isBinary) {
-          conn.sendJson({ op: 'error', code: 'binary_unsupported', message: 'binary frames are not supported; send JSON or text lines as text frames' });
-          return;
-        }
-        session.onText(data.toString());
-      });
-      socket.on('close', (code: number, reason: Buffer) => {
-        hub.detach(conn);
-        log.info(
-          { conn: conn.id, mode, code, reason: reason.toString(), framesIn: conn.framesIn, framesOut: conn.outbox.stats.framesOut, dropped: conn.dropped },
-          'connection closed',
-        );
-      });
-      socket.on('error', (err) => log.debug({ conn: conn.id, err }, 'socket error'));
-      session.start();
+      (socket as LinkedSocket)[LINK] = link;
+      socket.on('message', onLinkMessage);
+      socket.on('close', onLinkClose);
+      socket.on('error', onLinkError);
+      link.session.start();
     };
   }
 
   return routes;
+}
+
+/** What every WsLink shares: one object per route set, not per connection. */
+interface WsWiring {
+  hub: Hub;
+  log: Logger;
+  rateOf(p: Principal): [number, number];
+}
+
+const LINK = Symbol('tickhub.wsLink');
+type LinkedSocket = WebSocket & { [LINK]: WsLink };
+
+/**
+ * One open WebSocket's wiring to the hub: its rate limit and its session. The socket's listeners
+ * are shared functions that find it through the socket (LINK), so an idle connection holds one
+ * small object here instead of a closure per event.
+ */
+class WsLink {
+  session!: Session;
+  /** One bucket for the connection's whole life, made at its first frame (taps never send): a new credential changes its rate, never refills it. */
+  private bucket: TokenBucket | null = null;
+  private bucketFor: Principal | null = null;
+
+  constructor(
+    private readonly wiring: WsWiring,
+    readonly conn: Connection,
+  ) {}
+
+  /** One token per frame, and one per further message of a batch; refuses (and at the strike limit closes) over the rate. */
+  spend(cost: number, id?: RequestId): boolean {
+    const { conn } = this;
+    const { config } = this.wiring.hub;
+    if (!this.bucket) {
+      this.bucketFor = conn.principal;
+      this.bucket = new TokenBucket(...this.wiring.rateOf(conn.principal), config.rateLimitStrikes);
+    } else if (this.bucketFor !== conn.principal) {
+      this.bucketFor = conn.principal; // the auth op changed it
+      this.bucket.retune(...this.wiring.rateOf(conn.principal));
+    }
+    const bucket = this.bucket;
+    const verdict = bucket.take(cost);
+    if (verdict === 'ok') return true;
+    const [limit, name] = hasRole(conn.principal, 'publisher') ? [config.publisherRateLimitPerSecond, 'PUBLISHER_RATE_LIMIT'] : [config.rateLimitPerSecond, 'RATE_LIMIT'];
+    // Only a batch (which has an id) spends more than the one token of its frame: cost + 1 messages.
+    const message =
+      cost > bucket.capacity
+        ? `a batch of ${cost + 1} messages is more than the burst of ${bucket.capacity} (${name === 'RATE_LIMIT' ? 'RATE_BURST' : name}); send smaller batches`
+        : `more than ${limit} ${id === undefined ? 'frames' : 'messages'}/s (${name})`;
+    conn.sendJson({ op: 'error', ...(id !== undefined && { id }), code: 'rate_limited', message });
+    if (verdict === 'close') conn.close(CloseCode.policy, 'rate limit exceeded');
+    return false;
+  }
+
+  message(data: Buffer, isBinary: boolean): void {
+    const { conn } = this;
+    if (conn.closed) return;
+    conn.alive = true;
+    conn.framesIn++;
+    if (!this.spend(1)) return;
+    if (isBinary) {
+      conn.sendJson({ op: 'error', code: 'binary_unsupported', message: 'binary frames are not supported; send JSON or text lines as text frames' });
+      return;
+    }
+    this.session.onText(data.toString());
+  }
+
+  closed(code: number, reason: Buffer): void {
+    const { conn } = this;
+    this.wiring.hub.detach(conn);
+    this.wiring.log.info(
+      { conn: conn.id, mode: conn.mode, code, reason: reason.toString(), framesIn: conn.framesIn, framesOut: conn.outbox.stats.framesOut, dropped: conn.dropped },
+      'connection closed',
+    );
+  }
+
+  error(err: Error): void {
+    this.wiring.log.debug({ conn: this.conn.id, err }, 'socket error');
+  }
+}
+
+const linkOf = (socket: WebSocket): WsLink => (socket as LinkedSocket)[LINK];
+
+function onLinkMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  linkOf(this).message(data, isBinary);
+}
+
+function onLinkClose(this: WebSocket, code: number, reason: Buffer): void {
+  linkOf(this).closed(code, reason);
+}
+
+function onLinkError(this: WebSocket, err: Error): void {
+  linkOf(this).error(err);
 }

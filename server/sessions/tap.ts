@@ -10,12 +10,17 @@ import type { Session } from './session.ts';
  * then messages, `reset` frames and errors.
  */
 export class TapSession implements Session {
+  /** What to subscribe to, until start() has: an idle tap lives long and needs none of it after. */
+  private request: { patterns: readonly string[]; options: SubscribeOptions } | null;
+
   constructor(
     private readonly hub: Hub,
     private readonly conn: Connection,
-    private readonly patterns: string[],
-    private readonly options: SubscribeOptions,
-  ) {}
+    patterns: readonly string[],
+    options: SubscribeOptions,
+  ) {
+    this.request = { patterns, options };
+  }
 
   /**
    * Sends the welcome, then subscribes every pattern. `ts` is read before the first subscription
@@ -23,12 +28,14 @@ export class TapSession implements Session {
    */
   start(): void {
     const { hub, conn } = this;
+    const { patterns, options } = this.request!;
+    this.request = null;
     const welcome: WelcomeFrame = { op: 'welcome', v: 1, epoch: hub.epoch, node: hub.nodeId, role: conn.principal.role, maxPayload: hub.config.maxPayload, ts: hub.broker.now() };
     conn.sendJson(welcome);
-    for (const pattern of this.patterns) {
-      this.hub.subscribe(this.conn, pattern, this.options).catch((err) => {
-        this.hub.logError(err, this.conn);
-        this.conn.sendJson({ op: 'error', code: 'internal', message: `could not subscribe to '${pattern}'` });
+    for (const pattern of patterns) {
+      hub.subscribe(conn, pattern, options).catch((err) => {
+        hub.logError(err, conn);
+        conn.sendJson({ op: 'error', code: 'internal', message: `could not subscribe to '${pattern}'` });
       });
     }
   }
