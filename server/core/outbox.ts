@@ -50,6 +50,9 @@ export interface OutboxStats {
 
 export type OverflowAction = 'queued' | 'conflated' | 'overflow';
 
+/** A queue of this many bytes (or a quarter of the limit, if less) is written at once, not at the flush. */
+export const EARLY_FLUSH_BYTES = 64 * 1024;
+
 /** Replies and replays may hold this many times OUTBOX_LIMIT_BYTES before the peer counts as not reading. */
 export const CONTROL_LIMIT_FACTOR = 8;
 
@@ -107,11 +110,11 @@ export class Outbox {
 
   /**
    * Queue `frame` for `topic` under `policy`; says what happened. Congested means the peer is not
-   * reading (the socket holds more than the limit) or this batch alone queued more than the limit.
+   * reading: the socket holds more than the limit (a batch never does here: it is written at a
+   * quarter of the limit, see enqueue).
    */
   push(frame: Buffer, topic: string, policy: OverflowPolicy): OverflowAction {
-    const congested =
-      this.held !== null || (this.stuckBytes > 0 && this.stuckBytes + frame.length > this.limitBytes) || this.queuedBytes > this.limitBytes;
+    const congested = this.held !== null || (this.stuckBytes > 0 && this.stuckBytes + frame.length > this.limitBytes);
     if (!congested) {
       this.enqueue(frame);
       return 'queued';
@@ -171,6 +174,9 @@ export class Outbox {
     if (this.label !== null) frame = this.label(frame);
     (this.queue ??= []).push(frame);
     this.queuedBytes += frame.length;
+    // A batch this big gains nothing from waiting for more (a flush window, the rest of a
+    // burst), and held longer it would count against the limit as if the peer were slow.
+    if (this.queuedBytes >= Math.min(EARLY_FLUSH_BYTES, this.limitBytes / 4)) return this.flush();
     if (!this.scheduled) {
       this.scheduled = true;
       this.flusher.schedule(this);

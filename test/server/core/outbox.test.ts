@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CONTROL_LIMIT_FACTOR, Flusher, Outbox, frameText } from '../../../server/core/outbox.ts';
+import { CONTROL_LIMIT_FACTOR, EARLY_FLUSH_BYTES, Flusher, Outbox, frameText } from '../../../server/core/outbox.ts';
 import { until } from '../../support/until.ts';
 
 /**
@@ -118,7 +118,7 @@ describe('Outbox', () => {
   it('#push queues frames in order and writes them in one corked batch per flush', async () => {
     const pair = await socketPair();
     const flusher = new Flusher(0);
-    const outbox = new Outbox(pair.socket, 64 * 1024, flusher);
+    const outbox = new Outbox(pair.socket, 1024 * 1024, flusher); // the batch stays under EARLY_FLUSH_BYTES
     const cork = vi.spyOn(pair.socket, 'cork');
     const uncork = vi.spyOn(pair.socket, 'uncork');
     const write = vi.spyOn(pair.socket, 'write');
@@ -212,21 +212,28 @@ describe('Outbox', () => {
     expect(all.equals(expected)).toBe(true);
   });
 
-  it('#push treats a batch that queued more than the limit as congested, and writes the held frame once the batch drains', async () => {
+  it('#push writes a batch at once when it reaches a quarter of the limit (at most EARLY_FLUSH_BYTES), not at the flush window', async () => {
     const pair = await socketPair();
-    const flusher = new Flusher(0);
+    const flusher = new Flusher(60_000); // a window that never ends within the test
     const limit = 16 * 1024;
     const outbox = new Outbox(pair.socket, limit, flusher);
-    const frames = Array.from({ length: 6 }, (_, i) => frame(`m${i}`, 4096 - 4));
-    expect(frames[0].length).toBe(4096);
-    // 4 x 4 KiB is exactly the limit (not over it), so the 5th still queues; the 6th finds 20 KiB queued.
+    const small = frame('s', 100);
+    expect(outbox.push(small, 'ticks.S', 'conflate')).toBe('queued');
+    expect(outbox.stats.framesOut).toBe(0); // waits for the window
+    const frames = Array.from({ length: 6 }, (_, i) => frame(`m${i}`, 2048 - 4));
     const actions = frames.map((f, i) => outbox.push(f, `ticks.T${i}`, 'conflate'));
-    expect(actions).toEqual(['queued', 'queued', 'queued', 'queued', 'queued', 'conflated']);
-    expect(outbox.push(frame('chat', 10), 'chat', 'disconnect')).toBe('overflow');
-
-    const expected = Buffer.concat(frames);
-    await until('the held frame to follow the batch', () => pair.receivedBytes() >= expected.length, 2000);
+    expect(actions).toEqual(Array(6).fill('queued')); // never congested: the batch went out at 4 KiB
+    expect(outbox.stats.framesOut).toBe(7); // 4 KiB reached three times: small + 2 frames, 2, 2
+    const expected = Buffer.concat([small, ...frames]);
+    await until('the early batches to arrive', () => pair.receivedBytes() >= expected.length, 2000);
     expect(pair.received().equals(expected)).toBe(true);
+
+    const big = new Outbox((await socketPair()).socket, 1024 * 1024 * 1024, flusher);
+    big.push(frame('b', EARLY_FLUSH_BYTES - 50), 'ticks.B', 'conflate');
+    expect(big.stats.framesOut).toBe(0);
+    big.push(frame('b2', 100), 'ticks.B', 'conflate');
+    expect(big.stats.framesOut).toBe(2); // a large limit still flushes at EARLY_FLUSH_BYTES
+    flusher.flushNow();
   });
 
   it('#pushControl queues replies past the limit until the socket holds more than CONTROL_LIMIT_FACTOR x limit', async () => {
