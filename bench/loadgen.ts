@@ -159,7 +159,7 @@ async function handle(cmd: Command): Promise<Reply> {
       storm.want(cmd.seq);
       return { type: 'storm', stats: storm.stats(nowMs()) };
     case 'storm-stats':
-      return { type: 'storm', stats: storm.stats(cmd.since) };
+      return { type: 'storm', stats: storm.stats(cmd.since, cmd.attemptsFrom) };
     case 'storm-close':
       storm.close();
       return { type: 'storm', stats: storm.stats(nowMs()) };

@@ -31,7 +31,7 @@ export type Command =
   /** Reconnect storm: open tickhub clients, set the seq they must reach, read their totals, close them. */
   | { type: 'storm-open'; spec: StormOpenSpec }
   | { type: 'storm-want'; seq: number }
-  | { type: 'storm-stats'; since: number }
+  | { type: 'storm-stats'; since: number; attemptsFrom?: number }
   | { type: 'storm-close' }
   | { type: 'disconnect' };
 

@@ -33,10 +33,18 @@ export interface StormStats {
   /** Clients whose live transport is the SSE fallback now, and switches to it since the last `want`. */
   onSse: number;
   sseSwitches: number;
+  /**
+   * With `attemptsFrom`: the latest of the clients' first connection attempts at or after it
+   * (nowMs(); 0 if some client has made none yet). No hub can resume every client before this:
+   * until then some client's backoff had it waiting, not trying.
+   */
+  lastFirstAttemptAt: number;
 }
 
 /** Welcome buckets cover at most 10 minutes after `since`. */
 const MAX_BUCKETS = 6000;
+/** Attempts remembered per client: a storm takes a handful (the backoff grows to seconds). */
+const MAX_ATTEMPTS = 32;
 
 class StormClient {
   lastSeq = 0;
@@ -45,13 +53,18 @@ class StormClient {
   duplicated = 0;
   caughtUpAt = 0;
   sseSwitches = 0;
+  /** When its latest connection attempts began (nowMs()), oldest first, at most MAX_ATTEMPTS. */
+  readonly attempts: number[] = [];
   readonly client: HubClient;
 
   constructor(spec: StormOpenSpec, welcomes: number[], wanted: () => number) {
     this.client = new HubClient({
       url: spec.url,
       token: spec.token,
-      connect: (u, p) => new WebSocket(u, p, { perMessageDeflate: false }) as unknown as ReturnType<NonNullable<ConstructorParameters<typeof HubClient>[0]['connect']>>,
+      connect: (u, p) => {
+        if (this.attempts.push(nowMs()) > MAX_ATTEMPTS) this.attempts.shift();
+        return new WebSocket(u, p, { perMessageDeflate: false }) as unknown as ReturnType<NonNullable<ConstructorParameters<typeof HubClient>[0]['connect']>>;
+      },
       minBackoffMs: spec.minBackoffMs,
       maxBackoffMs: spec.maxBackoffMs,
       onWelcome: () => void welcomes.push(nowMs()),
@@ -89,7 +102,7 @@ export class StormClients {
     }
   }
 
-  stats(since: number): StormStats {
+  stats(since: number, attemptsFrom?: number): StormStats {
     let open = 0;
     let caughtUp = 0;
     let last = 0;
@@ -98,7 +111,14 @@ export class StormClients {
     let duplicated = 0;
     let onSse = 0;
     let sseSwitches = 0;
+    let lastFirstAttemptAt = 0;
+    let someNotTried = false;
     for (const c of this.clients) {
+      if (attemptsFrom !== undefined) {
+        const first = c.attempts.find((t) => t >= attemptsFrom);
+        if (first === undefined) someNotTried = true;
+        else lastFirstAttemptAt = Math.max(lastFirstAttemptAt, first);
+      }
       if (c.client.status === 'open') open++;
       if (c.client.transport === 'sse') onSse++;
       sseSwitches += c.sseSwitches;
@@ -117,7 +137,7 @@ export class StormClients {
       while (buckets.length <= b) buckets.push(0);
       buckets[b]++;
     }
-    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets, onSse, sseSwitches };
+    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets, onSse, sseSwitches, lastFirstAttemptAt: someNotTried ? 0 : lastFirstAttemptAt };
   }
 
   close(): void {

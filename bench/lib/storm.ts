@@ -31,6 +31,11 @@ export interface StormResult {
   downMs: number;
   /** Listening again until every client had every message. */
   resumeMs: number | null;
+  /**
+   * Listening again until the last client made its first attempt after that: the part of
+   * resumeMs its backoff spent waiting (no hub could be faster). Null if one never tried.
+   */
+  backoffFloorMs: number | null;
   caughtUp: number;
   peakHandshakesPerSec: number;
   lost: number;
@@ -46,8 +51,9 @@ export interface StormResult {
 }
 
 function total(stats: StormStats[]): StormStats {
-  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [], onSse: 0, sseSwitches: 0 };
+  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [], onSse: 0, sseSwitches: 0, lastFirstAttemptAt: 0 };
   for (const s of stats) {
+    t.lastFirstAttemptAt = s.lastFirstAttemptAt && t.lastFirstAttemptAt !== -1 ? Math.max(t.lastFirstAttemptAt, s.lastFirstAttemptAt) : -1;
     t.clients += s.clients;
     t.open += s.open;
     t.caughtUp += s.caughtUp;
@@ -60,6 +66,7 @@ function total(stats: StormStats[]): StormStats {
     s.welcomeBuckets.forEach((n, i) => (t.welcomeBuckets[i] = (t.welcomeBuckets[i] ?? 0) + n));
   }
   if (t.allCaughtUpAt === -1) t.allCaughtUpAt = 0;
+  if (t.lastFirstAttemptAt === -1) t.lastFirstAttemptAt = 0;
   return t;
 }
 
@@ -103,7 +110,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
   const pool = LoadgenPool.start(opts.stormLoadgens, root);
   const env = { REDIS_URL: redis.url, DRAIN_MS: '0' };
   let hub: ServerProcess | null = null;
-  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, sseSwitches: 0, ceilingAcceptMs: null };
+  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, backoffFloorMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, sseSwitches: 0, ceilingAcceptMs: null };
   try {
     hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, startTimeoutMs: 120_000 });
     const port = hub.port;
@@ -130,7 +137,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     let lastProgress = nowMs();
     try {
       await until(`all clients at seq ${seqAfter} after the restart`, opts.stormTimeoutMs, async () => {
-        last = total(await pool.storm({ type: 'storm-stats', since: killedAt }));
+        last = total(await pool.storm({ type: 'storm-stats', since: killedAt, attemptsFrom: listeningAt }));
         if (nowMs() - lastProgress >= 5000) {
           lastProgress = nowMs();
           log(`    +${((lastProgress - listeningAt) / 1000).toFixed(0)} s: ${last.open} open, ${last.caughtUp} caught up, ${last.onSse} on SSE (${last.sseSwitches} switches to SSE)`);
@@ -141,16 +148,18 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
       result.error = (err as Error).message;
     }
     result.hubPeakRss = rss.stop();
-    const t = last ?? total(await pool.storm({ type: 'storm-stats', since: killedAt }));
+    const t = last ?? total(await pool.storm({ type: 'storm-stats', since: killedAt, attemptsFrom: listeningAt }));
     result.caughtUp = t.caughtUp;
     result.resumeMs = t.allCaughtUpAt ? t.allCaughtUpAt - listeningAt : null;
+    result.backoffFloorMs = t.lastFirstAttemptAt ? t.lastFirstAttemptAt - listeningAt : null;
     result.peakHandshakesPerSec = Math.max(0, ...t.welcomeBuckets) * 10;
     result.lost = t.lost;
     result.duplicated = t.duplicated;
     result.sseSwitches = t.sseSwitches;
     result.missing = n * seqAfter - t.received + t.duplicated;
     log(
-      `  tickhub: down ${result.downMs.toFixed(0)} ms; all ${t.caughtUp}/${n} caught up ${result.resumeMs === null ? 'NOT' : `${result.resumeMs.toFixed(0)} ms`} after listening; ` +
+      `  tickhub: down ${result.downMs.toFixed(0)} ms; all ${t.caughtUp}/${n} caught up ${result.resumeMs === null ? 'NOT' : `${result.resumeMs.toFixed(0)} ms`} after listening ` +
+        `(the last client first tried ${result.backoffFloorMs === null ? '–' : `${result.backoffFloorMs.toFixed(0)} ms`} after it); ` +
         `peak ${result.peakHandshakesPerSec} handshakes/s; lost ${t.lost}, duplicated ${t.duplicated}, missing ${result.missing}; peak RSS ${(result.hubPeakRss / 2 ** 20).toFixed(0)} MB`,
     );
   } finally {
@@ -180,9 +189,9 @@ export function renderStorm(r: StormResult): string {
   return [
     `### Reconnect storm: ${r.clients} tickhub clients (backoff ${r.minBackoffMs}-${r.maxBackoffMs} ms, full jitter) resume after kill -9 and restart on Redis`,
     '',
-    '| hub down (kill to listening) ms | all resumed after listening, ms | caught up | peak handshakes/s | lost | duplicated | missing | hub peak RSS MB | ceiling accepts all at once, ms | tickhub / ceiling |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    `| ${fmt(r.downMs)} | ${fmt(r.resumeMs)} | ${r.caughtUp}/${r.clients} | ${r.peakHandshakesPerSec} | ${r.lost} | ${r.duplicated} | ${r.missing} | ${fmt(r.hubPeakRss / 2 ** 20)} | ${fmt(r.ceilingAcceptMs)} | ${ratio === null ? '–' : `${ratio.toFixed(2)}×`} |`,
+    '| hub down (kill to listening) ms | all resumed after listening, ms | of which backoff (last client\'s first try after listening), ms | caught up | peak handshakes/s | lost | duplicated | missing | hub peak RSS MB | ceiling accepts all at once, ms | tickhub / ceiling |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    `| ${fmt(r.downMs)} | ${fmt(r.resumeMs)} | ${fmt(r.backoffFloorMs)} | ${r.caughtUp}/${r.clients} | ${r.peakHandshakesPerSec} | ${r.lost} | ${r.duplicated} | ${r.missing} | ${fmt(r.hubPeakRss / 2 ** 20)} | ${fmt(r.ceilingAcceptMs)} | ${ratio === null ? '–' : `${ratio.toFixed(2)}×`} |`,
     r.error ? `\nerror: ${r.error}` : '',
     '',
   ].join('\n');
