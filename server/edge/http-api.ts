@@ -10,7 +10,7 @@ import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX } from '../core/topic-stats.ts';
 import { CloseCode } from '../core/connection.ts';
 import { MAX_HISTORY_LIMIT } from '../../protocol/limits.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
-import type { HttpPublish } from './http-publish.ts';
+import { publishProblem, type HttpPublish } from './http-publish.ts';
 import { credentialSetting, type Refuse } from './refusals.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
@@ -54,6 +54,13 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     await next();
   });
   api.use('/api/*', identify);
+  // What the publish routes do not take (another method, `/api/publish/`) still meets their
+  // origin and content-type rule before the 404, as it always has.
+  api.use('/api/publish/*', async (c, next) => {
+    const problem = publishProblem(c.env.incoming, c.get('client'), config);
+    if (!problem) return next();
+    return problem.setting ? refuse(c, problem.code, problem.setting, problem.message) : apiError(c, problem.code, problem.message);
+  });
   api.use('/metrics', identify);
   api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   // Paged, so the listing costs the same however many topics a publisher created.

@@ -136,12 +136,11 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
  * A web page must not publish with its visitor's cookie (CSRF): the upgrade's Origin rule, and
  * only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
  */
-function publishProblem(incoming: IncomingMessage, client: ClientView, config: HubConfig): { code: ErrorCode; setting?: string; message: string } | null {
-  const crossSite = crossSiteProblem(
-    { origin: headerOf(incoming, 'origin'), secFetchSite: headerOf(incoming, 'sec-fetch-site') },
-    ownOrigins(headerOf(incoming, 'host'), client, config.publicUrl),
-    config.allowedOrigins,
-  );
+export function publishProblem(incoming: IncomingMessage, client: ClientView, config: Pick<HubConfig, 'publicUrl' | 'allowedOrigins'>): { code: ErrorCode; setting?: string; message: string } | null {
+  const origin = headerOf(incoming, 'origin');
+  // The hub's own origins matter only to a request that names its Origin (most publishers do not).
+  const own = origin === undefined ? [] : ownOrigins(headerOf(incoming, 'host'), client, config.publicUrl);
+  const crossSite = crossSiteProblem({ origin, secFetchSite: headerOf(incoming, 'sec-fetch-site') }, own, config.allowedOrigins);
   if (crossSite) return { code: 'forbidden', setting: 'ALLOWED_ORIGINS', message: crossSite };
   const type = headerOf(incoming, 'content-type');
   if (type !== undefined && !isJsonType(type)) return { code: 'unsupported_media_type', message: `content-type ${type} is not accepted: send content-type: application/json` };
@@ -150,6 +149,7 @@ function publishProblem(incoming: IncomingMessage, client: ClientView, config: H
 
 /** `application/json` or any `+json` type, parameters (charset) ignored. */
 function isJsonType(contentType: string): boolean {
+  if (contentType === 'application/json') return true; // what nearly every publisher sends
   const media = contentType.split(';', 1)[0].trim().toLowerCase();
   return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
 }
