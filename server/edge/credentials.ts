@@ -21,7 +21,7 @@ export function createAuthenticator(config: HubConfig): Authenticator {
   if (config.publishKey) keys.push({ key: config.publishKey, role: 'publisher', publish: ['>'], name: 'HUB_PUBLISH_KEY' });
   const publicKeys = config.jwtPublicKey || config.jwtJwks || config.jwtJwksUrl ? createPublicKeyVerifier(config.jwtPublicKey, config.jwtJwks, config.jwtJwksUrl) : null;
 
-  async function authenticate(token: string | undefined): Promise<AuthResult> {
+  function authenticateNow(token: string | undefined): AuthResult | null {
     if (token === undefined || token === '') {
       if (config.anonymousRole === 'none') return { ok: false, reason: 'credentials required (?token=, cookie tickhub_token or Authorization: Bearer)' };
       return { ok: true, principal: { role: config.anonymousRole, publish: [], subject: 'anonymous' } };
@@ -30,6 +30,16 @@ export function createAuthenticator(config: HubConfig): Authenticator {
       if (safeEqual(token, k.key)) return { ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } };
     }
     if (token.split('.').length !== 3) return { ok: false, reason: 'invalid token' };
+    return null;
+  }
+
+  async function authenticate(token: string | undefined): Promise<AuthResult> {
+    const known = authenticateNow(token);
+    if (known !== null) return known;
+    return verifyJwt(token as string); // authenticateNow answers everything else, no token included
+  }
+
+  async function verifyJwt(token: string): Promise<AuthResult> {
     if (publicKeys?.handles(headerAlg(token))) {
       const verified = await publicKeys.verify(token);
       return verified.ok ? principalOf(verified.claims, config.jwtRequireExp) : verified;
@@ -40,7 +50,7 @@ export function createAuthenticator(config: HubConfig): Authenticator {
     return { ok: false, reason: 'invalid token' };
   }
 
-  return { authenticate };
+  return { authenticate, authenticateNow };
 }
 
 /** Roles whose JWTs must carry `exp` under JWT_REQUIRE_EXP=elevated: a leaked one must not work forever. */

@@ -69,12 +69,21 @@ export function createPublishRoute(publish: HttpPublish, options: PublishRouteOp
       res.end(reply.body);
       if (!req.readableEnded) res.once('finish', () => drainRequest(req));
     };
-    const queryToken = query === -1 ? undefined : (getQueryParam(url, 'token') as string | undefined);
-    publish({ incoming: req, client, path, topic: target[1] ?? null, queryToken }).then(send, (err: unknown) => {
+    const fail = (err: unknown) => {
       if (res.headersSent || res.destroyed) return; // the client left mid-body: nobody to answer
       onInternal(err);
       send(internal);
-    });
+    };
+    const queryToken = query === -1 ? undefined : (getQueryParam(url, 'token') as string | undefined);
+    let reply: ReturnType<HttpPublish>;
+    try {
+      reply = publish({ incoming: req, client, path, topic: target[1] ?? null, queryToken });
+    } catch (err) {
+      fail(err);
+      return true;
+    }
+    if (reply instanceof Promise) reply.then(send, fail);
+    else send(reply); // a refusal, decided before the body
     return true;
   };
 }

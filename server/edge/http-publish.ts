@@ -12,7 +12,8 @@ import type { IncomingMessage } from 'node:http';
 import { ERROR_CODES, HubError, type ErrorCode } from '../../protocol/errors.ts';
 import type { HubConfig } from '../config.ts';
 import type { Hub } from '../core/hub.ts';
-import { checkPublish, type Authenticator, type Principal } from '../core/principal.ts';
+import { checkPublish, type Authenticator, type AuthResult, type Principal } from '../core/principal.ts';
+import type { Envelope } from '../broker/broker.ts';
 import { batchProblem, publishBatch } from '../sessions/batch.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
@@ -43,10 +44,11 @@ export interface PublishReply {
   retryAfter?: number;
 }
 
-export type HttpPublish = (req: PublishRequest) => Promise<PublishReply>;
+/** Answers now when it can (refusals, mostly), else once the body is in and published. */
+export type HttpPublish = (req: PublishRequest) => PublishReply | Promise<PublishReply>;
 
 /**
- * Unexpected errors reject (the caller logs them and answers 500 `internal`, as every route does).
+ * Unexpected errors throw or reject (the caller logs them and answers 500 `internal`, as every route does).
  *
  * @example
  * const publish = createHttpPublish(hub, auth, logRefusal);
@@ -73,10 +75,13 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     return { ...refuse(req, 'rate_limited', verdict.setting, message), retryAfter: verdict.retryAfterSeconds };
   };
 
-  async function publishOne(req: PublishRequest, principal: Principal, rawTopic: string): Promise<PublishReply> {
+  function publishOne(req: PublishRequest, principal: Principal, rawTopic: string): PublishReply | Promise<PublishReply> {
     const limited = spendRate(req, principal, 1);
     if (limited) return limited;
-    const body = await readBody(req.incoming, config.maxPayload);
+    return readBody(req.incoming, config.maxPayload).then((body) => publishBody(principal, rawTopic, body));
+  }
+
+  function publishBody(principal: Principal, rawTopic: string, body: Buffer | 'too_large'): PublishReply | Promise<PublishReply> {
     if (body === 'too_large') return tooLarge();
     let topic: string;
     try {
@@ -92,14 +97,14 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
       return error('bad_json', `body is not JSON: ${(err as Error).message}`);
     }
     if (tooDeep(data)) return error('bad_request', DEPTH_PROBLEM);
+    let env: Envelope | null;
     try {
-      // The memory broker publishes in this turn; a routed topic (chat) or Redis takes the promise.
-      const env = hub.publishNow(topic, data) ?? (await hub.publish(topic, data));
-      // A checked topic is [A-Za-z0-9_.-] only: nothing to escape.
-      return { status: 200, body: `{"topic":"${topic}","seq":${env.seq},"ts":${env.ts}}` };
+      env = hub.publishNow(topic, data); // the memory broker publishes in this turn
     } catch (err) {
       return refusal(err);
     }
+    // A routed topic (chat) or Redis takes the promise.
+    return env ? published(topic, env) : hub.publish(topic, data).then((e) => published(topic, e), refusal);
   }
 
   async function publishMany(req: PublishRequest, principal: Principal): Promise<PublishReply> {
@@ -120,15 +125,18 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     return { status: 200, body: JSON.stringify(await publishBatch(hub, principal, batch, (err) => hub.logError(err))) };
   }
 
-  return async (req) => {
-    const { incoming } = req;
-    // Every API route knows its caller; bad credentials are refused even where anonymous would do.
-    const token = tokenFrom(req.queryToken, headerOf(incoming, 'authorization'), () => cookieToken(incoming));
-    const result = await auth.authenticate(token);
+  function admitted(req: PublishRequest, token: string | undefined, result: AuthResult): PublishReply | Promise<PublishReply> {
     if (!result.ok) return refuse(req, 'unauthorized', credentialSetting(token), result.reason);
-    const problem = publishProblem(incoming, req.client, config);
+    const problem = publishProblem(req.incoming, req.client, config);
     if (problem) return problem.setting ? refuse(req, problem.code, problem.setting, problem.message) : error(problem.code, problem.message);
     return req.topic === null ? publishMany(req, result.principal) : publishOne(req, result.principal, req.topic);
+  }
+
+  return (req) => {
+    // Every API route knows its caller; bad credentials are refused even where anonymous would do.
+    const token = tokenFrom(req.queryToken, headerOf(req.incoming, 'authorization'), () => cookieToken(req.incoming));
+    const known = auth.authenticateNow(token); // keys and refusals now; a JWT is verified first
+    return known ? admitted(req, token, known) : auth.authenticate(token).then((result) => admitted(req, token, result));
   };
 }
 
@@ -160,6 +168,9 @@ function cookieToken(incoming: IncomingMessage): string | undefined {
 }
 
 const error = (code: ErrorCode, message: string): PublishReply => ({ status: ERROR_CODES[code], body: JSON.stringify(errorBody(code, message)) });
+
+/** The 200 of one message. A checked topic is [A-Za-z0-9_.-] only: nothing to escape. */
+const published = (topic: string, env: Envelope): PublishReply => ({ status: 200, body: `{"topic":"${topic}","seq":${env.seq},"ts":${env.ts}}` });
 
 /** A HubError's reply; anything else is not ours to explain and is rethrown. */
 function refusal(err: unknown): PublishReply {

@@ -5,6 +5,7 @@
  * routed topics (chat) and publishNow, all on keep-alive sockets.
  */
 import { Agent, request } from 'node:http';
+import { sign } from 'hono/jwt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
@@ -87,6 +88,18 @@ for (const [name, topicPath] of [['lean path', 'p.a'], ['Hono route', 'p%2Ea']] 
       expect(limited.headers['retry-after']).toBe('1');
       expect(limited.body.error).toEqual({ code: 'rate_limited', message: 'more than 2 publishes/s from this address and credential (PUBLISHER_RATE_LIMIT); retry after 1 s' });
       expect((await post(`/api/publish/${topicPath}`, '4')).status).toBe(200); // another credential, another bucket
+    });
+
+    it('takes a JWT (verified before the publish) and refuses a forged one', async () => {
+      const running = await hub({ jwtSecret: 'http-publish-jwt-secret' });
+      const post = client(running);
+      const exp = Math.floor(Date.now() / 1000) + 60;
+      const good = await sign({ role: 'publisher', publish: ['p.>'], sub: 'feed', exp }, 'http-publish-jwt-secret', 'HS256');
+      const forged = await sign({ role: 'publisher', publish: ['p.>'], sub: 'feed', exp }, 'another-secret', 'HS256');
+      expect((await post(`/api/publish/${topicPath}`, '1', { authorization: `Bearer ${good}` })).body).toMatchObject({ topic: 'p.a', seq: 1 });
+      const refused = await post(`/api/publish/${topicPath}`, '1', { authorization: `Bearer ${forged}` });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error?.message).toMatch(/^invalid token: /);
     });
 
     it('sends routed topics through their service (chat) and still acks them', async () => {
