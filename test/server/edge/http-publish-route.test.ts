@@ -3,10 +3,11 @@
  * headers (names, values, order) and body, compared over raw sockets with a Hono-routed twin of
  * each request (the encoded path `p%2Ea` is the same topic, and the lean path leaves it to Hono).
  */
+import { sign } from 'hono/jwt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testConfig, type HubConfig } from '../../../server/config.ts';
 import { startHub, type RunningHub } from '../../../server/server.ts';
-import { rawResponse } from '../../support/raw-http.ts';
+import { rawExchange, rawResponse } from '../../support/raw-http.ts';
 
 const KEY = 'http-publish-route-key';
 const cleanups: Array<() => unknown> = [];
@@ -69,6 +70,16 @@ describe('the lean publish path', () => {
     const [lean, hono] = await twins(running, 'p.a', '1', twice);
     expect(lean).toMatch(/^HTTP\/1\.1 401 [^]*"message":"invalid token"/);
     expect(lean).toBe(hono);
+  });
+
+  it('answers pipelined requests in order: a refusal decided at once waits behind a publish still verifying its JWT', async () => {
+    const running = await hub({ jwtSecret: 'pipelined-secret' });
+    const jwt = await sign({ role: 'publisher', publish: ['p.>'], exp: Math.floor(Date.now() / 1000) + 60 }, 'pipelined-secret', 'HS256');
+    const first = `POST /api/publish/p.a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${jwt}\r\nContent-Length: 7\r\n\r\n{"a":1}`;
+    const second = `POST /api/publish/p.a HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1`;
+    const { response } = await rawExchange(running.port, first + second);
+    expect(response.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 401']);
+    expect(response).toMatch(/\{"topic":"p\.a","seq":1,"ts":\d+\}HTTP\/1\.1 401/);
   });
 
   it('leaves a foreign Host to the Host check (403 ALLOWED_HOSTS) and a trailing slash to the router (404)', async () => {
