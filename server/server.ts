@@ -2,7 +2,7 @@
  * Start a hub: broker, hub core, Hono app and the HTTP/WebSocket server, as one object with a
  * graceful `close()`. Used by `main.ts`, `npm start` and every integration test.
  */
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { ChatService } from './chat/chat.ts';
 import { createApp } from './edge/app.ts';
+import type { RawRoute } from './edge/http-publish-route.ts';
 import { createClientResolver } from './edge/client-address.ts';
 import { limitSockets } from './edge/socket-limits.ts';
 import { guardUpgrades } from './edge/upgrade-guard.ts';
@@ -76,7 +77,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const telemetry = new Telemetry(hub, log);
   telemetry.start();
   const clients = createClientResolver(config.trustedProxies); // TRUSTED_PROXIES, compiled once
-  const app = createApp(hub, chat, log, telemetry, clients);
+  const { app, publishRoute } = createApp(hub, chat, log, telemetry, clients);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
@@ -89,8 +90,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const server: ServerType = await new Promise((resolve, reject) => {
     const common = { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } };
     const s = pair
-      ? serve({ ...common, createServer: createHttpsServer, serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } }, () => resolve(s))
-      : serve({ ...common, serverOptions: httpTimeouts(config) }, () => resolve(s));
+      ? serve({ ...common, createServer: inFront(publishRoute, createHttpsServer), serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } }, () => resolve(s))
+      : serve({ ...common, createServer: inFront(publishRoute, createHttpServer), serverOptions: httpTimeouts(config) }, () => resolve(s));
     s.once('error', reject);
     limitSockets(s, config, log, clients.trusts);
     stopUpgradeGuard = guardUpgrades(s as Server, wss, config.requestTimeoutMs, log);
@@ -142,6 +143,15 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     },
   };
   return running;
+}
+
+/**
+ * node-server's `createServer` with `route` asked first: what it takes never becomes a Request.
+ * (Upgrade requests do not pass here: node-server takes them from the server's 'upgrade' event.)
+ */
+function inFront<C extends typeof createHttpServer | typeof createHttpsServer>(route: RawRoute, create: C): C {
+  const wrapped = (options: object, listener: RequestListener) => (create as (o: object, l: RequestListener) => Server)(options, (req, res) => route(req, res) || listener(req, res));
+  return wrapped as C;
 }
 
 /**

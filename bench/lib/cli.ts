@@ -1,4 +1,5 @@
 /** Command-line options of `npm run bench` (see bench/README.md). */
+import { DEFAULT_HTTP_SOCKETS } from './publisher.ts';
 import { ALL_SERVERS, type ServerName } from './targets.ts';
 
 export type Phase = 'sweep' | 'compare' | 'latency' | 'idle' | 'ingest' | 'topics' | 'storm' | 'idlescale';
@@ -42,6 +43,8 @@ export interface BenchOptions {
   ingestRates: number[];
   ingestPublishers: number[];
   ingestBatch: number;
+  /** Keep-alive sockets per HTTP publisher (each carries one request at a time). */
+  ingestHttpSockets: number;
   /** Many topics: topic count, subscribers, rates, and the publisher form where a server has it. */
   topicsCount: number;
   topicsSubscribers: number;
@@ -96,7 +99,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'ingest-http-sockets', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -126,6 +129,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 80000, 160000], [10000, 40000, 100000]),
     ingestPublishers: numbers('ingest-pubs', [1, 4], [1, 4]),
     ingestBatch: num('ingest-batch', 100, 100),
+    ingestHttpSockets: num('ingest-http-sockets', DEFAULT_HTTP_SOCKETS, DEFAULT_HTTP_SOCKETS),
     topicsCount: num('topics', 1000, 1000),
     topicsSubscribers: num('topics-subs', 1000, 1000),
     topicsRates: numbers('topics-rates', [2500, 10000], [10000]),

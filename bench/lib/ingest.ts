@@ -50,7 +50,7 @@ export async function runIngest(defs: readonly ServerDef[], opts: BenchOptions, 
       try {
         server = await ServerProcess.start(def, root, logFile(def.name));
         const srv = server;
-        const pubTarget = def.pub(srv.port, { form, connections: publishers, batch: opts.ingestBatch });
+        const pubTarget = def.pub(srv.port, { form, connections: publishers, batch: opts.ingestBatch, httpSockets: opts.ingestHttpSockets });
         const c = await pool.connect(def.sub(srv.port), pubTarget, 1);
         if (c.failed) throw new Error(`${c.failed} connections failed: ${c.firstError}`);
         const spec = (rate: number, durationMs: number) => ({ rate, durationMs, sampleTarget: opts.sampleTarget, p99LimitMs: opts.p99LimitMs, keepUpRatio: opts.keepUpRatio, acked: def.acked });

@@ -10,6 +10,11 @@
  * - `http`: `POST /api/publish/<topic>` per message, keep-alive;
  * - `http-batch`: `POST /api/publish` with the tick's messages, at most `batch` per request.
  *
+ * HTTP/1.1 clients do not pipeline (Node's Agent sends a socket's next request only after its
+ * response), so an HTTP publisher is a pool of `httpSockets` keep-alive sockets per connection,
+ * each with one request in flight: as many requests in flight as sockets, never more (a request
+ * waiting in the Agent's queue would only age).
+ *
  * Message `i` of a run goes to `topics[i % topics.length]` (the bench topic by default), on
  * connection `i % connections`.
  */
@@ -27,8 +32,10 @@ export interface PublisherTarget {
   /** WebSocket subprotocol (tickhub app mode: `hub.v1`). */
   protocol?: string;
   format: PublishForm;
-  /** Publisher connections (WebSocket) or keep-alive sockets (HTTP); default 1. */
+  /** Publisher connections (WebSocket) or HTTP publishers (each a pool of `httpSockets`); default 1. */
   connections?: number;
+  /** HTTP forms: keep-alive sockets per connection, one request in flight on each; default 8. */
+  httpSockets?: number;
   /** Most messages per batch request (batch forms); default 100. */
   batch?: number;
   /** Topics the messages cycle through; default the bench topic. */
@@ -65,8 +72,8 @@ interface SocketLike {
   uncork(): void;
 }
 
-/** HTTP requests allowed in flight per keep-alive socket before the publisher falls behind its rate. */
-const HTTP_IN_FLIGHT_PER_SOCKET = 64;
+/** Keep-alive sockets per HTTP publisher, as a client's connection pool would hold. */
+export const DEFAULT_HTTP_SOCKETS = 8;
 
 /**
  * Counts the messages a reply acknowledges or refuses: `{"op":"ok",...,"seq"}` is one,
@@ -102,11 +109,14 @@ export class Publisher {
   private readonly topics: string[];
   private readonly batch: number;
   private readonly connections: number;
+  /** HTTP forms: sockets in the pool, and so the most requests in flight. */
+  private readonly httpSockets: number;
 
   constructor(private readonly target: PublisherTarget) {
     this.topics = target.topics?.length ? target.topics : [BENCH_TOPIC];
     this.batch = Math.max(1, target.batch ?? 100);
     this.connections = Math.max(1, target.connections ?? 1);
+    this.httpSockets = this.connections * Math.max(1, target.httpSockets ?? DEFAULT_HTTP_SOCKETS);
   }
 
   private get http(): boolean {
@@ -116,7 +126,7 @@ export class Publisher {
   /** Connects every connection; for tickhub waits for `welcome`, for socket.io for the namespace connect ack. */
   async open(timeoutMs = 10_000): Promise<void> {
     if (this.http) {
-      this.agent = new Agent({ keepAlive: true, maxSockets: this.connections });
+      this.agent = new Agent({ keepAlive: true, maxSockets: this.httpSockets });
       return;
     }
     this.sockets = await Promise.all(Array.from({ length: this.connections }, () => this.openSocket(timeoutMs)));
@@ -180,7 +190,7 @@ export class Publisher {
       // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
       const due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
       if (due > sent) {
-        // HTTP may start fewer than due (in-flight cap): the rest waits, and the rate falls behind.
+        // HTTP may start fewer than due (every socket busy): the rest waits, and the rate falls behind.
         const [messages, reqs] = this.http ? this.sendHttp(sent, due, t) : [due - sent, this.sendWs(sent, due, t)];
         sent += messages;
         requests += reqs;
@@ -219,9 +229,9 @@ export class Publisher {
     return frames;
   }
 
-  /** How many of `wanted` messages the HTTP forms may start now without exceeding the in-flight cap. */
+  /** How many of `wanted` messages the HTTP forms may start now: one request per free socket. */
   private httpRoom(wanted: number): number {
-    const free = Math.max(0, this.connections * HTTP_IN_FLIGHT_PER_SOCKET - this.inFlight);
+    const free = Math.max(0, this.httpSockets - this.inFlight);
     return this.target.format === 'http-batch' ? Math.min(wanted, free * this.batch) : Math.min(wanted, free);
   }
 

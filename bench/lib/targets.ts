@@ -24,6 +24,8 @@ export interface PubOptions {
   connections?: number;
   batch?: number;
   topics?: string[];
+  /** HTTP forms: keep-alive sockets per publisher (publisher.ts DEFAULT_HTTP_SOCKETS). */
+  httpSockets?: number;
 }
 
 export interface ServerDef {
@@ -94,7 +96,7 @@ const DEFS: Record<ServerName, ServerDef> = {
     subPath: (patterns) => `/ws/${patterns.join(',')}`,
     pub: (port, o = {}) => {
       const common = { connections: o.connections, batch: o.batch, topics: o.topics };
-      if (o.form === 'http' || o.form === 'http-batch') return { url: `http://${HOST}:${port}`, format: o.form, token: PUBLISH_KEY, ...common };
+      if (o.form === 'http' || o.form === 'http-batch') return { url: `http://${HOST}:${port}`, format: o.form, token: PUBLISH_KEY, httpSockets: o.httpSockets, ...common };
       return { url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: o.form === 'batch' ? 'hub-batch' : 'hub', ...common };
     },
     forms: ['single', 'batch', 'http', 'http-batch'],

@@ -41,6 +41,8 @@ export type AuthResult = { ok: true; principal: Principal } | { ok: false; reaso
 /** Turns a credential (undefined: none) into a principal; server/edge/credentials.ts builds it from config. */
 export interface Authenticator {
   authenticate(token: string | undefined): Promise<AuthResult>;
+  /** The same verdict now when it needs no signature check (no token, an API key, a malformed one); null for a JWT to verify. */
+  authenticateNow(token: string | undefined): AuthResult | null;
 }
 
 /**

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
-import { secureHeaders } from 'hono/secure-headers';
 import type { Logger } from 'pino';
 import { createAuthenticator } from './credentials.ts';
 import type { ChatService } from '../chat/chat.ts';
@@ -14,29 +13,38 @@ import type { Hub } from '../core/hub.ts';
 import type { Telemetry } from '../observability/telemetry.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { createHttpApi } from './http-api.ts';
-import { apiError, HSTS, overTls, type Env } from './http-util.ts';
+import { apiError, overTls, type Env } from './http-util.ts';
 import { createWsRoutes } from './ws-routes.ts';
 import { createSseRoutes } from './sse-routes.ts';
 import { createAdmission } from './admission.ts';
 import { isHandshake } from './lean-upgrade.ts';
 import type { ClientResolver } from './client-address.ts';
 import { effectiveHost, hostAllowed } from './origin.ts';
-import { createRefusals } from './refusals.ts';
+import { createRefusalLog, createRefusals } from './refusals.ts';
+import { createHttpPublish } from './http-publish.ts';
+import { createPublishRoute, type RawRoute } from './http-publish-route.ts';
 import { upgradeRefusals } from './upgrade-refusal.ts';
+import { setSecurityHeaders } from './security-headers.ts';
 
+/** The edge: the Hono app, and the lean path that answers most publishes before it. */
+export interface Edge {
+  app: Hono<Env>;
+  publishRoute: RawRoute;
+}
 
 /**
- * Build the Hono app for a hub.
+ * Build the Hono app for a hub, and the publish path beside it.
  *
  * @example
- * const app = createApp(hub, chat, log, telemetry, createClientResolver(config.trustedProxies));
- * serve({ fetch: app.fetch, websocket: { server: wss } });
+ * const { app, publishRoute } = createApp(hub, chat, log, telemetry, createClientResolver(config.trustedProxies));
+ * serve({ fetch: app.fetch, websocket: { server: wss } }); // with publishRoute in front (server.ts)
  */
-export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: Telemetry, clients: ClientResolver): Hono<Env> {
+export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: Telemetry, clients: ClientResolver): Edge {
   const app = new Hono<Env>();
   const { config } = hub;
   const auth = createAuthenticator(config);
-  const refuse = createRefusals(log);
+  const logRefusal = createRefusalLog(log);
+  const refuse = createRefusals(logRefusal);
   // PUBLIC_URL's host is served without listing it in ALLOWED_HOSTS.
   const servedHosts = config.publicUrl ? [...config.allowedHosts, new URL(config.publicUrl).hostname.toLowerCase()] : config.allowedHosts;
 
@@ -58,30 +66,13 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
     await next();
   });
 
-  // The dashboard may talk only to its own origin ('self' covers same-host ws: and wss:).
-  const withSecureHeaders = secureHeaders({
-    contentSecurityPolicy: {
-      defaultSrc: ["'self'"],
-      connectSrc: ["'self'"],
-      scriptSrc: ["'self'"],
-      styleSrc: ["'self'", "'unsafe-inline'"],
-      imgSrc: ["'self'", 'data:'],
-      objectSrc: ["'none'"],
-      frameAncestors: ["'none'"],
-      baseUri: ["'self'"],
-    },
-    crossOriginEmbedderPolicy: false,
-    // Sent below, only over TLS (overTls).
-    strictTransportSecurity: false,
-  });
-  // Accepted WebSocket handshakes skip them: no browser renders a 101, and the headers would cost
+  // Security headers (security-headers.ts). Accepted WebSocket handshakes skip them: no browser renders a 101, and the headers would cost
   // every connection a Headers object and ~600 bytes in its 101 response. Everything else,
   // refused upgrades and any request that merely carries `Upgrade`, gets them.
   app.use('*', async (c, next) => {
     await next();
     if (isHandshake(c.res) || c.res === RESPONSE_ALREADY_SENT) return; // a 101, or an SSE stream whose head is written
-    await withSecureHeaders(c, async () => {});
-    if (overTls(c, config.publicUrl)) c.res.headers.set('Strict-Transport-Security', HSTS);
+    setSecurityHeaders(c.res.headers, overTls(c, config.publicUrl));
   });
 
   // DNS rebinding: a foreign name resolving to the hub is refused before any route runs. Behind
@@ -95,9 +86,12 @@ export function createApp(hub: Hub, chat: ChatService, log: Logger, telemetry: T
   const admit = createAdmission(hub, auth, refuse);
   app.route('/', createWsRoutes(hub, chat, auth, log, admit));
   app.route('/', createSseRoutes(hub, admit, log));
-  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log), refuse));
+  const publish = createHttpPublish(hub, auth, logRefusal);
+  app.route('/', createHttpApi(hub, auth, createMetrics(hub, telemetry, log), refuse, publish));
   serveDashboard(app, config.dashboardDir);
-  return app;
+  const publicTls = config.publicUrl?.startsWith('https:') ?? false;
+  const publishRoute = createPublishRoute(publish, { clients, servedHosts, publicTls, onInternal: (err) => hub.logError(err) });
+  return { app, publishRoute };
 }
 
 function serveDashboard(app: Hono<Env>, dir: string): void {

@@ -28,12 +28,22 @@ export function createAuthenticator(config: HubConfig): Authenticator {
       : { ok: true, principal: { role: config.anonymousRole, publish: [], subject: 'anonymous' } };
   const keyResults: AuthResult[] = keys.map((k) => ({ ok: true, principal: { role: k.role, publish: k.publish, subject: k.name } }));
 
-  async function authenticate(token: string | undefined): Promise<AuthResult> {
+  function authenticateNow(token: string | undefined): AuthResult | null {
     if (token === undefined || token === '') return anonymous;
     for (let i = 0; i < keys.length; i++) {
       if (safeEqual(token, keys[i].key)) return keyResults[i];
     }
     if (token.split('.').length !== 3) return { ok: false, reason: 'invalid token' };
+    return null;
+  }
+
+  async function authenticate(token: string | undefined): Promise<AuthResult> {
+    const known = authenticateNow(token);
+    if (known !== null) return known;
+    return verifyJwt(token as string); // authenticateNow answers everything else, no token included
+  }
+
+  async function verifyJwt(token: string): Promise<AuthResult> {
     if (publicKeys?.handles(headerAlg(token))) {
       const verified = await publicKeys.verify(token);
       return verified.ok ? principalOf(verified.claims, config.jwtRequireExp) : verified;
@@ -44,7 +54,7 @@ export function createAuthenticator(config: HubConfig): Authenticator {
     return { ok: false, reason: 'invalid token' };
   }
 
-  return { authenticate };
+  return { authenticate, authenticateNow };
 }
 
 /** Roles whose JWTs must carry `exp` under JWT_REQUIRE_EXP=elevated: a leaked one must not work forever. */

@@ -1,25 +1,22 @@
 /** The HTTP API: publish, topics, history, stats, health, metrics, and admin connection control. */
 import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { bodyLimit } from 'hono/body-limit';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
-import { checkPublish, hasRole, type Authenticator, type Principal } from '../core/principal.ts';
+import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX } from '../core/topic-stats.ts';
 import { CloseCode } from '../core/connection.ts';
 import { MAX_HISTORY_LIMIT } from '../../protocol/limits.ts';
 import { apiError, optionalInt, tokenOf, type Env } from './http-util.ts';
-import { HttpRateLimiter } from './http-rate-limit.ts';
-import { crossSiteProblem, ownOrigins } from './origin.ts';
+import { publishProblem, type HttpPublish } from './http-publish.ts';
 import { credentialSetting, type Refuse } from './refusals.ts';
-import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
-import { batchProblem, publishBatch } from '../sessions/batch.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
 /** The HTTP routes; `refuse` sends and logs admission refusals. */
-export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, refuse: Refuse): Hono<AuthedEnv> {
+export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, refuse: Refuse, publish: HttpPublish): Hono<AuthedEnv> {
   const { config } = hub;
   const api = new Hono<AuthedEnv>();
 
@@ -37,6 +34,17 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     return c.json(body, status === 'ok' ? 200 : 503);
   });
 
+  // The lean path (http-publish-route.ts) takes nearly every publish before Hono sees it; these
+  // routes answer the rest (an encoded or odd path, an upgrade request) the same way. Before `identify`: the publish path checks credentials itself.
+  const publishRoute = async (c: Context<AuthedEnv>, topic: string | null) => {
+    const reply = await publish({ incoming: c.env.incoming, client: c.get('client'), path: c.req.path, topic, queryToken: c.req.query('token') });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (reply.retryAfter !== undefined) headers['retry-after'] = String(reply.retryAfter);
+    return c.body(reply.body, reply.status as ContentfulStatusCode, headers);
+  };
+  api.post('/api/publish', (c) => publishRoute(c, null));
+  api.post('/api/publish/:topic{.+}', (c) => publishRoute(c, c.req.param('topic')));
+
   // Every other route knows its caller; bad credentials are refused even where anonymous would do.
   const identify = createMiddleware<AuthedEnv>(async (c, next) => {
     const token = tokenOf(c);
@@ -46,6 +54,13 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     await next();
   });
   api.use('/api/*', identify);
+  // What the publish routes do not take (another method, `/api/publish/`) still meets their
+  // origin and content-type rule before the 404, as it always has.
+  api.use('/api/publish/*', async (c, next) => {
+    const problem = publishProblem(c.env.incoming, c.get('client'), config);
+    if (!problem) return next();
+    return problem.setting ? refuse(c, problem.code, problem.setting, problem.message) : apiError(c, problem.code, problem.message);
+  });
   api.use('/metrics', identify);
   api.get('/metrics', async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }));
   // Paged, so the listing costs the same however many topics a publisher created.
@@ -73,85 +88,6 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
       return refusal(c, err);
     }
   });
-
-  // A web page must not publish with its visitor's cookie (CSRF): the upgrade's Origin rule, and
-  // only JSON bodies, which a cross-site form or a CORS-"simple" fetch cannot send unasked.
-  const publishGuard = createMiddleware<AuthedEnv>(async (c, next) => {
-    const problem = crossSiteProblem(
-      { origin: c.req.header('origin'), secFetchSite: c.req.header('sec-fetch-site') },
-      ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl),
-      config.allowedOrigins,
-    );
-    if (problem) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', problem);
-    const type = c.req.header('content-type');
-    if (type !== undefined && !isJsonType(type)) {
-      return apiError(c, 'unsupported_media_type', `content-type ${type} is not accepted: send content-type: application/json`);
-    }
-    await next();
-  });
-  api.use('/api/publish/*', publishGuard); // covers the batch route `/api/publish` too
-
-  // Publishing costs the hub a broker write and a fan-out: the WebSocket rates apply here too,
-  // counted in messages (a batch of n spends n).
-  const publishRate = new HttpRateLimiter(config);
-  const spendRate = (c: Context<AuthedEnv>, cost: number): Response | null => {
-    const verdict = publishRate.take(c.get('client').address, c.get('principal'), cost);
-    if (verdict.ok) return null;
-    c.header('Retry-After', String(verdict.retryAfterSeconds));
-    const message = verdict.overBurst
-      ? `a batch of ${cost} messages is more than this caller's burst (${verdict.setting === 'RATE_LIMIT' ? 'RATE_BURST' : verdict.setting}); send smaller batches`
-      : `more than ${verdict.limit} publishes/s from this address and credential (${verdict.setting}); retry after ${verdict.retryAfterSeconds} s`;
-    return refuse(c, 'rate_limited', verdict.setting, message);
-  };
-  const publishBodyLimit = bodyLimit({ maxSize: config.maxPayload, onError: (c) => apiError(c, 'payload_too_large', `body larger than MAX_PAYLOAD (${config.maxPayload} bytes)`) });
-
-  // Batch: {"messages":[{topic, data}, ...]} -> 200 {"results":[{seq, ts} | {error}], "failed": n}, in order.
-  api.post('/api/publish', publishBodyLimit, async (c) => {
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch (err) {
-      return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
-    }
-    const messages = typeof body === 'object' && body !== null ? (body as { messages?: unknown }).messages : undefined;
-    const problem = batchProblem(messages, config.maxBatchMessages);
-    if (problem) return apiError(c, problem.code, problem.message);
-    const batch = messages as unknown[];
-    const limited = spendRate(c, batch.length);
-    if (limited) return limited;
-    return c.json(await publishBatch(hub, c.get('principal'), batch, (err) => hub.logError(err)));
-  });
-
-  api.post(
-    '/api/publish/:topic{.+}',
-    async (c, next) => spendRate(c, 1) ?? next(),
-    publishBodyLimit,
-    async (c) => {
-      const principal = c.get('principal');
-      let topic: string;
-      try {
-        topic = checkPublish(c.req.param('topic'), principal);
-      } catch (err) {
-        if (err instanceof HubError && err.code === 'forbidden' && principal.subject === 'anonymous') {
-          return apiError(c, 'unauthorized', `${err.message}; send Authorization: Bearer <key>`);
-        }
-        return refusal(c, err);
-      }
-      let data: unknown;
-      try {
-        data = JSON.parse(await c.req.text());
-      } catch (err) {
-        return apiError(c, 'bad_json', `body is not JSON: ${(err as Error).message}`);
-      }
-      if (tooDeep(data)) return apiError(c, 'bad_request', DEPTH_PROBLEM);
-      try {
-        const env = await hub.publish(topic, data);
-        return c.json({ topic, seq: env.seq, ts: env.ts });
-      } catch (err) {
-        return refusal(c, err);
-      }
-    },
-  );
 
   // ---- admin ----
   const notAdmin = (c: Context<AuthedEnv>) =>
@@ -189,10 +125,4 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
   });
 
   return api;
-}
-
-/** `application/json` or any `+json` type, parameters (charset) ignored. */
-function isJsonType(contentType: string): boolean {
-  const media = contentType.split(';', 1)[0].trim().toLowerCase();
-  return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
 }

@@ -9,9 +9,6 @@ import type { ClientView } from './client-address.ts';
 export type Env = { Bindings: { incoming: IncomingMessage }; Variables: { client: ClientView } };
 
 
-/** hono's secureHeaders default for Strict-Transport-Security, sent only to clients that came over TLS. */
-export const HSTS = 'max-age=15552000; includeSubDomains';
-
 /**
  * Whether this client came over TLS (the hub's own TLS_CERT_FILE, a trusted proxy's `https`) or
  * the hub is published at an `https://` PUBLIC_URL: then responses carry HSTS. Over plain HTTP it
@@ -20,7 +17,10 @@ export const HSTS = 'max-age=15552000; includeSubDomains';
 export const overTls = (c: Context<Env>, publicUrl: string | null | undefined): boolean => (publicUrl?.startsWith('https:') ?? false) || c.get('client').proto === 'https';
 
 /** A JSON error body `{"error":{"code","message"}}` with the status ERROR_CODES gives the code. */
-export const apiError = (c: Context, code: ErrorCode, message: string) => c.json({ error: { code, message } }, ERROR_CODES[code]);
+export const apiError = (c: Context, code: ErrorCode, message: string) => c.json(errorBody(code, message), ERROR_CODES[code]);
+
+/** The object of an error body. */
+export const errorBody = (code: ErrorCode, message: string) => ({ error: { code, message } });
 
 /** undefined when absent, null when present but not a non-negative integer. */
 export function optionalInt(text: string | undefined): number | undefined | null {
@@ -32,13 +32,14 @@ export function optionalInt(text: string | undefined): number | undefined | null
 export const TOKEN_COOKIE = 'tickhub_token';
 
 /** The caller's token: `?token=`, then `Authorization: Bearer`, then the cookie. */
-export function tokenOf(c: Context): string | undefined {
-  const fromQuery = c.req.query('token');
+export const tokenOf = (c: Context): string | undefined => tokenFrom(c.req.query('token'), c.req.header('authorization'), () => getCookie(c, TOKEN_COOKIE));
+
+/** tokenOf from the parts: the `token` query parameter, the Authorization header, the cookie when needed. */
+export function tokenFrom(fromQuery: string | undefined, authorization: string | undefined, cookie: () => string | undefined): string | undefined {
   if (fromQuery !== undefined) return fromQuery;
-  const header = c.req.header('authorization');
-  const m = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
+  const m = authorization ? /^Bearer\s+(.+)$/i.exec(authorization) : null;
   if (m) return m[1].trim();
-  return getCookie(c, TOKEN_COOKIE);
+  return cookie();
 }
 
 /** The client's address: behind TRUSTED_PROXIES the forwarded one, else the socket peer's. */

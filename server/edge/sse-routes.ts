@@ -17,7 +17,8 @@ import { chunk, parseSseId } from '../core/sse-frame.ts';
 import { SseSession } from '../sessions/sse.ts';
 import type { Admit } from './admission.ts';
 import { streamRequest, takeOver } from './admission.ts';
-import { apiError, HSTS, overTls, type Env } from './http-util.ts';
+import { apiError, overTls, type Env } from './http-util.ts';
+import { HSTS } from './security-headers.ts';
 
 /** The reconnect delay the stream asks EventSource for (its `retry:` field). */
 export const SSE_RETRY_MS = 1000;

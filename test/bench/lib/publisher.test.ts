@@ -1,0 +1,81 @@
+/** The HTTP publisher's socket pool: how many sockets it really uses, how many requests each carries at once, and that every message is counted once. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DEFAULT_HTTP_SOCKETS, Publisher } from '../../../bench/lib/publisher.ts';
+import { until } from '../../support/until.ts';
+
+/** A publish endpoint that answers after `delayMs` and records, per client socket, its requests and the most in flight at once. */
+function slowEndpoint(delayMs: number) {
+  const perSocket = new Map<string, { requests: number; inFlight: number; maxInFlight: number }>();
+  let messages = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const key = `${req.socket.remotePort}`;
+    const s = perSocket.get(key) ?? { requests: 0, inFlight: 0, maxInFlight: 0 };
+    perSocket.set(key, s);
+    s.requests++;
+    s.maxInFlight = Math.max(s.maxInFlight, ++s.inFlight);
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const batch = req.url === '/api/publish' ? (JSON.parse(body) as { messages: unknown[] }).messages : null;
+      messages += batch ? batch.length : 1;
+      setTimeout(() => {
+        s.inFlight--;
+        res.end(batch ? JSON.stringify({ results: batch.map((_, i) => ({ seq: i, ts: 1 })), failed: 0 }) : '{"topic":"t","seq":1,"ts":1}');
+      }, delayMs);
+    });
+  });
+  return { server, perSocket, messages: () => messages };
+}
+
+describe('Publisher over HTTP', () => {
+  const servers: Server[] = [];
+  const publishers: Publisher[] = [];
+  afterEach(async () => {
+    for (const p of publishers.splice(0)) p.close();
+    for (const s of servers.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
+  });
+
+  async function listen(server: Server): Promise<string> {
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('keeps one request in flight on each of its httpSockets keep-alive sockets, and no more', async () => {
+    const endpoint = slowEndpoint(20);
+    const url = await listen(endpoint.server);
+    // 2 publishers x 3 sockets; 2000 msg/s against 20 ms answers needs ~40 in flight: the pool (6) is the limit.
+    const pub = new Publisher({ url, format: 'http', connections: 2, httpSockets: 3 });
+    publishers.push(pub);
+    await pub.open();
+    const run = await pub.run(2000, 200);
+    await until('no request in flight', () => pub.replies().inFlight === 0);
+    const sockets = [...endpoint.perSocket.values()];
+    expect(sockets).toHaveLength(6);
+    expect(Math.max(...sockets.map((s) => s.maxInFlight))).toBe(1);
+    expect(sockets.every((s) => s.requests > 1)).toBe(true); // kept alive and reused
+    expect(run.requests).toBe(run.sent);
+    expect(sockets.reduce((a, s) => a + s.requests, 0)).toBe(run.sent);
+    expect(pub.replies()).toMatchObject({ acks: run.sent, errors: 0 });
+    expect(endpoint.messages()).toBe(run.sent);
+  });
+
+  it('batches: counts every message of every batch once, over the default pool', async () => {
+    const endpoint = slowEndpoint(5);
+    const url = await listen(endpoint.server);
+    const pub = new Publisher({ url, format: 'http-batch', batch: 10 });
+    publishers.push(pub);
+    await pub.open();
+    const run = await pub.run(4000, 200); // 800 messages
+    await until('no batch in flight', () => pub.replies().inFlight === 0);
+    expect(run.sent).toBe(800);
+    expect(endpoint.messages()).toBe(800);
+    expect(pub.replies()).toMatchObject({ acks: 800, errors: 0 });
+    const sockets = [...endpoint.perSocket.values()];
+    expect(sockets.length).toBeLessThanOrEqual(DEFAULT_HTTP_SOCKETS);
+    expect(Math.max(...sockets.map((s) => s.maxInFlight))).toBe(1);
+    expect(sockets.reduce((a, s) => a + s.requests, 0)).toBe(run.requests);
+  });
+});
