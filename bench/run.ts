@@ -73,13 +73,14 @@ async function main(): Promise<void> {
     if (opts.phases.includes('sweep')) {
       for (const name of runnable) reportOf(name).sweep = await guard(`${name}: sweep at ${opts.subscribers} subscribers`, () => runSweep(ctxOf(name)));
     }
-    const paired = (['ceiling', 'tickhub'] as const).filter((n) => runnable.includes(n));
-    if (opts.phases.includes('compare') && paired.length === 2) {
+    // uWS joins the paired trials when it runs; the rates stay below the ceiling's and tickhub's maxima.
+    const paired = (['ceiling', 'uws', 'tickhub'] as const).filter((n) => runnable.includes(n));
+    if (opts.phases.includes('compare') && paired.includes('ceiling') && paired.includes('tickhub')) {
       const maxOf = (n: ServerName): number | null => {
         const sw = reportOf(n).sweep;
         return sw && !('error' in sw && Object.keys(sw).length === 1) ? (sw as SweepResult).maxSustainedRate : null;
       };
-      const rates = compareRates(opts.compareRates, paired.map(maxOf));
+      const rates = compareRates(opts.compareRates, (['ceiling', 'tickhub'] as const).map(maxOf));
       compare = await guard(`equal offered load: ${paired.join(' vs ')} at ${rates.join(', ')} msg/s, ${opts.compareTrials} alternating trials`, () =>
         runCompare(paired.map(serverDef), rates, opts, root, logFile, log),
       );

@@ -49,6 +49,11 @@ export interface Comparison {
   p99Ratio: number | null;
   cpuRatioWorst: number | null;
   p99RatioWorst: number | null;
+  /** Per paired rate: tickhub's deliveries per CPU-s over uWebSockets.js's (when uws was paired too). */
+  vsUws: Array<{ rate: number; cpuRatio: number }>;
+  /** Median of vsUws, and the worst rate. */
+  cpuRatioVsUws: number | null;
+  cpuRatioVsUwsWorst: number | null;
   latencyP99: number | null;
   idleKbPerConnection: number | null;
 }
@@ -94,6 +99,13 @@ export function compare(servers: readonly ServerReport[], paired?: CompareResult
       if (c && h) equalLoad.push({ rate, cpuRatio: h.deliveriesPerCpuSec / c.deliveriesPerCpuSec, p99Ratio: h.latency.p99 / c.latency.p99 });
     }
   }
+  const vsUws: Comparison['vsUws'] = [];
+  for (const rate of paired?.rates ?? []) {
+    const u = paired!.cells.find((x) => x.server === 'uws' && x.rate === rate);
+    const h = paired!.cells.find((x) => x.server === 'tickhub' && x.rate === rate);
+    if (u && h && u.sustained > 0 && h.sustained > 0) vsUws.push({ rate, cpuRatio: h.deliveriesPerCpuSec / u.deliveriesPerCpuSec });
+  }
+  const uwsRatios = vsUws.map((e) => e.cpuRatio);
   const cpuRatios = equalLoad.map((e) => e.cpuRatio);
   const p99Ratios = equalLoad.map((e) => e.p99Ratio);
   return {
@@ -105,6 +117,9 @@ export function compare(servers: readonly ServerReport[], paired?: CompareResult
     p99Ratio: equalLoad.length ? median(p99Ratios) : null,
     cpuRatioWorst: equalLoad.length ? Math.min(...cpuRatios) : null,
     p99RatioWorst: equalLoad.length ? Math.max(...p99Ratios) : null,
+    vsUws,
+    cpuRatioVsUws: vsUws.length ? median(uwsRatios) : null,
+    cpuRatioVsUwsWorst: vsUws.length ? Math.min(...uwsRatios) : null,
     latencyP99: ok(hub.latency)?.p99 ?? null,
     idleKbPerConnection: ok(hub.idle) ? ok(hub.idle)!.bytesPerConnection / 1024 : null,
   };
@@ -211,6 +226,10 @@ export function renderReport(r: BenchReport): string {
     const rates = cmp.equalLoad.map((e) => e.rate).join(', ') || '–';
     out.push(`| deliveries per CPU-s ≥ 0.8× ceiling at equal load (median over ${rates} msg/s) | ${f(cmp.cpuRatio)}× (worst ${f(cmp.cpuRatioWorst)}×) | ${pass(t(cmp.cpuRatio, (v) => v >= 0.8))} |`);
     out.push(`| p99 ≤ 1.2× ceiling at equal load (median over ${rates} msg/s) | ${f(cmp.p99Ratio)}× (worst ${f(cmp.p99RatioWorst)}×) | ${pass(t(cmp.p99Ratio, (v) => v <= 1.2))} |`);
+    if (cmp.vsUws.length) {
+      const each = cmp.vsUws.map((e) => `${f(e.cpuRatio)}× at ${e.rate}`).join(', ');
+      out.push(`| deliveries per CPU-s ≥ 0.8× uWebSockets.js at equal load (paired; median) | ${f(cmp.cpuRatioVsUws)}× (${each}) | ${pass(t(cmp.cpuRatioVsUws, (v) => v >= 0.8))} |`);
+    }
     out.push(`| ${o.latSubscribers} subscribers at ${o.latRate} msg/s: p99 < 2 ms | ${f(cmp.latencyP99, 3)} ms | ${pass(t(cmp.latencyP99, (v) => v < 2))} |`);
     out.push(`| ≤ 10 KB RSS per idle connection | ${f(cmp.idleKbPerConnection)} KB | ${pass(t(cmp.idleKbPerConnection, (v) => v <= 10))} |`);
     out.push('');

@@ -10,6 +10,8 @@ import { sourceAddresses } from '../../../bench/lib/idle-scale.ts';
 import type { IngestResult, IngestRun } from '../../../bench/lib/ingest.ts';
 import type { StepResult } from '../../../bench/lib/measure.ts';
 import { scenarioTargets } from '../../../bench/lib/scenario-targets.ts';
+import { compare } from '../../../bench/lib/report.ts';
+import type { CompareCell } from '../../../bench/lib/compare.ts';
 import type { StormResult } from '../../../bench/lib/storm.ts';
 import { until } from '../../support/until.ts';
 
@@ -166,5 +168,21 @@ describe('scenarioTargets', () => {
     const storm = { clients: 10, caughtUp: 10, lost: 0, duplicated: 1, missing: 0, resumeMs: 100, ceilingAcceptMs: null } as unknown as StormResult;
     const rows = scenarioTargets({ ingest: null, topics: null, storm, idleScale: null });
     expect(rows.map((r) => r.pass)).toEqual([false, null]);
+  });
+});
+
+describe('compare', () => {
+  it('judges tickhub against the ceiling and uWS per paired rate, skipping a rate one of them did not sustain', () => {
+    const cell = (server: CompareCell['server'], rate: number, perCpu: number, p99: number, sustained = 3): CompareCell => ({ server, rate, trials: 3, sustained, deliveriesPerCpuSec: perCpu, serverCores: 1, p50: 1, p99, max: p99, loadgenCores: 0.5, foreignCores: 0 });
+    const paired = {
+      subscribers: 1000,
+      rates: [100, 1600],
+      steps: [],
+      cells: [cell('ceiling', 100, 200, 10), cell('uws', 100, 400, 5), cell('tickhub', 100, 180, 11), cell('ceiling', 1600, 2000, 20), cell('uws', 1600, 2500, 30, 0), cell('tickhub', 1600, 2100, 22)],
+    };
+    const c = compare([{ name: 'tickhub' }], paired)!;
+    expect(c.equalLoad.map((e) => [e.rate, e.cpuRatio])).toEqual([[100, 0.9], [1600, 1.05]]);
+    expect(c.vsUws).toEqual([{ rate: 100, cpuRatio: 0.45 }]); // uWS sustained nothing at 1600
+    expect(c.cpuRatioVsUws).toBe(0.45);
   });
 });
