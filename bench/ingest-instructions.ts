@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch]`
+ * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch] [--batch=100]`
  *
  * Instructions per ingested message, counted by valgrind's callgrind in the server process: a
  * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
@@ -8,8 +8,10 @@
  * are published at `rate`, delivered and acknowledged, and the counters dumped; the
  * instructions of an idle window of the same length (the hub's timers) are subtracted. Prints
  * instructions per message (user space only: the kernel's socket work is not counted) and the
- * ratio to the first server. Slow: node starts in about a minute under valgrind on 2 cores, and
- * runs ~50x slower, so keep the rate low. The dumps stay in bench/results/callgrind/ for
+ * ratio to the first server. The batch forms send full batches of `batch` messages, `batch / rate`
+ * seconds apart, as a fast producer does (at this rate a 1 ms tick would hold one message). Slow:
+ * node starts in about a minute under valgrind on 2 cores, and runs ~50x slower, so keep the rate
+ * low. The dumps stay in bench/results/callgrind/ for
  * `callgrind_annotate`.
  */
 import { execFileSync } from 'node:child_process';
@@ -28,6 +30,7 @@ const servers = arg('servers', 'json,tickhub').split(',') as ServerName[];
 const messages = Number(arg('messages', '2000'));
 const rate = Number(arg('rate', '200'));
 const form = arg('form', 'single') as IngestForm;
+const batch = Number(arg('batch', '100'));
 const outDir = `${root}/bench/results/callgrind`;
 
 /** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
@@ -51,7 +54,7 @@ async function measure(name: ServerName): Promise<number> {
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
   try {
-    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form }), 1, 1);
+    const c = await pool.connect(def.sub(server.port), def.pub(server.port, form === 'batch' || form === 'http-batch' ? { form, batch, intervalMs: (batch * 1000) / rate } : { form }), 1, 1);
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
     await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
