@@ -14,7 +14,7 @@ import { HttpRateLimiter } from './http-rate-limit.ts';
 import { crossSiteProblem, ownOrigins } from './origin.ts';
 import { credentialSetting, type Refuse } from './refusals.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
-import { batchProblem, publishBatch } from '../sessions/batch.ts';
+import { batchProblem, batchReplyFields, publishBatch } from '../sessions/batch.ts';
 
 type AuthedEnv = Env & { Variables: { principal: Principal } };
 
@@ -119,7 +119,8 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     const batch = messages as unknown[];
     const limited = spendRate(c, batch.length);
     if (limited) return limited;
-    return c.json(await publishBatch(hub, c.get('principal'), batch, (err) => hub.logError(err)));
+    const reply = await publishBatch(hub, c.get('principal'), batch, (err) => hub.logError(err));
+    return c.body(`{${batchReplyFields(reply)}}`, 200, { 'Content-Type': 'application/json' });
   });
 
   api.post(
