@@ -1,18 +1,19 @@
 /**
- * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch] [--batch=100]`
+ * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch] [--batch=100] [--warmup=20000] [--warmup-rate=1000]`
  *
  * Instructions per ingested message, counted by valgrind's callgrind in the server process: a
  * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
  * under `valgrind --tool=callgrind` with one subscriber and one publisher (the load generator,
- * not instrumented); after a warm-up the counters are zeroed (`callgrind_control -z`), `messages`
- * are published at `rate`, delivered and acknowledged, and the counters dumped; the
+ * not instrumented); after a warm-up (`warmup` messages at `warmup-rate`, every one answered: V8
+ * tiers code up by the work done, and after a short one the window counted mostly the interpreter
+ * and TurboFan compiling) the counters are zeroed (`callgrind_control -z`), `messages` are
+ * published at `rate`, delivered and acknowledged, and the counters dumped; the
  * instructions of an idle window of the same length (the hub's timers) are subtracted. Prints
  * instructions per message (user space only: the kernel's socket work is not counted) and the
- * ratio to the first server. The batch forms send full batches of `batch` messages, `batch / rate`
- * seconds apart, as a fast producer does (at this rate a 1 ms tick would hold one message). Slow:
- * node starts in about a minute under valgrind on 2 cores, and runs ~50x slower, so keep the rate
- * low. The dumps stay in bench/results/callgrind/ for
- * `callgrind_annotate`.
+ * ratio to the first server. The batch forms send whole batches of `batch` messages, as a fast
+ * producer does (at this rate a 1 ms tick would hold one message). Slow: node starts in about a
+ * minute under valgrind on 2 cores, and runs ~50x slower, so keep the rates low. The dumps stay
+ * in bench/results/callgrind/ for `callgrind_annotate`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -31,6 +32,8 @@ const messages = Number(arg('messages', '2000'));
 const rate = Number(arg('rate', '200'));
 const form = arg('form', 'single') as IngestForm;
 const batch = Number(arg('batch', '100'));
+const warmup = Number(arg('warmup', '20000'));
+const warmupRate = Number(arg('warmup-rate', '1000'));
 const outDir = `${root}/bench/results/callgrind`;
 
 /** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
@@ -54,10 +57,15 @@ async function measure(name: ServerName): Promise<number> {
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
   try {
-    const c = await pool.connect(def.sub(server.port), def.pub(server.port, form === 'batch' || form === 'http-batch' ? { form, batch, intervalMs: (batch * 1000) / rate } : { form }), 1, 1);
+    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form, batch, fullBatches: true }), 1, 1);
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
-    await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
+    // Under valgrind the server may lag far behind: wait until every message sent is answered.
+    const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
+    const settle = async (sent: number) => {
+      for (let waited = 0; def.acked && (await settled()) < sent && waited < 600_000; waited += 500) await sleep(500);
+    };
+    await settle((await measureStep(server, pool, 1, spec(warmupRate, (warmup / warmupRate) * 1000))).sent);
     const control = (cmd: '-z' | '-d') => execFileSync('callgrind_control', [vgdb, cmd, String(server.pid)], { env: vgdbEnv });
     // Idle baseline: what the hub's own timers ($sys.stats, sweeps, heartbeat) cost per second,
     // subtracted from the measured window so only the messages' work remains.
@@ -70,9 +78,7 @@ async function measure(name: ServerName): Promise<number> {
     control('-z');
     const windowStart = performance.now();
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
-    // Under valgrind the server may lag far behind: count only once every message is acked.
-    const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
-    for (let waited = 0; def.acked && (await settled()) < step.sent && waited < 600_000; waited += 500) await sleep(500);
+    await settle(step.sent); // count only once every message is acked
     const processed = def.acked ? (await pool.replies())?.acks ?? 0 : step.received;
     const windowMs = performance.now() - windowStart;
     control('-d');

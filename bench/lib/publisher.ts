@@ -32,10 +32,11 @@ export interface PublisherTarget {
   /** Most messages per batch request (batch forms); default 100. */
   batch?: number;
   /**
-   * Least time between sends, ms; default 1 (a tick). Longer makes the batch forms' batches
-   * fuller at a low rate: at 200 msg/s (the instruction counts) a 1 ms tick has one message due.
+   * Batch forms: send only whole batches of `batch` (the run's last may be short), as a fast
+   * producer's are, at any rate. Default false: each 1 ms tick sends what is due, which at 200
+   * msg/s (the instruction counts) is one message.
    */
-  intervalMs?: number;
+  fullBatches?: boolean;
   /** Topics the messages cycle through; default the bench topic. */
   topics?: string[];
   /** Bearer token for the HTTP forms. */
@@ -107,13 +108,14 @@ export class Publisher {
   private readonly topics: string[];
   private readonly batch: number;
   private readonly connections: number;
-  private readonly intervalMs: number;
+  /** Messages to wait for before a send: a whole batch (fullBatches), else one. */
+  private readonly sendAt: number;
 
   constructor(private readonly target: PublisherTarget) {
     this.topics = target.topics?.length ? target.topics : [BENCH_TOPIC];
     this.batch = Math.max(1, target.batch ?? 100);
     this.connections = Math.max(1, target.connections ?? 1);
-    this.intervalMs = Math.max(1, target.intervalMs ?? 1);
+    this.sendAt = target.fullBatches && (target.format === 'hub-batch' || target.format === 'http-batch') ? this.batch : 1;
   }
 
   private get http(): boolean {
@@ -185,7 +187,8 @@ export class Publisher {
     while (sent < total) {
       const t = nowMs();
       // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
-      const due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
+      let due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
+      if (due < total) due = sent + Math.floor((due - sent) / this.sendAt) * this.sendAt; // whole batches only
       if (due > sent) {
         // HTTP may start fewer than due (in-flight cap): the rest waits, and the rate falls behind.
         const [messages, reqs] = this.http ? this.sendHttp(sent, due, t) : [due - sent, this.sendWs(sent, due, t)];
@@ -193,7 +196,7 @@ export class Publisher {
         requests += reqs;
         if (messages > 0) endAt = t;
       }
-      if (sent < total) await sleep(this.intervalMs);
+      if (sent < total) await sleep(1);
     }
     return { sent, requests, startAt, endAt, acks: this.acks, errors: this.errors, firstError: this.firstError };
   }

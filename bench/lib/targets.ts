@@ -23,8 +23,8 @@ export interface PubOptions {
   form?: IngestForm;
   connections?: number;
   batch?: number;
-  /** Least ms between the publisher's sends (PublisherTarget.intervalMs). */
-  intervalMs?: number;
+  /** Batch forms: whole batches only (PublisherTarget.fullBatches). */
+  fullBatches?: boolean;
   topics?: string[];
 }
 
@@ -68,7 +68,7 @@ const DEFS: Record<ServerName, ServerDef> = {
   json: {
     ...peer('json'),
     entry: 'bench/peers/json-hub.ts',
-    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: o.form === 'batch' ? 'hub-batch' : 'hub', connections: o.connections, batch: o.batch, intervalMs: o.intervalMs, topics: o.topics }),
+    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: o.form === 'batch' ? 'hub-batch' : 'hub', connections: o.connections, batch: o.batch, fullBatches: o.fullBatches, topics: o.topics }),
     forms: ['single', 'batch'],
     acked: true,
   },
@@ -90,7 +90,7 @@ const DEFS: Record<ServerName, ServerDef> = {
     sub: (port) => ({ host: HOST, port, path: `/ws/${BENCH_TOPIC}`, dialect: 'ws' }),
     subPath: (patterns) => `/ws/${patterns.join(',')}`,
     pub: (port, o = {}) => {
-      const common = { connections: o.connections, batch: o.batch, intervalMs: o.intervalMs, topics: o.topics };
+      const common = { connections: o.connections, batch: o.batch, fullBatches: o.fullBatches, topics: o.topics };
       if (o.form === 'http' || o.form === 'http-batch') return { url: `http://${HOST}:${port}`, format: o.form, token: PUBLISH_KEY, ...common };
       return { url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: o.form === 'batch' ? 'hub-batch' : 'hub', ...common };
     },
