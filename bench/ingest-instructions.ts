@@ -36,14 +36,25 @@ const warmup = Number(arg('warmup', '20000'));
 const warmupRate = Number(arg('warmup-rate', '1000'));
 const outDir = `${root}/bench/results/callgrind`;
 
-/** Total instructions (Ir) of the newest dump of `pid` in `outDir`. */
-function dumpedInstructions(prefix: string): number {
-  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort();
+/** Instructions (Ir) of a dump: in all, and split between threads. */
+interface Counted {
+  total: number;
+  /** Under node's event loop: the main thread, where the messages are handled (scavenges included). */
+  main: number;
+  /** In V8's worker threads: TurboFan compiling, concurrent marking and sweeping. */
+  workers: number;
+}
+
+/** The newest dump of `prefix` in `outDir`, counted. */
+function dumpedInstructions(prefix: string): Counted {
+  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
   const last = files[files.length - 1];
   if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
   const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
   if (!m) throw new Error(`no totals in ${last}`);
-  return Number(m[1]);
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', `${outDir}/${last}`], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const inclusive = (fn: string) => Number(new RegExp(`^\\s*([\\d,]+) .*${fn}`, 'm').exec(annotated)?.[1].replace(/,/g, '') ?? 0);
+  return { total: Number(m[1]), main: inclusive('node::SpinEventLoopInternal'), workers: inclusive('PlatformWorkerThread') };
 }
 
 async function measure(name: ServerName): Promise<number> {
@@ -74,7 +85,8 @@ async function measure(name: ServerName): Promise<number> {
     await sleep(10_000);
     control('-d');
     await sleep(500);
-    const idlePerMs = dumpedInstructions(stamp) / (performance.now() - idleStart - 500);
+    const idle = dumpedInstructions(stamp);
+    const idleMs = performance.now() - idleStart - 500;
     control('-z');
     const windowStart = performance.now();
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
@@ -83,9 +95,13 @@ async function measure(name: ServerName): Promise<number> {
     const windowMs = performance.now() - windowStart;
     control('-d');
     await sleep(500);
-    const ir = dumpedInstructions(stamp) - idlePerMs * windowMs;
-    process.stdout.write(`${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${(ir / processed).toFixed(0)} instructions per message\n`);
-    return ir / processed;
+    const counted = dumpedInstructions(stamp);
+    const perMessage = (k: keyof Counted) => (counted[k] - (idle[k] / idleMs) * windowMs) / processed;
+    process.stdout.write(
+      `${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${perMessage('total').toFixed(0)} instructions per message ` +
+        `(main thread ${perMessage('main').toFixed(0)}, V8 workers ${perMessage('workers').toFixed(0)}: a compile or a major GC in the window shows there)\n`,
+    );
+    return perMessage('total');
   } finally {
     await pool.disconnect().catch(() => undefined);
     await server.stop();
