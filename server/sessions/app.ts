@@ -8,6 +8,7 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
+import { tsText } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, type BatchReply } from './batch.ts';
 
 /**
@@ -18,7 +19,7 @@ export type SpendRate = (cost: number, id?: RequestId) => boolean;
 
 /** `{"op":"ok","id":..,"seq":..,"ts":..}`, the ack of a `pub`, built without an object or a stringify of one. */
 export function publishedReply(id: RequestId, seq: number, ts: number): string {
-  return `{"op":"ok","id":${idJson(id)},"seq":${seq},"ts":${ts}}`;
+  return `{"op":"ok","id":${idJson(id)},"seq":${seq},"ts":${tsText(ts)}}`;
 }
 
 /** `{"op":"ok","id":..,"results":[..],"failed":..}`, the reply to a `pubs`, built as publishedReply is. */

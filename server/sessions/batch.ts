@@ -5,7 +5,7 @@
  */
 import { HubError } from '../../protocol/errors.ts';
 import type { PublishBatchResult } from '../../protocol/wire.ts';
-import type { Envelope } from '../broker/broker.ts';
+import { tsText, type Envelope } from '../broker/broker.ts';
 import { checkPublish, type Principal } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import type { Hub } from '../core/hub.ts';
@@ -95,7 +95,7 @@ export function batchReplyFields(reply: BatchReply): string {
   for (let i = 0; i < results.length; i++) {
     const r = results[i];
     if (i > 0) json += ',';
-    json += 'error' in r ? `{"error":{"code":${JSON.stringify(r.error.code)},"message":${JSON.stringify(r.error.message)}}}` : `{"seq":${r.seq},"ts":${r.ts}}`;
+    json += 'error' in r ? `{"error":{"code":${JSON.stringify(r.error.code)},"message":${JSON.stringify(r.error.message)}}}` : `{"seq":${r.seq},"ts":${tsText(r.ts)}}`;
   }
   return `${json}],"failed":${reply.failed}`;
 }
