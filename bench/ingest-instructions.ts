@@ -1,17 +1,19 @@
 /**
- * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch|http|http-batch]`
+ * `npx tsx bench/ingest-instructions.ts [--servers=json,tickhub] [--messages=2000] [--rate=200] [--form=single|batch|http|http-batch] [--batch=100] [--warmup=20000] [--warmup-rate=1000]`
  *
  * Instructions per ingested message, counted by valgrind's callgrind in the server process: a
  * number a busy machine cannot distort (wall-clock and CPU-time ratios can be). Each server runs
  * under `valgrind --tool=callgrind` with one subscriber and one publisher (the load generator,
- * not instrumented); after a warm-up the counters are zeroed (`callgrind_control -z`), `messages`
- * are published at `rate`, delivered and acknowledged, and the counters dumped; the
+ * not instrumented); after a warm-up (`warmup` messages at `warmup-rate`, every one answered: V8
+ * tiers code up by the work done, and after a short one the window counted mostly the interpreter
+ * and TurboFan compiling) the counters are zeroed (`callgrind_control -z`), `messages` are
+ * published at `rate`, delivered and acknowledged, and the counters dumped; the
  * instructions of an idle window of the same length (the hub's timers) are subtracted. Prints
  * instructions per message (user space only: the kernel's socket work is not counted) and the
- * ratio to the first server, and the event loop's share (V8's compile and GC threads excluded:
- * they finish whatever the warm-up left, and swing the total when the server lags). Slow: node
- * starts in about a minute under valgrind on 2 cores, and runs ~50x slower, so keep the rate low. The dumps stay in bench/results/callgrind/ for
- * `callgrind_annotate`.
+ * ratio to the first server. The batch forms send whole batches of `batch` messages, as a fast
+ * producer does (at this rate a 1 ms tick would hold one message). Slow: node starts in about a
+ * minute under valgrind on 2 cores, and runs ~50x slower, so keep the rates low. The dumps stay
+ * in bench/results/callgrind/ for `callgrind_annotate`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -29,27 +31,33 @@ const servers = arg('servers', 'json,tickhub').split(',') as ServerName[];
 const messages = Number(arg('messages', '2000'));
 const rate = Number(arg('rate', '200'));
 const form = arg('form', 'single') as IngestForm;
+const batch = Number(arg('batch', '100'));
+const warmup = Number(arg('warmup', '20000'));
+const warmupRate = Number(arg('warmup-rate', '1000'));
 const outDir = `${root}/bench/results/callgrind`;
 
-/**
- * Instructions (Ir) of the newest dump of `prefix` in `outDir`: in all, and in V8's worker
- * threads (optimizing compiles, concurrent GC), which run on whatever the code did earlier: a
- * lagging server still compiling its warm-up's hot code in the windows makes the total swing, so
- * the event loop's share (total minus workers) is printed too.
- */
-function dumpedInstructions(prefix: string): { total: number; workers: number } {
-  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort();
-  const last = files[files.length - 1];
-  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
-  const file = `${outDir}/${last}`;
-  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(file, 'utf8'));
-  if (!m) throw new Error(`no totals in ${last}`);
-  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { maxBuffer: 1 << 28 }).toString();
-  const workers = /^\s*([\d,]+) .*PlatformWorkerThread/m.exec(annotated)?.[1].replaceAll(',', '') ?? '0';
-  return { total: Number(m[1]), workers: Number(workers) };
+/** Instructions (Ir) of a dump: in all, and split between threads. */
+interface Counted {
+  total: number;
+  /** Under node's event loop: the main thread, where the messages are handled (scavenges included). */
+  main: number;
+  /** In V8's worker threads: TurboFan compiling, concurrent marking and sweeping. */
+  workers: number;
 }
 
-async function measure(name: ServerName): Promise<{ ir: number; loop: number }> {
+/** The newest dump of `prefix` in `outDir`, counted. */
+function dumpedInstructions(prefix: string): Counted {
+  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  const last = files[files.length - 1];
+  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
+  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
+  if (!m) throw new Error(`no totals in ${last}`);
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', `${outDir}/${last}`], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const inclusive = (fn: string) => Number(new RegExp(`^\\s*([\\d,]+) .*${fn}`, 'm').exec(annotated)?.[1].replace(/,/g, '') ?? 0);
+  return { total: Number(m[1]), main: inclusive('node::SpinEventLoopInternal'), workers: inclusive('PlatformWorkerThread') };
+}
+
+async function measure(name: ServerName): Promise<number> {
   const def = serverDef(name);
   const stamp = `${name}-${form}-${Date.now()}`;
   // An explicit vgdb prefix: the default one names the user, which a container may not have.
@@ -60,10 +68,15 @@ async function measure(name: ServerName): Promise<{ ir: number; loop: number }> 
   const server = await ServerProcess.start(def, root, `${outDir}/${stamp}.log`, { wrapper, startTimeoutMs: 900_000 });
   const pool = LoadgenPool.start(1, root);
   try {
-    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form }), 1, 1);
+    const c = await pool.connect(def.sub(server.port), def.pub(server.port, { form, batch, fullBatches: true }), 1, 1);
     if (c.failed) throw new Error(`${name}: ${c.firstError}`);
     const spec = (r: number, ms: number) => ({ rate: r, durationMs: ms, sampleTarget: 1e6, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
-    await measureStep(server, pool, 1, spec(rate, 5000)); // warm-up: JIT, buffers
+    // Under valgrind the server may lag far behind: wait until every message sent is answered.
+    const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
+    const settle = async (sent: number) => {
+      for (let waited = 0; def.acked && (await settled()) < sent && waited < 600_000; waited += 500) await sleep(500);
+    };
+    await settle((await measureStep(server, pool, 1, spec(warmupRate, (warmup / warmupRate) * 1000))).sent);
     const control = (cmd: '-z' | '-d') => execFileSync('callgrind_control', [vgdb, cmd, String(server.pid)], { env: vgdbEnv });
     // Idle baseline: what the hub's own timers ($sys.stats, sweeps, heartbeat) cost per second,
     // subtracted from the measured window so only the messages' work remains.
@@ -77,21 +90,18 @@ async function measure(name: ServerName): Promise<{ ir: number; loop: number }> 
     control('-z');
     const windowStart = performance.now();
     const step = await measureStep(server, pool, 1, spec(rate, (messages / rate) * 1000));
-    // Under valgrind the server may lag far behind: count only once every message is acked.
-    const settled = async () => ((await pool.replies())?.acks ?? 0) + ((await pool.replies())?.errors ?? 0);
-    for (let waited = 0; def.acked && (await settled()) < step.sent && waited < 600_000; waited += 500) await sleep(500);
+    await settle(step.sent); // count only once every message is acked
     const processed = def.acked ? (await pool.replies())?.acks ?? 0 : step.received;
     const windowMs = performance.now() - windowStart;
     control('-d');
     await sleep(500);
-    const measured = dumpedInstructions(stamp);
-    const ir = measured.total - (idle.total / idleMs) * windowMs;
-    const loop = measured.total - measured.workers - ((idle.total - idle.workers) / idleMs) * windowMs;
+    const counted = dumpedInstructions(stamp);
+    const perMessage = (k: keyof Counted) => (counted[k] - (idle[k] / idleMs) * windowMs) / processed;
     process.stdout.write(
-      `${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked) in ${(windowMs / 1000).toFixed(0)} s; ` +
-        `${(ir / processed).toFixed(0)} instructions per message, ${(loop / processed).toFixed(0)} of them on the event loop (V8 worker threads excluded)\n`,
+      `${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${perMessage('total').toFixed(0)} instructions per message ` +
+        `(main thread ${perMessage('main').toFixed(0)}, V8 workers ${perMessage('workers').toFixed(0)}: a compile or a major GC in the window shows there)\n`,
     );
-    return { ir: ir / processed, loop: loop / processed };
+    return perMessage('total');
   } finally {
     await pool.disconnect().catch(() => undefined);
     await server.stop();
@@ -100,7 +110,7 @@ async function measure(name: ServerName): Promise<{ ir: number; loop: number }> 
 }
 
 mkdirSync(outDir, { recursive: true });
-const results: Array<[ServerName, { ir: number; loop: number }]> = [];
+const results: Array<[ServerName, number]> = [];
 for (const name of servers) results.push([name, await measure(name)]);
-process.stdout.write(`\n| server | form | instructions / message | on the event loop | vs ${results[0][0]} |\n|---|---|---|---|---|\n`);
-for (const [name, { ir, loop }] of results) process.stdout.write(`| ${name} | ${form} | ${ir.toFixed(0)} | ${loop.toFixed(0)} | ${(ir / results[0][1].ir).toFixed(2)}× |\n`);
+process.stdout.write(`\n| server | form | instructions / message | vs ${results[0][0]} |\n|---|---|---|---|\n`);
+for (const [name, ir] of results) process.stdout.write(`| ${name} | ${form} | ${ir.toFixed(0)} | ${(ir / results[0][1]).toFixed(2)}× |\n`);

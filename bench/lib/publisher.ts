@@ -38,6 +38,12 @@ export interface PublisherTarget {
   httpSockets?: number;
   /** Most messages per batch request (batch forms); default 100. */
   batch?: number;
+  /**
+   * Batch forms: send only whole batches of `batch` (the run's last may be short), as a fast
+   * producer's are, at any rate. Default false: each 1 ms tick sends what is due, which at 200
+   * msg/s (the instruction counts) is one message.
+   */
+  fullBatches?: boolean;
   /** Topics the messages cycle through; default the bench topic. */
   topics?: string[];
   /** Bearer token for the HTTP forms. */
@@ -111,12 +117,15 @@ export class Publisher {
   private readonly connections: number;
   /** HTTP forms: sockets in the pool, and so the most requests in flight. */
   private readonly httpSockets: number;
+  /** Messages to wait for before a send: a whole batch (fullBatches), else one. */
+  private readonly sendAt: number;
 
   constructor(private readonly target: PublisherTarget) {
     this.topics = target.topics?.length ? target.topics : [BENCH_TOPIC];
     this.batch = Math.max(1, target.batch ?? 100);
     this.connections = Math.max(1, target.connections ?? 1);
     this.httpSockets = this.connections * Math.max(1, target.httpSockets ?? DEFAULT_HTTP_SOCKETS);
+    this.sendAt = target.fullBatches && (target.format === 'hub-batch' || target.format === 'http-batch') ? this.batch : 1;
   }
 
   private get http(): boolean {
@@ -188,7 +197,8 @@ export class Publisher {
     while (sent < total) {
       const t = nowMs();
       // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
-      const due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
+      let due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
+      if (due < total) due = sent + Math.floor((due - sent) / this.sendAt) * this.sendAt; // whole batches only
       if (due > sent) {
         // HTTP may start fewer than due (every socket busy): the rest waits, and the rate falls behind.
         const [messages, reqs] = this.http ? this.sendHttp(sent, due, t) : [due - sent, this.sendWs(sent, due, t)];

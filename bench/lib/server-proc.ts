@@ -29,7 +29,7 @@ export class ServerProcess {
     const fd = openSync(logFile, 'a');
     // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits.
     const profileDir = process.env.BENCH_CPU_PROF;
-    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...(process.env.BENCH_CPU_PROF_INTERVAL ? [`--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL}`] : [])] : [];
     const child = spawnNode({ entry: def.entry, env: { ...def.env(port), ...options.env }, cwd: root, stdio: ['ignore', fd, fd], nodeArgs, wrapper: options.wrapper });
     closeSync(fd);
     const proc = new ServerProcess(def, port, child, logFile);

@@ -23,6 +23,8 @@ export interface PubOptions {
   form?: IngestForm;
   connections?: number;
   batch?: number;
+  /** Batch forms: whole batches only (PublisherTarget.fullBatches). */
+  fullBatches?: boolean;
   topics?: string[];
   /** HTTP forms: keep-alive sockets per publisher (publisher.ts DEFAULT_HTTP_SOCKETS). */
   httpSockets?: number;
@@ -70,7 +72,7 @@ const DEFS: Record<ServerName, ServerDef> = {
   json: {
     ...peer('json'),
     entry: 'bench/peers/json-hub.ts',
-    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: o.form === 'batch' ? 'hub-batch' : 'hub', connections: o.connections, batch: o.batch, topics: o.topics }),
+    pub: (port, o = {}) => ({ url: `ws://${HOST}:${port}/pub`, format: o.form === 'batch' ? 'hub-batch' : 'hub', connections: o.connections, batch: o.batch, fullBatches: o.fullBatches, topics: o.topics }),
     forms: ['single', 'batch'],
     acked: true,
   },
@@ -95,7 +97,7 @@ const DEFS: Record<ServerName, ServerDef> = {
     sub: (port) => ({ host: HOST, port, path: `/ws/${BENCH_TOPIC}`, dialect: 'ws' }),
     subPath: (patterns) => `/ws/${patterns.join(',')}`,
     pub: (port, o = {}) => {
-      const common = { connections: o.connections, batch: o.batch, topics: o.topics };
+      const common = { connections: o.connections, batch: o.batch, fullBatches: o.fullBatches, topics: o.topics };
       if (o.form === 'http' || o.form === 'http-batch') return { url: `http://${HOST}:${port}`, format: o.form, token: PUBLISH_KEY, httpSockets: o.httpSockets, ...common };
       return { url: `ws://${HOST}:${port}/ws?token=${PUBLISH_KEY}`, protocol: 'hub.v1', format: o.form === 'batch' ? 'hub-batch' : 'hub', ...common };
     },

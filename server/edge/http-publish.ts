@@ -14,7 +14,7 @@ import type { HubConfig } from '../config.ts';
 import type { Hub } from '../core/hub.ts';
 import { checkPublish, type Authenticator, type AuthResult, type Principal } from '../core/principal.ts';
 import type { Envelope } from '../broker/broker.ts';
-import { batchProblem, publishBatch } from '../sessions/batch.ts';
+import { batchProblem, batchReplyFields, publishBatch } from '../sessions/batch.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
 import { errorBody, tokenFrom, TOKEN_COOKIE } from './http-util.ts';
@@ -122,7 +122,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     const batch = messages as unknown[];
     const limited = spendRate(req, principal, batch.length);
     if (limited) return limited;
-    return { status: 200, body: JSON.stringify(await publishBatch(hub, principal, batch, (err) => hub.logError(err))) };
+    return { status: 200, body: `{${batchReplyFields(await publishBatch(hub, principal, batch, (err) => hub.logError(err)))}}` };
   }
 
   function admitted(req: PublishRequest, token: string | undefined, result: AuthResult): PublishReply | Promise<PublishReply> {

@@ -8,7 +8,8 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
-import { batchProblem, publishBatch } from './batch.ts';
+import { tsText } from '../broker/broker.ts';
+import { batchProblem, batchReplyFields, publishBatch, type BatchReply } from './batch.ts';
 
 /**
  * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
@@ -18,8 +19,15 @@ export type SpendRate = (cost: number, id?: RequestId) => boolean;
 
 /** `{"op":"ok","id":..,"seq":..,"ts":..}`, the ack of a `pub`, built without an object or a stringify of one. */
 export function publishedReply(id: RequestId, seq: number, ts: number): string {
-  return `{"op":"ok","id":${typeof id === 'number' ? id : JSON.stringify(id)},"seq":${seq},"ts":${ts}}`;
+  return `{"op":"ok","id":${idJson(id)},"seq":${seq},"ts":${tsText(ts)}}`;
 }
+
+/** `{"op":"ok","id":..,"results":[..],"failed":..}`, the reply to a `pubs`, built as publishedReply is. */
+export function batchPublishedReply(id: RequestId, reply: BatchReply): string {
+  return `{"op":"ok","id":${idJson(id)},${batchReplyFields(reply)}}`;
+}
+
+const idJson = (id: RequestId): string => (typeof id === 'number' ? String(id) : JSON.stringify(id));
 
 export class AppSession implements Session {
   constructor(
@@ -38,6 +46,7 @@ export class AppSession implements Session {
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
     if (request.op === 'pub' && this.publishNow(request)) return;
+    if (request.op === 'pubs') return this.publishBatch(request);
     this.handle(request).then(
       (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
       (err: unknown) => this.error(request.id, err),
@@ -45,7 +54,7 @@ export class AppSession implements Session {
   }
 
   /** Resolves with the ok reply's fields, or null when the handler replied itself. */
-  private async handle(req: ClientRequest): Promise<Record<string, unknown> | null> {
+  private async handle(req: Exclude<ClientRequest, { op: 'pubs' }>): Promise<Record<string, unknown> | null> {
     const { hub, conn } = this;
     switch (req.op) {
       case 'ping':
@@ -71,13 +80,6 @@ export class AppSession implements Session {
         const env = await hub.publish(checkPublish(req.topic, conn.principal), req.data, conn);
         return { seq: env.seq, ts: env.ts };
       }
-      case 'pubs': {
-        const problem = batchProblem(req.messages, hub.config.maxBatchMessages);
-        if (problem) throw problem;
-        // The frame paid one token; each further message pays one more (rates count messages).
-        if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return null;
-        return { ...(await publishBatch(hub, conn.principal, req.messages, (err) => hub.logError(err, conn), conn)) };
-      }
       case 'history': {
         const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });
         return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) };
@@ -100,6 +102,23 @@ export class AppSession implements Session {
     if (env === null) return false;
     this.conn.sendText(publishedReply(req.id, env.seq, env.ts));
     return true;
+  }
+
+  /**
+   * `pubs`: refused whole (shape, MAX_BATCH_MESSAGES, rate) or published message by message
+   * (batch.ts); answered in this turn when every message was published synchronously (memory
+   * broker, no routed topic), else once the last one settles.
+   */
+  private publishBatch(req: Extract<ClientRequest, { op: 'pubs' }>): void {
+    const { hub, conn } = this;
+    const problem = batchProblem(req.messages, hub.config.maxBatchMessages);
+    if (problem) return this.error(req.id, problem);
+    // The frame paid one token; each further message pays one more (rates count messages).
+    if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return;
+    const reply = publishBatch(hub, conn.principal, req.messages, (err) => hub.logError(err, conn), conn);
+    const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, r));
+    if (reply instanceof Promise) reply.then(answer, (err: unknown) => this.error(req.id, err));
+    else answer(reply);
   }
 
   private error(id: RequestId | undefined, err: unknown): void {

@@ -5,6 +5,7 @@
  */
 import { HubError } from '../../protocol/errors.ts';
 import type { PublishBatchResult } from '../../protocol/wire.ts';
+import { tsText, type Envelope } from '../broker/broker.ts';
 import { checkPublish, type Principal } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import type { Hub } from '../core/hub.ts';
@@ -31,40 +32,77 @@ export function batchProblem(messages: unknown, maxMessages: number): HubError |
   return null;
 }
 
-/** The checked topic and data of one batch item, or the HubError that refuses it. */
-function checkItem(item: unknown, principal: Principal): { topic: string; data: unknown } {
+/**
+ * The checked topic of one batch item (whose `data` is then `item.data`), or the HubError that
+ * refuses it. `allowed` is a topic this principal was already allowed in this batch: a producer's
+ * batch mostly repeats a few topics, and the principal cannot change within one.
+ */
+function checkItem(item: unknown, principal: Principal, allowed: string | null): string {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new HubError('bad_request', 'a batch message must be an object {topic, data}');
   const { topic, data } = item as Record<string, unknown>;
   if (typeof topic !== 'string') throw new HubError('bad_request', "a batch message needs a 'topic' string");
   if (!('data' in item)) throw new HubError('bad_request', "a batch message needs 'data'");
   if (tooDeep(data)) throw new HubError('bad_request', DEPTH_PROBLEM);
-  return { topic: checkPublish(topic, principal), data };
+  return topic === allowed ? topic : checkPublish(topic, principal);
 }
 
 /**
- * Publishes `messages` (already checked by `batchProblem`) in array order: every publish is handed
- * to the broker before the first one is awaited, so messages to one topic get ascending seqs in
- * the order given. Unexpected errors are passed to `onInternal` and reported as `internal`.
+ * Publishes `messages` (already checked by `batchProblem`) in array order. A message the hub can
+ * publish synchronously (`Hub#publishNow`: memory broker, topic not routed to a service) is
+ * published on the spot; the others (Redis, chat) are handed to `Hub#publish` in turn, each
+ * before the next message is looked at, so messages to one topic get ascending seqs in the order
+ * given. Returns the reply itself when every message was settled in this turn, else a promise of
+ * it. Unexpected errors are passed to `onInternal` and reported as `internal`.
  */
-export async function publishBatch(
+export function publishBatch(
   hub: Hub,
   principal: Principal,
   messages: readonly unknown[],
   onInternal: (err: unknown) => void,
   origin?: Connection,
-): Promise<BatchReply> {
-  const pending: Promise<BatchResult>[] = [];
-  for (const item of messages) {
-    let published: Promise<BatchResult>;
+): BatchReply | Promise<BatchReply> {
+  const results: Array<BatchResult | Promise<BatchResult>> = new Array(messages.length);
+  let waiting = false;
+  let allowed: string | null = null;
+  for (let i = 0; i < messages.length; i++) {
+    const item = messages[i];
     try {
-      const { topic, data } = checkItem(item, principal);
-      published = hub.publish(topic, data, origin).then((env) => ({ seq: env.seq, ts: env.ts }), (err: unknown) => refusal(err, onInternal));
+      const topic = checkItem(item, principal, allowed);
+      allowed = topic;
+      const data = (item as { data: unknown }).data;
+      const env = hub.publishNow(topic, data, origin);
+      if (env !== null) results[i] = published(env);
+      else {
+        results[i] = hub.publish(topic, data, origin).then(published, (err: unknown) => refusal(err, onInternal));
+        waiting = true;
+      }
     } catch (err) {
-      published = Promise.resolve(refusal(err, onInternal));
+      results[i] = refusal(err, onInternal);
     }
-    pending.push(published);
   }
-  const results = await Promise.all(pending);
+  if (!waiting) return replyOf(results as BatchResult[]);
+  return Promise.all(results).then(replyOf);
+}
+
+/**
+ * `"results":[...],"failed":N`, the reply's fields as JSON text (the `pubs` ok and the HTTP body
+ * wrap them), built by hand: a published message's result is two numbers, and a stringify of a
+ * thousand small objects costs more than the batch's own bookkeeping.
+ */
+export function batchReplyFields(reply: BatchReply): string {
+  let json = '"results":[';
+  const { results } = reply;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (i > 0) json += ',';
+    json += 'error' in r ? `{"error":{"code":${JSON.stringify(r.error.code)},"message":${JSON.stringify(r.error.message)}}}` : `{"seq":${r.seq},"ts":${tsText(r.ts)}}`;
+  }
+  return `${json}],"failed":${reply.failed}`;
+}
+
+const published = (env: Envelope): BatchResult => ({ seq: env.seq, ts: env.ts });
+
+function replyOf(results: BatchResult[]): BatchReply {
   let failed = 0;
   for (const r of results) if ('error' in r) failed++;
   return { results, failed };

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Histogram } from '../../../bench/lib/histogram.ts';
 import { envelopeJson, parseSentMs } from '../../../bench/lib/payload.ts';
+import { Publisher } from '../../../bench/lib/publisher.ts';
 import { RawSubscriber, type Dialect, type Sampler } from '../../../bench/lib/subscriber.ts';
 import { nowMs } from '../../../bench/lib/clock.ts';
 import { until } from '../../support/until.ts';
@@ -141,5 +142,52 @@ describe('bench raw subscriber', () => {
     await until('sub.count === 5 && heard.includes("3")', () => sub.count === 5 && heard.includes('3'));
     expect(heard).toEqual(['40', '3']);
     expect(sub.count).toBe(5);
+  });
+});
+
+describe('bench publisher', () => {
+  let wss: WebSocketServer | null = null;
+  const pubs: Publisher[] = [];
+  afterEach(async () => {
+    for (const p of pubs.splice(0)) p.close();
+    await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+    wss = null;
+  });
+
+  /** A hub stand-in that welcomes, answers every `pubs` and records each batch's size. */
+  async function batchServer(sizes: number[]): Promise<number> {
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    wss.on('connection', (ws) => {
+      ws.send('{"op":"welcome"}');
+      ws.on('message', (raw) => {
+        const req = JSON.parse(raw.toString()) as { id: number; messages: unknown[] };
+        sizes.push(req.messages.length);
+        ws.send(JSON.stringify({ op: 'ok', id: req.id, results: req.messages.map((_, i) => ({ seq: i + 1, ts: 0 })), failed: 0 }));
+      });
+    });
+    await new Promise<void>((resolve) => wss!.once('listening', () => resolve()));
+    return (wss.address() as AddressInfo).port;
+  }
+
+  async function publish(fullBatches: boolean): Promise<number[]> {
+    const sizes: number[] = [];
+    const port = await batchServer(sizes);
+    const pub = new Publisher({ url: `ws://127.0.0.1:${port}/`, format: 'hub-batch', batch: 50, fullBatches });
+    pubs.push(pub);
+    await pub.open();
+    const result = await pub.run(400, 600); // 240 messages, ~one per 1 ms tick
+    await until('every message to reach the server', () => sizes.reduce((a, b) => a + b, 0) === 240, 5000);
+    expect(result.sent).toBe(240);
+    return sizes;
+  }
+
+  it('sends whole batches at a low rate with fullBatches (the last one short)', async () => {
+    expect(await publish(true)).toEqual([50, 50, 50, 50, 40]);
+  });
+
+  it("sends each tick's due messages without it", async () => {
+    const sizes = await publish(false);
+    expect(sizes.length).toBeGreaterThan(5); // ~240 on an idle machine, fewer when ticks run late
+    expect(Math.max(...sizes)).toBeLessThan(50);
   });
 });

@@ -40,6 +40,21 @@ describe('POST /api/publish', () => {
     expect(tap.frames.map((f) => JSON.parse(f).data)).toEqual(['x', 'y', 'z']);
   });
 
+  it('publishes chat (a routed topic, asynchronous) among plain topics in order, as JSON', async () => {
+    const running = await hub();
+    const res = await post(running, { messages: [{ topic: 'hb.a', data: 1 }, { topic: 'chat', data: { nick: 'ops', text: 'hello' } }, { topic: 'chat', data: { text: 7 } }, { topic: 'hb.a', data: 2 }] });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await res.json()) as Body;
+    expect(body.failed).toBe(1);
+    const [a1, said, refused, a2] = body.results!;
+    expect([a1.seq, a2.seq]).toEqual([1, 2]);
+    expect(typeof said.seq).toBe('number');
+    expect(refused.error).toEqual({ code: 'bad_request', message: "chat data needs a non-empty 'text' string" });
+    const history = (await (await fetch(`${running.httpUrl}/api/history/chat`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { messages: Array<{ seq: number; data: unknown }> };
+    expect(history.messages.find((m) => m.seq === said.seq)?.data).toEqual({ nick: 'ops', text: 'hello' });
+  });
+
   it('fails a bad message alone and publishes the rest (200, failed counts them)', async () => {
     const running = await hub();
     const res = await post(running, { messages: [{ topic: 'hb.a', data: 1 }, { topic: 'hb..a', data: 2 }, { data: 3 }, { topic: 'hb.a', data: 4 }] });

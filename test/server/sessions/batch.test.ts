@@ -1,7 +1,9 @@
 /** The app-mode batch publish (`pubs`): ordering, per-message results, partial failure, limits, rates. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HubConfig } from '../../../server/config.ts';
+import { batchReplyFields, type BatchReply } from '../../../server/sessions/batch.ts';
 import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
+import { TestRedis } from '../../support/redis-server.ts';
 import { openTap } from '../../support/ws-client.ts';
 
 const KEY = 'batch-test-publish-key';
@@ -17,6 +19,22 @@ async function publisher(overrides: Partial<HubConfig> = {}): Promise<AppPublish
 }
 
 type Reply = { op: string; id?: number; results?: Array<{ seq?: number; ts?: number; error?: { code: string; message: string } }>; failed?: number; code?: string; message?: string };
+
+describe('batchReplyFields', () => {
+  it('is the JSON of the reply, error texts with quotes, backslashes and controls included', () => {
+    const reply: BatchReply = {
+      results: [
+        { seq: 1, ts: 1764100000123 },
+        { error: { code: 'bad_topic', message: `invalid token 'a"b\\c\u0001\u2028' ${'\u{1F600}'}` } },
+        { seq: 9007199254740991, ts: 0 },
+      ],
+      failed: 1,
+    };
+    const json = `{${batchReplyFields(reply)}}`;
+    expect(json).toBe(JSON.stringify(reply));
+    expect(JSON.parse(json)).toEqual(reply);
+  });
+});
 
 describe('AppSession', () => {
   describe('#pubs', () => {
@@ -105,6 +123,83 @@ describe('AppSession', () => {
       const over = await pub.nextJson<Reply>((f) => f.id === 3);
       expect(over.code).toBe('rate_limited');
       expect(over.message).toContain('more than the burst of 100');
+    });
+
+    it('answers in request order around the acks of single publishes (the batch is published and answered in its turn)', async () => {
+      const { pub } = await publisher();
+      pub.send({ op: 'pub', id: 1, topic: 'bt.o', data: 1 });
+      pub.send({ op: 'pubs', id: 2, messages: [{ topic: 'bt.o', data: 2 }, { topic: 'bt.o', data: 3 }] });
+      pub.send({ op: 'pub', id: 3, topic: 'bt.o', data: 4 });
+      await pub.nextJson<Reply>((f) => f.id === 3);
+      const replies = pub.frames.map((f) => JSON.parse(f) as Reply & { seq?: number }).filter((f) => f.op === 'ok');
+      expect(replies.map((r) => r.id)).toEqual([1, 2, 3]);
+      expect(replies[1].results!.map((r) => r.seq)).toEqual([2, 3]);
+      expect(replies[2].seq).toBe(4);
+    });
+
+    it('publishes a routed topic (chat, asynchronous) among plain ones in order, each with its own result', async () => {
+      const { pub, wsUrl } = await publisher();
+      const plain = await openTap(`${wsUrl}/bt.*`);
+      const chat = await openTap(`${wsUrl}/chat`);
+      cleanups.push(() => plain.close(), () => chat.close());
+      const messages = [
+        { topic: 'bt.a', data: 1 },
+        { topic: 'chat', data: { text: 'first' } },
+        { topic: 'bt.a', data: 2 },
+        { topic: 'chat', data: { text: '' } }, // refused by the chat rule
+        { topic: 'chat', data: { text: 'second' } },
+        { topic: 'bad topic', data: 3 },
+        { topic: 'bt.b', data: 4 },
+      ];
+      pub.send({ op: 'pubs', id: 9, messages });
+      const reply = await pub.nextJson<Reply>((f) => f.id === 9);
+      expect(reply.op).toBe('ok');
+      expect(reply.failed).toBe(2);
+      const [a1, c1, a2, cBad, c2, bad, b1] = reply.results!;
+      expect([a1.seq, a2.seq, b1.seq]).toEqual([1, 2, 1]);
+      expect(c2.seq).toBe(c1.seq! + 1);
+      expect(cBad.error).toEqual({ code: 'bad_request', message: "chat data needs a non-empty 'text' string" });
+      expect(bad.error?.code).toBe('bad_topic');
+      for (let i = 0; i < 3; i++) await plain.next();
+      expect(plain.frames.map((f) => JSON.parse(f).data)).toEqual([1, 2, 4]);
+      // The publisher's guest nick joins chat (a hub line, `kind` set) before its first line is said.
+      const said = () => chat.frames.map((f) => JSON.parse(f) as { seq: number; data: { kind?: string; text: string } }).filter((m) => m.data.kind === undefined);
+      while (said().length < 2) await chat.next();
+      expect(said().map((m) => [m.seq, m.data.text])).toEqual([
+        [c1.seq, 'first'],
+        [c2.seq, 'second'],
+      ]);
+      expect(pub.frames.filter((f) => JSON.parse(f).id === 9)).toHaveLength(1);
+    });
+  });
+
+  describe('#pubs over the Redis broker (every message asynchronous)', () => {
+    it('keeps the order, the seqs and the partial failure of the memory broker', async () => {
+      const redis = await TestRedis.start();
+      cleanups.push(() => redis.stop());
+      const { pub, wsUrl } = await publisher({ redisUrl: redis.url });
+      const tap = await openTap(`${wsUrl}/br.*`);
+      cleanups.push(() => tap.close());
+      const messages = [
+        { topic: 'br.a', data: 1 },
+        { topic: 'br.b', data: 2 },
+        { topic: 'br..x', data: 0 },
+        { topic: 'br.a', data: 3 },
+        { topic: 'br.a' },
+        { topic: 'br.a', data: 4 },
+      ];
+      pub.send({ op: 'pubs', id: 5, messages });
+      const reply = await pub.nextJson<Reply>((f) => f.id === 5);
+      expect(reply.op).toBe('ok');
+      expect(reply.failed).toBe(2);
+      expect(reply.results!.map((r) => r.seq ?? r.error!.code)).toEqual([1, 1, 'bad_topic', 2, 'bad_request', 3]);
+      for (let i = 0; i < 4; i++) await tap.next();
+      expect(tap.frames.map((f) => JSON.parse(f) as { topic: string; seq: number; data: number }).map((m) => [m.topic, m.seq, m.data])).toEqual([
+        ['br.a', 1, 1],
+        ['br.b', 1, 2],
+        ['br.a', 2, 3],
+        ['br.a', 3, 4],
+      ]);
     });
   });
 });
