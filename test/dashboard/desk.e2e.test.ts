@@ -308,7 +308,7 @@ describe('the trading desk in Chromium against the real hub and simulator', () =
             height: r.height,
             clipped: p.scrollWidth > p.clientWidth + 1,
             // A header line or a table that needs sideways scrolling hides figures (P&L's REAL., a BTC price).
-            cut: [...p.querySelectorAll<HTMLElement>('.panel-head, .table-scroll')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.className),
+            cut: [...p.querySelectorAll<HTMLElement>('.panel-head, .table-scroll')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => `${e.className} ${e.scrollWidth}>${e.clientWidth}`),
           };
         });
         return { panels, innerWidth, innerHeight, scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight };
