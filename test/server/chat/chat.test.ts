@@ -243,6 +243,7 @@ describe('HTTP publishing', () => {
     const h = await startTestHub({ rateLimitPerSecond: 5, rateLimitBurst: 10 });
     const statuses: number[] = [];
     let retryAfter: string | null = null;
+    const started = performance.now();
     for (let i = 0; i < 30; i++) {
       const res = await post(h, 'chat', { text: `post ${i}` });
       statuses.push(res.status);
@@ -251,8 +252,11 @@ describe('HTTP publishing', () => {
         expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'rate_limited', message: expect.stringContaining('RATE_LIMIT') });
       } else await res.body?.cancel();
     }
-    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(12);
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(15);
+    // The burst, plus what the rate refilled while the 30 posts took (a slow machine takes longer).
+    const refilled = Math.floor((5 * (performance.now() - started)) / 1000);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(10 + refilled + 1);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(30 - (10 + refilled + 1));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
     // Another credential from the same address has its own allowance (publishers a higher one).
     for (let i = 0; i < 30; i++) expect((await post(h, 'feed.x', { i }, KEY)).status).toBe(200);
