@@ -121,7 +121,9 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     const seqBefore = await publish(port, before);
     await pool.storm({ type: 'storm-want', seq: seqBefore });
     await until(`all clients at seq ${seqBefore}`, 60_000, async () => total(await pool.storm({ type: 'storm-stats', since: nowMs() })).caughtUp === n);
-    log(`  ${n} clients subscribed and at seq ${seqBefore}; killing the hub`);
+    const atKill = total(await pool.storm({ type: 'storm-stats', since: nowMs() }));
+    // Clients whose first WebSocket took longer than openTimeoutMs start on SSE, as on a network that blocks upgrades.
+    log(`  ${n} clients subscribed and at seq ${seqBefore} (${atKill.onSse} of them on SSE); killing the hub`);
 
     const killedAt = nowMs();
     await hub.kill();
