@@ -35,7 +35,8 @@ export interface StormStats {
   sseSwitches: number;
   /**
    * With `attemptsFrom`: the latest of the clients' first connection attempts at or after it
-   * (nowMs(); 0 if some client has made none yet). No hub can resume every client before this:
+   * (nowMs(); an attempt begun between `since` and it that was welcomed counts as at it; 0 if
+   * some client has made none yet). No hub can resume every client before this:
    * until then some client's backoff had it waiting, not trying.
    */
   lastFirstAttemptAt: number;
@@ -55,6 +56,8 @@ class StormClient {
   sseSwitches = 0;
   /** When its latest connection attempts began (nowMs()), oldest first, at most MAX_ATTEMPTS. */
   readonly attempts: number[] = [];
+  /** When the attempt that was last welcomed began (0 before any). */
+  welcomedAttempt = 0;
   readonly client: HubClient;
 
   constructor(spec: StormOpenSpec, welcomes: number[], wanted: () => number) {
@@ -67,7 +70,10 @@ class StormClient {
       },
       minBackoffMs: spec.minBackoffMs,
       maxBackoffMs: spec.maxBackoffMs,
-      onWelcome: () => void welcomes.push(nowMs()),
+      onWelcome: () => {
+        welcomes.push(nowMs());
+        this.welcomedAttempt = this.attempts[this.attempts.length - 1] ?? 0;
+      },
       onTransport: (t) => {
         if (t === 'sse') this.sseSwitches++;
       },
@@ -115,7 +121,9 @@ export class StormClients {
     let someNotTried = false;
     for (const c of this.clients) {
       if (attemptsFrom !== undefined) {
-        const first = c.attempts.find((t) => t >= attemptsFrom);
+        // An attempt begun after `since` but before `attemptsFrom` that got its welcome was
+        // already trying when the hub listened (the runner sees the port open a little late).
+        const first = c.welcomedAttempt > 0 && c.welcomedAttempt >= since && c.welcomedAttempt < attemptsFrom ? attemptsFrom : c.attempts.find((t) => t >= attemptsFrom);
         if (first === undefined) someNotTried = true;
         else lastFirstAttemptAt = Math.max(lastFirstAttemptAt, first);
       }

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { nowMs } from '../../../bench/lib/clock.ts';
 import { StormClients } from '../../../bench/lib/storm-clients.ts';
+import { testConfig } from '../../../server/config.ts';
+import { startHub } from '../../../server/server.ts';
 import { freePort } from '../../support/redis-server.ts';
 import { until } from '../../support/until.ts';
 
@@ -20,6 +22,22 @@ describe('StormClients', () => {
       expect(storm.stats(0, from).open).toBe(0);
     } finally {
       storm.close();
+    }
+  });
+
+  it('#stats counts a client welcomed on an attempt begun before attemptsFrom as trying at attemptsFrom', async () => {
+    const hub = await startHub(testConfig());
+    const storm = new StormClients();
+    try {
+      const since = nowMs();
+      storm.open({ url: hub.wsUrl, topic: 't', count: 3, minBackoffMs: 200, maxBackoffMs: 400 });
+      await until('all three open', () => storm.stats(since).open === 3, 5000);
+      const from = nowMs() + 1; // the runner noticed the hub a little after these attempts began
+      expect(storm.stats(since, from).lastFirstAttemptAt).toBe(from);
+      expect(storm.stats(from, from + 1).lastFirstAttemptAt).toBe(0); // welcomed before `since`: not counted
+    } finally {
+      storm.close();
+      await hub.close();
     }
   });
 });
