@@ -1,19 +1,10 @@
 /** The app's response headers: HSTS only when the client reached the hub over TLS. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub, type RunningHub } from '../../../server/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../../server/server.ts';
 import { rawResponse } from '../../support/raw-http.ts';
+import { perTestHubs } from '../../support/per-test-hubs.ts';
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
-  const running = await startHub(testConfig(overrides));
-  cleanups.push(() => running.close());
-  return running;
-}
+const { hub, cleanups } = perTestHubs();
 
 /** The response headers of GET `path` (/healthz) with extra header lines, from `localAddress`. */
 async function headersOf(running: RunningHub, extra = '', localAddress?: string, path = '/healthz'): Promise<string> {

@@ -1,20 +1,11 @@
 /** `POST /api/publish`: the HTTP batch publish (ordering, per-message results, partial failure, limits, rates). */
-import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub, type RunningHub } from '../../../server/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../../server/server.ts';
 import { openTap } from '../../support/ws-client.ts';
+import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-batch-publish-key';
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
-  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
-  cleanups.push(() => running.close());
-  return running;
-}
+const { hub, cleanups } = perTestHubs({ publishKey: KEY });
 
 function post(running: RunningHub, body: unknown): Promise<Response> {
   return fetch(`${running.httpUrl}/api/publish`, {

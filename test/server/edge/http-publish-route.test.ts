@@ -4,22 +4,13 @@
  * each request (the encoded path `p%2Ea` is the same topic, and the lean path leaves it to Hono).
  */
 import { sign } from 'hono/jwt';
-import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub, type RunningHub } from '../../../server/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../../server/server.ts';
 import { rawExchange, rawResponse } from '../../support/raw-http.ts';
+import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-publish-route-key';
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
-  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
-  cleanups.push(() => running.close());
-  return running;
-}
+const { hub, cleanups } = perTestHubs({ publishKey: KEY });
 
 /** A raw POST; `headers` are whole lines. */
 const post = (path: string, body: string, headers = `Authorization: Bearer ${KEY}\r\nContent-Type: application/json\r\n`, host = 'localhost') =>

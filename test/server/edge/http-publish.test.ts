@@ -6,22 +6,13 @@
  */
 import { Agent, request } from 'node:http';
 import { sign } from 'hono/jwt';
-import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub, type RunningHub } from '../../../server/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../../server/server.ts';
 import { openTap } from '../../support/ws-client.ts';
+import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-publish-test-key';
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
-  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
-  cleanups.push(() => running.close());
-  return running;
-}
+const { hub, cleanups } = perTestHubs({ publishKey: KEY });
 
 interface Reply {
   status: number;

@@ -2,22 +2,13 @@
  * The hub's own origin behind a TLS-terminating proxy: PUBLIC_URL, or the scheme and host a
  * trusted proxy forwards, and never those headers from anyone else. Real hubs, raw upgrades.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig, type HubConfig } from '../../../server/config.ts';
-import { startHub, type RunningHub } from '../../../server/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../../server/server.ts';
 import { parseResponse, rawResponse, upgradeRequest } from '../../support/raw-http.ts';
+import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'origin-test-publish-key';
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function hub(overrides: Partial<HubConfig> = {}): Promise<RunningHub> {
-  const running = await startHub(testConfig({ publishKey: KEY, ...overrides }));
-  cleanups.push(() => running.close());
-  return running;
-}
+const { hub, cleanups } = perTestHubs({ publishKey: KEY });
 
 /** Status and error message of an upgrade to /ws with `headers`, sent from `localAddress`. */
 async function upgrade(running: RunningHub, host: string, headers: Record<string, string>, localAddress?: string) {
