@@ -184,6 +184,7 @@ describe('HubClient fallback to SSE + HTTP', () => {
       const got: HubMessage[] = [];
       c.subscribe('slow.*', (m) => got.push(m));
       await until('the client on WS', () => c.transport === 'ws', 3000);
+      await until('the hub to hold slow.*', () => appConnections(running)[0]?.subs.has('slow.*'), 3000); // the welcome comes before the sub
       await running.hub.publish('slow.a', { n: 1 });
       await until('a live message over WS', () => got.length === 1, 3000);
       via.upgrades = policy; // a restarting or overloaded hub, as a client whose upgrades passed sees it

@@ -63,9 +63,9 @@ describe('recovery', () => {
             if (!epoch) epoch = f.epoch;
             const sub = sinceTs ? { since: Object.fromEntries(last), sinceTs, epoch } : {};
             ws.send(JSON.stringify({ op: 'sub', id: 1, topic: 'prop.*', ...sub }));
-            resolve();
           } else if (f.op === 'ok') {
             sinceTs ||= f.ts;
+            resolve(); // subscribed: from here on nothing may be missed
           } else if (!f.op) {
             received.get(f.topic)!.push(f.seq);
             last.set(f.topic, f.seq);
@@ -80,7 +80,6 @@ describe('recovery', () => {
       });
 
     await connect();
-    await sleep(20);
     let nextKill = 1 + Math.floor(random() * 400);
     for (let i = 1; i <= N; i++) {
       for (const t of topics) await publish(t, { i });
