@@ -71,7 +71,11 @@ export async function resumeAcrossKill(s: ResumeScenario): Promise<ResumeResult>
     stop = true;
     await publisher;
     const total = count;
-    const caughtUp = () => first.messages().length + resumed.messages().length >= total;
+    // Caught up when each topic's last published seq has arrived. Not a count: a fresh stream's
+    // subscriptions take effect after its welcome (in Redis mode a SUBSCRIBE round trip later), so
+    // the first stream may start after the very first messages; contiguity is checked below.
+    const lastSeen = (topic: string) => [...first.messages(), ...resumed.messages()].filter((m) => m.topic === topic).at(-1)?.seq;
+    const caughtUp = () => topics.every((t) => lastSeen(t) === published.get(t));
     await until('the resumed stream to catch up', caughtUp, 10_000).catch(() => {
       const seen = [...first.messages(), ...resumed.messages()].map((m) => `${m.topic}:${m.seq}`);
       throw new Error(`resumed stream behind: ${seen.length} of ${total}; last id ${lastId}; resumed events ${JSON.stringify(resumed.events.slice(0, 3))}; published ${JSON.stringify([...published])}; last seen ${seen.slice(-6).join(' ')}`);
