@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm test` needs beyond npm packages: Chromium (browser tests), redis-server (Redis
 # broker tests), openssl (TLS tests make their certificates), nginx and haproxy (test/deploy/ runs
-# the configs in deploy/), ip and nft (network namespaces and packet loss). Each is found on PATH (or through its override variable), or
+# the configs in deploy/), ip and nft (network namespaces and packet loss), ss (listen backlogs). Each is found on PATH (or through its override variable), or
 # installed with apt-get when running as root; otherwise a loud failure naming what to install.
 set -euo pipefail
 
@@ -42,4 +42,5 @@ ensure nginx nginx 'the deploy tests (test/deploy/)' NGINX_PATH "${NGINX_PATH:-}
 ensure haproxy haproxy 'the deploy tests (test/deploy/)' HAPROXY_PATH "${HAPROXY_PATH:-}" haproxy /usr/sbin/haproxy
 # Network namespaces and veth pairs (the partition and impaired-link tests), packet loss (nftables).
 ensure ip iproute2 'the partition and impaired-link tests' '' ip /usr/sbin/ip /sbin/ip
+ensure ss iproute2 'the listen backlog test (test/server/server.test.ts)' '' ss /usr/bin/ss /usr/sbin/ss /bin/ss
 ensure nft nftables 'the impaired-link test (test/deploy/impaired-link.test.ts)' '' nft /usr/sbin/nft

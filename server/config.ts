@@ -70,6 +70,8 @@ export interface HubConfig {
   maxSocketsPerIp: number;
   /** Open sockets in total, so the process never runs out of file descriptors. */
   maxSockets: number;
+  /** Connections the kernel may queue before the hub accepts them (capped by net.core.somaxconn). */
+  listenBacklog: number;
   /** Time a client has to send a request's headers / the whole request. */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -158,6 +160,7 @@ const envSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional(),
   MAX_SOCKETS_PER_IP: int(1, 1_000_000).default(1000),
   MAX_SOCKETS: int(16, 10_000_000).optional(),
+  LISTEN_BACKLOG: int(1, 1_000_000).default(65_535),
   HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
   REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   MAX_PAYLOAD: int(256, 16 * 1024 * 1024).default(64 * 1024),
@@ -261,6 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tlsKeyFile: e.TLS_KEY_FILE ?? null,
     maxSocketsPerIp: e.MAX_SOCKETS_PER_IP,
     maxSockets: e.MAX_SOCKETS ?? defaultMaxSockets(),
+    listenBacklog: e.LISTEN_BACKLOG,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     maxPayload: e.MAX_PAYLOAD,

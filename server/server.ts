@@ -5,7 +5,7 @@
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import { ChatService } from './chat/chat.ts';
@@ -88,11 +88,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   });
   let stopUpgradeGuard = () => {};
   const server: ServerType = await new Promise((resolve, reject) => {
-    const common = { fetch: app.fetch, port: config.port, hostname: config.host, websocket: { server: wss } };
+    const common = { fetch: app.fetch, hostname: config.host, websocket: { server: wss } };
     const s = pair
-      ? serve({ ...common, createServer: inFront(publishRoute, createHttpsServer), serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } }, () => resolve(s))
-      : serve({ ...common, createServer: inFront(publishRoute, createHttpServer), serverOptions: httpTimeouts(config) }, () => resolve(s));
+      ? createAdaptorServer({ ...common, createServer: inFront(publishRoute, createHttpsServer), serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } })
+      : createAdaptorServer({ ...common, createServer: inFront(publishRoute, createHttpServer), serverOptions: httpTimeouts(config) });
     s.once('error', reject);
+    // Node's default backlog (511) overflows when thousands reconnect at once: the kernel then
+    // drops their handshakes and they hang in SYN-ACK retransmits for seconds.
+    s.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => resolve(s));
     limitSockets(s, config, log, clients.trusts);
     stopUpgradeGuard = guardUpgrades(s as Server, wss, config.requestTimeoutMs, log);
   });

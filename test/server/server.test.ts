@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../server/config.ts';
 import { startHub } from '../../server/server.ts';
@@ -29,6 +31,30 @@ describe('graceful shutdown', () => {
     for (const sub of subs) {
       const got = sub.frames.map((f) => JSON.parse(f).seq as number);
       expect(got.slice(0, acked.length)).toEqual(acked); // in order, nothing acknowledged is missing
+    }
+  });
+});
+
+describe('listen backlog', () => {
+  /** The LISTEN socket's backlog, as the kernel reports it (ss: Send-Q of a listening socket). */
+  function backlogOf(port: number): number {
+    const out = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    const fields = out.trim().split(/\s+/);
+    if (fields[0] !== 'LISTEN') throw new Error(`ss found no listening socket on ${port}: ${out}`);
+    return Number(fields[2]);
+  }
+
+  it('listens with LISTEN_BACKLOG, which the kernel caps at net.core.somaxconn', async () => {
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    const small = await startHub(testConfig({ listenBacklog: 7 }));
+    const large = await startHub(testConfig());
+    try {
+      expect(backlogOf(small.port)).toBe(7);
+      // The default asks for as much as the kernel allows, far above Node's 511.
+      expect(backlogOf(large.port)).toBe(Math.min(somaxconn, 65_535));
+    } finally {
+      await small.close();
+      await large.close();
     }
   });
 });
