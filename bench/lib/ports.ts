@@ -33,7 +33,7 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   while (Date.now() < deadline) {
     if (!alive()) throw new Error('process exited before listening');
     if (await canConnect(host, port)) return;
-    await sleep(100);
+    await sleep(20); // the storm times its resume from here: a coarse poll would shorten it
   }
   throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
 }
