@@ -41,14 +41,14 @@ const BINARIES: Record<ProxyKind, { bins: string[]; pkg: string; env: string }> 
 
 /** Each file and the placeholders its header comment names, with what replaces them. */
 const FILES: Record<ProxyConfig, { kind: ProxyKind; file: string; tls: boolean; places: (p: Placement) => Array<[string, string]> }> = {
-  nginx: { kind: 'nginx', file: 'deploy/nginx.conf', tls: false, places: (p) => [['listen 8080;', `listen 127.0.0.1:${p.port};`]] },
+  nginx: { kind: 'nginx', file: 'deploy/nginx.conf', tls: false, places: (p) => [['listen 8080 ', `listen 127.0.0.1:${p.port} `]] },
   haproxy: { kind: 'haproxy', file: 'deploy/haproxy.cfg', tls: false, places: (p) => [['bind :8080', `bind 127.0.0.1:${p.port}`]] },
   'nginx-tls': {
     kind: 'nginx',
     file: 'deploy/nginx-tls.conf',
     tls: true,
     places: (p) => [
-      ['listen 443 ssl;', `listen 127.0.0.1:${p.port} ssl;`],
+      ['listen 443 ssl', `listen 127.0.0.1:${p.port} ssl`],
       ['listen 80;', `listen 127.0.0.1:${p.redirectPort};`],
       ['ssl_certificate /etc/nginx/tickhub/fullchain.pem;', `ssl_certificate ${p.certFile};`],
       ['ssl_certificate_key /etc/nginx/tickhub/privkey.pem;', `ssl_certificate_key ${p.keyFile};`],
