@@ -311,7 +311,12 @@ describe('the trading desk in Chromium against the real hub and simulator', () =
             cut: [...p.querySelectorAll<HTMLElement>('.panel-head, .table-scroll')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => `${e.className} ${e.scrollWidth}>${e.clientWidth}`),
           };
         });
-        return { panels, innerWidth, innerHeight, scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight };
+        const nick = document.querySelector<HTMLInputElement>('.chat-nick')!;
+        const message = document.querySelector<HTMLInputElement>('.chat-input')!;
+        const chat = { nickShown: nick.scrollWidth <= nick.clientWidth + 1, messageWidth: message.clientWidth };
+        // An ops figure wider than its tile is cut off at its edge ("205.1 Mi").
+        const tilesCut = [...document.querySelectorAll<HTMLElement>('.tile .ot-v')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent);
+        return { panels, chat, tilesCut, innerWidth, innerHeight, scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight };
       });
       expect(layout.scrollWidth, 'horizontal scrolling').toBeLessThanOrEqual(layout.innerWidth);
       expect(layout.panels.length).toBe(9);
@@ -324,6 +329,9 @@ describe('the trading desk in Chromium against the real hub and simulator', () =
         expect(p.clipped, `${p.name} content wider than the panel`).toBe(false);
         expect(p.cut, `${p.name}: figures cut off`).toEqual([]);
       }
+      expect(layout.chat.nickShown, 'the whole nick shows in the chat box').toBe(true);
+      expect(layout.chat.messageWidth, 'room to type a chat message').toBeGreaterThanOrEqual(56);
+      expect(layout.tilesCut, 'ops figures cut off').toEqual([]);
       for (let i = 0; i < layout.panels.length; i++) {
         for (let j = i + 1; j < layout.panels.length; j++) {
           const a = layout.panels[i];
