@@ -30,6 +30,9 @@ export interface StormStats {
   duplicated: number;
   /** Welcomes (completed handshakes) since `since`, in 100 ms buckets from `since`. */
   welcomeBuckets: number[];
+  /** Connection attempts begun (the latest MAX_ATTEMPTS per client), and clients caught up, likewise. */
+  attemptBuckets: number[];
+  caughtUpBuckets: number[];
   /** Clients whose live transport is the SSE fallback now, and switches to it since the last `want`. */
   onSse: number;
   sseSwitches: number;
@@ -46,6 +49,14 @@ export interface StormStats {
 const MAX_BUCKETS = 6000;
 /** Attempts remembered per client: a storm takes a handful (the backoff grows to seconds). */
 const MAX_ATTEMPTS = 32;
+
+/** Count moment `t` in `buckets`, 100 ms each from `since` (moments outside MAX_BUCKETS are left out). */
+function countIn(buckets: number[], t: number, since: number): void {
+  const b = Math.floor((t - since) / 100);
+  if (b < 0 || b >= MAX_BUCKETS) return;
+  while (buckets.length <= b) buckets.push(0);
+  buckets[b]++;
+}
 
 class StormClient {
   lastSeq = 0;
@@ -138,14 +149,29 @@ export class StormClients {
       lost += c.lost;
       duplicated += c.duplicated;
     }
-    const buckets: number[] = [];
-    for (const t of this.welcomes) {
-      const b = Math.floor((t - since) / 100);
-      if (b < 0 || b >= MAX_BUCKETS) continue;
-      while (buckets.length <= b) buckets.push(0);
-      buckets[b]++;
+    const attemptBuckets: number[] = [];
+    const caughtUpBuckets: number[] = [];
+    for (const c of this.clients) {
+      for (const t of c.attempts) countIn(attemptBuckets, t, since);
+      if (c.caughtUpAt > 0) countIn(caughtUpBuckets, c.caughtUpAt, since);
     }
-    return { clients: this.clients.length, open, caughtUp, allCaughtUpAt: caughtUp === this.clients.length ? last : 0, received, lost, duplicated, welcomeBuckets: buckets, onSse, sseSwitches, lastFirstAttemptAt: someNotTried ? 0 : lastFirstAttemptAt };
+    const welcomeBuckets: number[] = [];
+    for (const t of this.welcomes) countIn(welcomeBuckets, t, since);
+    return {
+      clients: this.clients.length,
+      open,
+      caughtUp,
+      allCaughtUpAt: caughtUp === this.clients.length ? last : 0,
+      received,
+      lost,
+      duplicated,
+      welcomeBuckets,
+      attemptBuckets,
+      caughtUpBuckets,
+      onSse,
+      sseSwitches,
+      lastFirstAttemptAt: someNotTried ? 0 : lastFirstAttemptAt,
+    };
   }
 
   close(): void {

@@ -47,11 +47,43 @@ export interface StormResult {
   sseSwitches: number;
   /** The ceiling: N handshakes opened at once, until all were accepted. */
   ceilingAcceptMs: number | null;
+  /** Half-second steps from the listen: attempts begun, handshakes completed, clients caught up (cumulative). */
+  timeline: StormStep[];
   error?: string;
 }
 
+export interface StormStep {
+  /** Start of the step, ms after the hub listened. */
+  atMs: number;
+  attempts: number;
+  handshakes: number;
+  caughtUp: number;
+}
+
+const STEP_MS = 500;
+
+/**
+ * The storm's course in STEP_MS steps from `fromMs` (ms after the buckets' start), until the
+ * last step that saw anything: where the time between the listen and the last resume went.
+ */
+export function timeline(t: Pick<StormStats, 'attemptBuckets' | 'welcomeBuckets' | 'caughtUpBuckets'>, fromMs: number): StormStep[] {
+  const per = STEP_MS / 100;
+  const first = Math.floor(fromMs / 100);
+  const len = Math.max(t.attemptBuckets.length, t.welcomeBuckets.length, t.caughtUpBuckets.length);
+  const steps: StormStep[] = [];
+  let caughtUp = t.caughtUpBuckets.slice(0, first).reduce((a, b) => a + b, 0);
+  for (let b = first; b < len; b += per) {
+    const sum = (xs: number[]) => xs.slice(b, b + per).reduce((a, x) => a + (x ?? 0), 0);
+    caughtUp += sum(t.caughtUpBuckets);
+    steps.push({ atMs: (b - first) * 100, attempts: sum(t.attemptBuckets), handshakes: sum(t.welcomeBuckets), caughtUp });
+  }
+  return steps;
+}
+
+const addBuckets = (into: number[], from: number[]): void => from.forEach((n, i) => (into[i] = (into[i] ?? 0) + n));
+
 function total(stats: StormStats[]): StormStats {
-  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [], onSse: 0, sseSwitches: 0, lastFirstAttemptAt: 0 };
+  const t: StormStats = { clients: 0, open: 0, caughtUp: 0, allCaughtUpAt: 0, received: 0, lost: 0, duplicated: 0, welcomeBuckets: [], attemptBuckets: [], caughtUpBuckets: [], onSse: 0, sseSwitches: 0, lastFirstAttemptAt: 0 };
   for (const s of stats) {
     t.lastFirstAttemptAt = s.lastFirstAttemptAt && t.lastFirstAttemptAt !== -1 ? Math.max(t.lastFirstAttemptAt, s.lastFirstAttemptAt) : -1;
     t.clients += s.clients;
@@ -63,7 +95,9 @@ function total(stats: StormStats[]): StormStats {
     t.duplicated += s.duplicated;
     t.onSse += s.onSse;
     t.sseSwitches += s.sseSwitches;
-    s.welcomeBuckets.forEach((n, i) => (t.welcomeBuckets[i] = (t.welcomeBuckets[i] ?? 0) + n));
+    addBuckets(t.welcomeBuckets, s.welcomeBuckets);
+    addBuckets(t.attemptBuckets, s.attemptBuckets);
+    addBuckets(t.caughtUpBuckets, s.caughtUpBuckets);
   }
   if (t.allCaughtUpAt === -1) t.allCaughtUpAt = 0;
   if (t.lastFirstAttemptAt === -1) t.lastFirstAttemptAt = 0;
@@ -110,7 +144,7 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
   const pool = LoadgenPool.start(opts.stormLoadgens, root);
   const env = { REDIS_URL: redis.url, DRAIN_MS: '0' };
   let hub: ServerProcess | null = null;
-  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, backoffFloorMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, sseSwitches: 0, ceilingAcceptMs: null };
+  const result: StormResult = { clients: n, before, after, minBackoffMs, maxBackoffMs, downMs: 0, resumeMs: null, backoffFloorMs: null, caughtUp: 0, peakHandshakesPerSec: 0, lost: 0, duplicated: 0, missing: 0, hubPeakRss: 0, sseSwitches: 0, ceilingAcceptMs: null, timeline: [] };
   try {
     hub = await ServerProcess.start(tickhub, root, logFile('tickhub'), { env, startTimeoutMs: 120_000 });
     const port = hub.port;
@@ -159,6 +193,9 @@ export async function runStorm(tickhub: ServerDef, ceiling: ServerDef | null, op
     result.duplicated = t.duplicated;
     result.sseSwitches = t.sseSwitches;
     result.missing = n * seqAfter - t.received + t.duplicated;
+    // Caught up counts from the want, which follows the publishes: steps before it show none.
+    result.timeline = timeline(t, listeningAt - killedAt);
+    log(`    per ${STEP_MS / 1000} s after listening (attempts begun / handshakes / caught up so far): ${result.timeline.map((s) => `${s.attempts}/${s.handshakes}/${s.caughtUp}`).join('  ')}`);
     log(
       `  tickhub: down ${result.downMs.toFixed(0)} ms; all ${t.caughtUp}/${n} caught up ${result.resumeMs === null ? 'NOT' : `${result.resumeMs.toFixed(0)} ms`} after listening ` +
         `(the last client first tried ${result.backoffFloorMs === null ? '–' : `${result.backoffFloorMs.toFixed(0)} ms`} after it); ` +
@@ -195,6 +232,8 @@ export function renderStorm(r: StormResult): string {
     '|---|---|---|---|---|---|---|---|---|---|---|',
     `| ${fmt(r.downMs)} | ${fmt(r.resumeMs)} | ${fmt(r.backoffFloorMs)} | ${r.caughtUp}/${r.clients} | ${r.peakHandshakesPerSec} | ${r.lost} | ${r.duplicated} | ${r.missing} | ${fmt(r.hubPeakRss / 2 ** 20)} | ${fmt(r.ceilingAcceptMs)} | ${ratio === null ? '–' : `${ratio.toFixed(2)}×`} |`,
     r.error ? `\nerror: ${r.error}` : '',
+    '',
+    r.timeline.length ? `Its course, per ${STEP_MS / 1000} s after the listen (attempts begun / handshakes completed / clients caught up so far): ${r.timeline.map((s) => `${s.attempts}/${s.handshakes}/${s.caughtUp}`).join(' · ')}` : '',
     '',
   ].join('\n');
 }

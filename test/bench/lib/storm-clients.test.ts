@@ -35,6 +35,10 @@ describe('StormClients', () => {
       const from = nowMs() + 1; // the runner noticed the hub a little after these attempts began
       expect(storm.stats(since, from).lastFirstAttemptAt).toBe(from);
       expect(storm.stats(from, from + 1).lastFirstAttemptAt).toBe(0); // welcomed before `since`: not counted
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      storm.want(0); // every client has seq 0: all caught up now
+      const stats = storm.stats(since);
+      expect([sum(stats.attemptBuckets), sum(stats.welcomeBuckets), sum(stats.caughtUpBuckets)]).toEqual([3, 3, 3]);
     } finally {
       storm.close();
       await hub.close();
