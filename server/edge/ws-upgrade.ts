@@ -14,8 +14,10 @@
  * The request is read as node-server's upgrade Request had it: the URL built the same way (so
  * the path Hono would route, the patterns it would decode and the query it would read are the
  * ones read here) and node's `req.headers` (the first of a repeated Host or Authorization).
- * Any other path, or a method other than GET, is left to node-server and the app, which answer
- * it as before (upgrade-refusal.ts); no frame is missed, as `ws` emits the first one (a frame
+ * A target or Host it could not have made a URL of (a backslash in the path, `Host: a@b`) is
+ * refused 400 here: node-server threw on those and, as the upgrade guard listens too, answered
+ * nothing until the guard's cut-off. Any other path is left to node-server and the app, which answer it as before
+ * (upgrade-refusal.ts); no frame is missed, as `ws` emits the first one (a frame
  * pipelined behind the handshake included) no earlier than the next tick, after the opener has
  * listened.
  */
@@ -29,7 +31,7 @@ import { ERROR_CODES, type ErrorCode } from '../../protocol/errors.ts';
 import { APP_SUBPROTOCOL } from '../../protocol/wire.ts';
 import type { Hub } from '../core/hub.ts';
 import { isRefusal, streamRequest, type Admit, type AdmissionRequest, type Refusal } from './admission.ts';
-import type { ClientResolver } from './client-address.ts';
+import type { ClientResolver, ClientView } from './client-address.ts';
 import { cookieToken, errorBody, tokenFrom } from './http-util.ts';
 import { hostProblem } from './origin.ts';
 import type { LogRefusal } from './refusals.ts';
@@ -67,13 +69,16 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
   const publicTls = config.publicUrl?.startsWith('https:') ?? false;
   const replyHeaders = { plain: jsonReplyHeaders(false), tls: jsonReplyHeaders(true) };
 
+  /** Send a refusal as the app would have: the JSON body, the security headers (HSTS over TLS), and close. */
+  function refuseTo(socket: Duplex, client: ClientView, refusal: Refusal): void {
+    const headers = publicTls || client.proto === 'https' ? replyHeaders.tls : replyHeaders.plain;
+    writeUpgradeRefusal(socket, ERROR_CODES[refusal.code], headers, Buffer.from(JSON.stringify(errorBody(refusal.code, refusal.message))));
+  }
+
   /** Everything after the route is known: answers every outcome itself. */
   async function upgrade(req: IncomingMessage, socket: Socket, head: Buffer, url: string, path: string, tapParam: string | null): Promise<void> {
     const client = clients.of(req);
-    const refuse = (refusal: Refusal) => {
-      const headers = publicTls || client.proto === 'https' ? replyHeaders.tls : replyHeaders.plain;
-      writeUpgradeRefusal(socket, ERROR_CODES[refusal.code], headers, Buffer.from(JSON.stringify(errorBody(refusal.code, refusal.message))));
-    };
+    const refuse = (refusal: Refusal) => refuseTo(socket, client, refusal);
     try {
       const host = headerOf(req, 'host');
       const wrongHost = hostProblem(host, client, servedHosts);
@@ -108,16 +113,21 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
     }
   }
 
-  function logged(client: AdmissionRequest['client'], path: string, code: ErrorCode, setting: string, message: string): Refusal {
+  function logged(client: ClientView, path: string, code: ErrorCode, setting: string, message: string): Refusal {
     logRefusal({ client, method: 'GET', path }, code, setting, message);
     return { code, message };
   }
 
-  /** The route's path and a tap's decoded patterns, as Hono would route and decode them; null for any other request. */
-  function routeOf(req: IncomingMessage): { url: string; path: string; tapParam: string | null } | null {
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') return null; // upgrade-guard.ts answers other protocols
+  /**
+   * The route's path and a tap's decoded patterns, as Hono would route and decode them; null for
+   * any other request; 'unparsable' when node-server could not have built its URL.
+   */
+  function routeOf(req: IncomingMessage): { url: string; path: string; tapParam: string | null } | 'unparsable' | null {
+    // Other protocols: upgrade-guard.ts answers them. Any method: node-server's Request was a GET
+    // whatever the request's, and `ws` refuses all but GET (405) once admitted.
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') return null;
     const url = upgradeUrl(req);
-    if (url === null) return null;
+    if (url === null) return 'unparsable';
     const path = getPath({ url } as Request);
     if (path === '/ws') return { url, path, tapParam: null };
     const tap = TAP_PATH.exec(path);
@@ -134,6 +144,11 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
     }
     if (!route) return false;
     socket.on('error', ignoreSocketError); // a reset mid-admission must not throw
+    if (route === 'unparsable') {
+      // node-server threw before the app saw it and, with another upgrade listener, answered nothing.
+      refuseTo(socket, clients.of(req), { code: 'bad_request', message: 'the request target or the Host header is malformed' });
+      return true;
+    }
     upgrade(req, socket as Socket, head, route.url, route.path, route.tapParam).catch((err) => hub.logError(err));
     return true;
   };
@@ -158,8 +173,7 @@ const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 
 /**
  * The URL node-server's upgrade handler (`createUpgradeRequest`, @hono/node-server 2) gives the
- * app for this request, or null where it refuses the target or the Host (it throws; the request
- * is then left to it, answered as before).
+ * app for this request, or null where it throws on the target or the Host.
  */
 export function upgradeUrl(req: IncomingMessage): string | null {
   const target = req.url ?? '/';
