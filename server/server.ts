@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { ChatService } from './chat/chat.ts';
 import { createApp } from './edge/app.ts';
 import type { RawRoute } from './edge/http-publish-route.ts';
+import type { UpgradeRoute } from './edge/ws-upgrade.ts';
 import { createClientResolver } from './edge/client-address.ts';
 import { limitSockets } from './edge/socket-limits.ts';
 import { guardUpgrades } from './edge/upgrade-guard.ts';
@@ -77,7 +78,6 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const telemetry = new Telemetry(hub, log);
   telemetry.start();
   const clients = createClientResolver(config.trustedProxies); // TRUSTED_PROXIES, compiled once
-  const { app, publishRoute } = createApp(hub, chat, log, telemetry, clients);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxPayload,
@@ -86,12 +86,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     clientTracking: false, // the hub tracks its own connections
     handleProtocols: (protocols) => (protocols.has(APP_SUBPROTOCOL) ? APP_SUBPROTOCOL : false),
   });
+  const { app, publishRoute, upgradeRoute } = createApp(hub, chat, log, telemetry, clients, wss);
   let stopUpgradeGuard = () => {};
   const server: ServerType = await new Promise((resolve, reject) => {
     const common = { fetch: app.fetch, hostname: config.host, websocket: { server: wss } };
     const s = pair
       ? createAdaptorServer({ ...common, createServer: inFront(publishRoute, createHttpsServer), serverOptions: { ...httpTimeouts(config), ...tlsOptions(config, pair) } })
       : createAdaptorServer({ ...common, createServer: inFront(publishRoute, createHttpServer), serverOptions: httpTimeouts(config) });
+    inFrontOfUpgrades(s as Server, upgradeRoute);
     s.once('error', reject);
     // Node's default backlog (511) overflows when thousands reconnect at once: the kernel then
     // drops their handshakes and they hang in SYN-ACK retransmits for seconds.
@@ -150,11 +152,24 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
 
 /**
  * node-server's `createServer` with `route` asked first: what it takes never becomes a Request.
- * (Upgrade requests do not pass here: node-server takes them from the server's 'upgrade' event.)
+ * (Upgrade requests do not pass here: they come through the server's 'upgrade' event, inFrontOfUpgrades.)
  */
 function inFront<C extends typeof createHttpServer | typeof createHttpsServer>(route: RawRoute, create: C): C {
   const wrapped = (options: object, listener: RequestListener) => (create as (o: object, l: RequestListener) => Server)(options, (req, res) => route(req, res) || listener(req, res));
   return wrapped as C;
+}
+
+/**
+ * node-server's `upgrade` listener with `route` asked first: the WebSocket routes' upgrades never
+ * become a Request, and node-server (which runs the app for every other upgrade, and answers
+ * what the app refuses) never sees them, so exactly one of the two answers each upgrade.
+ */
+function inFrontOfUpgrades(server: Server, route: UpgradeRoute): void {
+  const listeners = server.listeners('upgrade') as Array<(...args: Parameters<UpgradeRoute>) => void>;
+  if (listeners.length !== 1) throw new Error(`expected @hono/node-server's one 'upgrade' listener, found ${listeners.length}`);
+  const [nodeServer] = listeners;
+  server.removeListener('upgrade', nodeServer);
+  server.on('upgrade', (req, socket, head) => route(req, socket, head) || nodeServer.call(server, req, socket, head));
 }
 
 /**

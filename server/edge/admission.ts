@@ -1,18 +1,20 @@
 /**
- * Admission of a long-lived client, shared by the WebSocket routes and the SSE route: draining,
- * origin, the per-address slot and credentials are checked in one place, before any connection
- * exists, so refusals are plain HTTP statuses with JSON bodies, logged (refusals.ts). Also the
- * patterns and query of a stream URL (`/ws/<patterns>`, `/sse/<patterns>`), parsed once for both.
+ * Admission of a long-lived client, shared by the WebSocket upgrade route (ws-upgrade.ts, on the
+ * raw node request) and the SSE route (Hono): draining, origin, the per-address slot and
+ * credentials are checked in one place, before any connection exists, so refusals are plain
+ * HTTP statuses with JSON bodies, logged (refusals.ts). Also the patterns and query of a stream
+ * URL (`/ws/<patterns>`, `/sse/<patterns>`), parsed once for both. Neither takes a Hono Context:
+ * each path hands over what it read of its request (AdmissionRequest) and sends the Refusal itself.
  */
 import type { Socket } from 'node:net';
-import type { Context } from 'hono';
+import type { ErrorCode } from '../../protocol/errors.ts';
 import type { AddressSlot } from '../core/address-slots.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import type { Authenticator, Principal } from '../core/principal.ts';
 import { topicError } from '../../protocol/topics.ts';
-import { apiError, remoteOf, tokenOf, type Env } from './http-util.ts';
+import type { ClientView } from './client-address.ts';
 import { originAllowed, originProblem, ownOrigins } from './origin.ts';
-import { credentialSetting, type Refuse } from './refusals.ts';
+import { credentialSetting, type LogRefusal } from './refusals.ts';
 import { parseTapQuery } from './tap-query.ts';
 
 export interface Admission {
@@ -21,8 +23,30 @@ export interface Admission {
   slot: AddressSlot;
 }
 
+/** An answer that refuses: the JSON error body `{"error":{code,message}}` with its code's status. */
+export interface Refusal {
+  code: ErrorCode;
+  message: string;
+}
+
+/** What admission reads of a request, as the path that received it sees it. */
+export interface AdmissionRequest {
+  /** The Host and Origin headers (undefined when absent). */
+  host: string | undefined;
+  origin: string | undefined;
+  client: ClientView;
+  socket: Socket;
+  /** The credential sent (tokenOf), read only once the slot is taken. */
+  token(): string | undefined;
+  /** For the refusal log: the method and the path without its query. */
+  method: string;
+  path: string;
+}
+
 /** Admit the request's client, or the refusal to send. */
-export type Admit = (c: Context<Env>) => Promise<Admission | Response>;
+export type Admit = (req: AdmissionRequest) => Promise<Admission | Refusal>;
+
+export const isRefusal = (result: object): result is Refusal => 'code' in result;
 
 /**
  * The slot is taken before the first await, so parallel requests cannot all pass the limit while
@@ -30,32 +54,35 @@ export type Admit = (c: Context<Env>) => Promise<Admission | Response>;
  * closes first, and taken over by the connection at attach.
  *
  * @example
- * const admit = createAdmission(hub, auth, refuse);
- * const admitted = await admit(c);
- * if (admitted instanceof Response) return admitted;
+ * const admit = createAdmission(hub, auth, logRefusal);
+ * const admitted = await admit(req);
+ * if (isRefusal(admitted)) return send(admitted);
  */
-export function createAdmission(hub: Hub, auth: Authenticator, refuse: Refuse): Admit {
+export function createAdmission(hub: Hub, auth: Authenticator, logRefusal: LogRefusal): Admit {
   const { config } = hub;
-  return async (c) => {
-    if (hub.draining) return apiError(c, 'unavailable', 'this node is draining for a restart; connect to another node');
-    const origin = c.req.header('origin');
+  const refuse = (req: AdmissionRequest, code: ErrorCode, setting: string, message: string): Refusal => {
+    logRefusal(req, code, setting, message);
+    return { code, message };
+  };
+  return async (req) => {
+    if (hub.draining) return { code: 'unavailable', message: 'this node is draining for a restart; connect to another node' };
+    const { origin, socket } = req;
     if (origin !== undefined) {
-      const own = ownOrigins(c.req.header('host'), c.get('client'), config.publicUrl);
-      if (!originAllowed(origin, own, config.allowedOrigins)) return refuse(c, 'forbidden', 'ALLOWED_ORIGINS', originProblem(origin, own));
+      const own = ownOrigins(req.host, req.client, config.publicUrl);
+      if (!originAllowed(origin, own, config.allowedOrigins)) return refuse(req, 'forbidden', 'ALLOWED_ORIGINS', originProblem(origin, own));
     }
-    const socket = c.env.incoming.socket;
     // A request pipelined behind an SSE stream on its own socket would write into that stream.
-    if (carriesStream(socket)) return apiError(c, 'bad_request', 'this connection already carries an SSE stream; open another connection');
-    const slot = socket.destroyed ? null : hub.reserveConnection(remoteOf(c));
+    if (carriesStream(socket)) return { code: 'bad_request', message: 'this connection already carries an SSE stream; open another connection' };
+    const slot = socket.destroyed ? null : hub.reserveConnection(req.client.address);
     if (!slot) {
-      return refuse(c, 'too_many_connections', 'MAX_CONNECTIONS_PER_IP', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
+      return refuse(req, 'too_many_connections', 'MAX_CONNECTIONS_PER_IP', `at most ${config.maxConnectionsPerIp} connections per address (MAX_CONNECTIONS_PER_IP)`);
     }
     holdUntilClose(socket, slot);
-    const token = tokenOf(c);
+    const token = req.token();
     const result = await auth.authenticate(token);
     if (!result.ok) {
       slot.release();
-      return refuse(c, 'unauthorized', credentialSetting(token), result.reason);
+      return refuse(req, 'unauthorized', credentialSetting(token), result.reason);
     }
     return { principal: result.principal, slot };
   };
@@ -66,16 +93,21 @@ export interface StreamRequest {
   options: SubscribeOptions;
 }
 
-/** The patterns of a `/ws/<patterns>` or `/sse/<patterns>` URL and its query, or the 400 to send. */
-export function streamRequest(c: Context<Env>, maxSubscriptions: number): StreamRequest | Response {
-  const patterns = c.req.param('patterns')!.split(',').map((p) => p.trim()).filter(Boolean);
+/**
+ * A `/ws/<patterns>` or `/sse/<patterns>` request: its patterns (the decoded path parameter) and
+ * its query (from the request URL), or the 400 to send.
+ */
+export function streamRequest(param: string, url: string, maxSubscriptions: number): StreamRequest | Refusal {
+  const patterns = param.split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of patterns) {
     const problem = topicError(p, true);
-    if (problem) return apiError(c, 'bad_topic', `${p}: ${problem}`);
+    if (problem) return { code: 'bad_topic', message: `${p}: ${problem}` };
   }
-  if (patterns.length > maxSubscriptions) return apiError(c, 'too_many_subscriptions', `at most ${maxSubscriptions} patterns (MAX_SUBSCRIPTIONS)`);
-  const options = parseTapQuery(new URL(c.req.url).searchParams, patterns);
-  if (typeof options === 'string') return apiError(c, 'bad_request', options);
+  if (patterns.length > maxSubscriptions) return { code: 'too_many_subscriptions', message: `at most ${maxSubscriptions} patterns (MAX_SUBSCRIPTIONS)` };
+  // Most taps have no query: then there is no URL to parse.
+  const query = url.includes('?') ? new URL(url).searchParams : new URLSearchParams();
+  const options = parseTapQuery(query, patterns);
+  if (typeof options === 'string') return { code: 'bad_request', message: options };
   return { patterns, options };
 }
 

@@ -14,9 +14,9 @@ import { ERROR_CODES } from '../../protocol/errors.ts';
 import type { ClientResolver } from './client-address.ts';
 import { errorBody } from './http-util.ts';
 import type { HttpPublish, PublishReply } from './http-publish.ts';
-import { effectiveHost, hostAllowed } from './origin.ts';
+import { hostProblem } from './origin.ts';
 import { drainRequest, headerOf } from './raw-request.ts';
-import { HSTS, SECURITY_HEADERS } from './security-headers.ts';
+import { jsonReplyHeaders, sortedPairs } from './security-headers.ts';
 import { getQueryParam } from 'hono/utils/url';
 
 /** Handles the request and returns true, or returns false and leaves it alone. */
@@ -48,8 +48,10 @@ export interface PublishRouteOptions {
  */
 export function createPublishRoute(publish: HttpPublish, options: PublishRouteOptions): RawRoute {
   const { clients, servedHosts, publicTls, onInternal } = options;
-  const plainHeaders = headerList(false);
-  const tlsHeaders = headerList(true);
+  const plainPairs = jsonReplyHeaders(false);
+  const tlsPairs = jsonReplyHeaders(true);
+  const plainHeaders = plainPairs.flat();
+  const tlsHeaders = tlsPairs.flat();
   const internal: PublishReply = { status: ERROR_CODES.internal, body: JSON.stringify(errorBody('internal', 'internal error')) };
 
   return (req, res) => {
@@ -59,12 +61,13 @@ export function createPublishRoute(publish: HttpPublish, options: PublishRouteOp
     const host = headerOf(req, 'host');
     if (!target || DOT_SEGMENT.test(url) || host === undefined || !PLAIN_HOST.test(host)) return false;
     const client = clients.of(req);
-    if (!hostAllowed(effectiveHost(host, client), servedHosts)) return false; // Hono refuses it, and logs
+    if (hostProblem(host, client, servedHosts)) return false; // Hono refuses it, and logs
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    const headers = publicTls || client.proto === 'https' ? tlsHeaders : plainHeaders;
+    const tls = publicTls || client.proto === 'https';
+    const headers = tls ? tlsHeaders : plainHeaders;
     const send = (reply: PublishReply) => {
-      const list = reply.retryAfter === undefined ? headers : sortedPairs([...pairs(headers), ['retry-after', String(reply.retryAfter)]]);
+      const list = reply.retryAfter === undefined ? headers : sortedPairs([...(tls ? tlsPairs : plainPairs), ['retry-after', String(reply.retryAfter)]]).flat();
       res.writeHead(reply.status, [...list, 'Content-Length', String(Buffer.byteLength(reply.body))]);
       res.end(reply.body);
       if (!req.readableEnded) res.once('finish', () => drainRequest(req));
@@ -86,21 +89,4 @@ export function createPublishRoute(publish: HttpPublish, options: PublishRouteOp
     else send(reply); // a refusal, decided before the body
     return true;
   };
-}
-
-/** The response headers of a publish reply, flat (name, value, ...), in Headers' name order as Hono sends them. */
-function headerList(tls: boolean): string[] {
-  const list: Array<readonly [string, string]> = [...SECURITY_HEADERS, ['content-type', 'application/json']];
-  if (tls) list.push(['strict-transport-security', HSTS]);
-  return sortedPairs(list);
-}
-
-function sortedPairs(list: Array<readonly [string, string]>): string[] {
-  return [...list].sort(([a], [b]) => (a < b ? -1 : 1)).flat();
-}
-
-function pairs(flat: readonly string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
-  return out;
 }

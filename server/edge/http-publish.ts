@@ -17,12 +17,11 @@ import type { Envelope } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch } from '../sessions/batch.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
-import { errorBody, tokenFrom, TOKEN_COOKIE } from './http-util.ts';
+import { cookieToken, errorBody, tokenFrom } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
 import { crossSiteProblem, ownOrigins } from './origin.ts';
 import { bodyText, headerOf, readBody } from './raw-request.ts';
 import { credentialSetting, type LogRefusal } from './refusals.ts';
-import { parse as parseCookies } from 'hono/utils/cookie';
 
 /** A publish request, as either path sees it; headers and body are read from `incoming`. */
 export interface PublishRequest {
@@ -134,7 +133,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
 
   return (req) => {
     // Every API route knows its caller; bad credentials are refused even where anonymous would do.
-    const token = tokenFrom(req.queryToken, headerOf(req.incoming, 'authorization'), () => cookieToken(req.incoming));
+    const token = tokenFrom(req.queryToken, headerOf(req.incoming, 'authorization'), () => cookieToken(headerOf(req.incoming, 'cookie')));
     const known = auth.authenticateNow(token); // keys and refusals now; a JWT is verified first
     return known ? admitted(req, token, known) : auth.authenticate(token).then((result) => admitted(req, token, result));
   };
@@ -160,11 +159,6 @@ function isJsonType(contentType: string): boolean {
   if (contentType === 'application/json') return true; // what nearly every publisher sends
   const media = contentType.split(';', 1)[0].trim().toLowerCase();
   return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
-}
-
-function cookieToken(incoming: IncomingMessage): string | undefined {
-  const cookie = headerOf(incoming, 'cookie');
-  return cookie ? parseCookies(cookie, TOKEN_COOKIE)[TOKEN_COOKIE] : undefined;
 }
 
 const error = (code: ErrorCode, message: string): PublishReply => ({ status: ERROR_CODES[code], body: JSON.stringify(errorBody(code, message)) });

@@ -2,12 +2,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { parse as parseCookies } from 'hono/utils/cookie';
 import { ERROR_CODES, type ErrorCode } from '../../protocol/errors.ts';
 import type { ClientView } from './client-address.ts';
 
 /** The node-server request, and the client behind it (set by the app's first middleware). */
 export type Env = { Bindings: { incoming: IncomingMessage }; Variables: { client: ClientView } };
-
 
 /**
  * Whether this client came over TLS (the hub's own TLS_CERT_FILE, a trusted proxy's `https`) or
@@ -42,5 +42,5 @@ export function tokenFrom(fromQuery: string | undefined, authorization: string |
   return cookie();
 }
 
-/** The client's address: behind TRUSTED_PROXIES the forwarded one, else the socket peer's. */
-export const remoteOf = (c: Context<Env>): string => c.get('client').address;
+/** The token in a Cookie header's value, read as hono's getCookie reads it. */
+export const cookieToken = (cookie: string | undefined): string | undefined => (cookie ? parseCookies(cookie, TOKEN_COOKIE)[TOKEN_COOKIE] : undefined);

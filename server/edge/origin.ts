@@ -60,6 +60,17 @@ export function hostAllowed(host: string | undefined, allowed: readonly string[]
 }
 
 /**
+ * Why a request with this Host header (judged as effectiveHost says) is not served here, or null.
+ *
+ * @example
+ * hostProblem('evil.example', client, ['hub.example.com']); // 'host evil.example is not served here (...)'
+ */
+export function hostProblem(host: string | undefined, client: ClientView, served: readonly string[]): string | null {
+  const judged = effectiveHost(host, client);
+  return hostAllowed(judged, served) ? null : `host ${judged} is not served here (ALLOWED_HOSTS or PUBLIC_URL)`;
+}
+
+/**
  * True if a browser page of `origin` may talk to the hub: one of its `own` origins (ownOrigins),
  * an entry of `allowed` (exact origin), or `allowed` has `*`.
  * `null`, `file:` and other non-http(s) origins are refused.

@@ -1,6 +1,6 @@
 /**
  * The security headers every HTTP response carries (WebSocket handshakes and SSE streams aside):
- * one table, written by the Hono middleware and by the lean publish path alike. These are the
+ * one table, written by the Hono middleware and by the lean publish and upgrade paths alike. These are the
  * values hono's `secureHeaders` produced for our options (defaults, our CSP, no COEP, HSTS only
  * over TLS), precomputed once so a response does not rebuild them.
  */
@@ -37,6 +37,19 @@ export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['x-permitted-cross-domain-policies', 'none'],
   ['x-xss-protection', '0'],
 ];
+
+/**
+ * The headers of a JSON reply answered without Hono (the lean publish and upgrade routes): the
+ * table, content-type and HSTS when `tls`, in the name order Headers sends them, as Hono would.
+ */
+export function jsonReplyHeaders(tls: boolean): Array<readonly [string, string]> {
+  const list: Array<readonly [string, string]> = [...SECURITY_HEADERS, ['content-type', 'application/json']];
+  if (tls) list.push(['strict-transport-security', HSTS]);
+  return sortedPairs(list);
+}
+
+/** Header pairs sorted by name, as Headers iterates them. */
+export const sortedPairs = (list: ReadonlyArray<readonly [string, string]>): Array<readonly [string, string]> => [...list].sort(([a], [b]) => (a < b ? -1 : 1));
 
 /** Sets the table on a response's headers (replacing a route's own values), HSTS when `tls`; drops X-Powered-By. */
 export function setSecurityHeaders(headers: Headers, tls: boolean): void {

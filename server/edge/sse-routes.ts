@@ -1,23 +1,22 @@
 /**
  * `GET /sse/<pattern>[,<pattern>]`: Server-Sent Events for clients without WebSockets (proxies
  * that strip `Upgrade`, `curl -N`, EventSource). Same patterns, query, credentials, origin rule,
- * per-address slots and refusals as a tap (admission.ts), plus `Last-Event-ID` (or `?lastEventId=`;
+ * per-address slots and refusals as a tap (admission.ts, shared with ws-upgrade.ts), plus `Last-Event-ID` (or `?lastEventId=`;
  * the header wins) to resume. The response head is written here and the raw socket is handed to
  * the hub (sse-transport.ts); the route answers node-server with RESPONSE_ALREADY_SENT, so it
  * writes nothing more. Messages go out as shared Buffers through the same outbox,
  * overflow policies and heartbeat as WebSocket frames.
  */
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import type { Hub } from '../core/hub.ts';
 import type { Authenticator } from '../core/principal.ts';
 import { SseTransport } from '../core/sse-transport.ts';
 import { chunk, parseSseId } from '../core/sse-frame.ts';
 import { SseSession } from '../sessions/sse.ts';
-import type { Admit } from './admission.ts';
-import { streamRequest, takeOver } from './admission.ts';
-import { apiError, overTls, type Env } from './http-util.ts';
+import { isRefusal, streamRequest, takeOver, type Admit, type AdmissionRequest } from './admission.ts';
+import { apiError, overTls, tokenOf, type Env } from './http-util.ts';
 import { HSTS } from './security-headers.ts';
 
 /** The reconnect delay the stream asks EventSource for (its `retry:` field). */
@@ -39,14 +38,14 @@ const OPENING = opening(HEAD);
 const OPENING_TLS = opening(`${HEAD}\r\nStrict-Transport-Security: ${HSTS}`);
 
 
-/** The SSE route; `admit` is the admission shared with the WebSocket routes. */
+/** The SSE route; `admit` is the admission shared with the WebSocket upgrade route. */
 export function createSseRoutes(hub: Hub, admit: Admit, log: Logger): Hono<Env> {
   const { config } = hub;
   const routes = new Hono<Env>();
 
   routes.get('/sse/:patterns{.+}', async (c): Promise<Response> => {
-    const request = streamRequest(c, config.maxSubscriptionsPerConnection);
-    if (request instanceof Response) return request;
+    const request = streamRequest(c.req.param('patterns')!, c.req.url, config.maxSubscriptionsPerConnection);
+    if (isRefusal(request)) return apiError(c, request.code, request.message);
     const lastId = c.req.header('last-event-id') ?? c.req.query('lastEventId');
     const resume = lastId === undefined || lastId.trim() === '' ? null : parseSseId(lastId);
     if (lastId !== undefined && lastId.trim() !== '' && !resume) {
@@ -57,8 +56,8 @@ export function createSseRoutes(hub: Hub, admit: Admit, log: Logger): Hono<Env> 
       return apiError(c, 'bad_request', `an SSE stream needs HTTP/1.1 (a chunked body), got HTTP/${incoming.httpVersion}; behind nginx set proxy_http_version 1.1`);
     }
     if (c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream; charset=utf-8' });
-    const admitted = await admit(c);
-    if (admitted instanceof Response) return admitted;
+    const admitted = await admit(admissionOf(c));
+    if (isRefusal(admitted)) return apiError(c, admitted.code, admitted.message);
     const { principal, slot } = admitted;
     const socket = incoming.socket;
     if (socket.destroyed) {
@@ -84,3 +83,14 @@ export function createSseRoutes(hub: Hub, admit: Admit, log: Logger): Hono<Env> 
 
   return routes;
 }
+
+/** What admission reads of a Hono request. */
+const admissionOf = (c: Context<Env>): AdmissionRequest => ({
+  host: c.req.header('host'),
+  origin: c.req.header('origin'),
+  client: c.get('client'),
+  socket: c.env.incoming.socket,
+  token: () => tokenOf(c),
+  method: c.req.method,
+  path: c.req.path,
+});

@@ -1,60 +1,52 @@
 /**
- * WebSocket routes: `/ws` (line or app mode) and `/ws/<patterns>` (taps). Everything that can
- * refuse a client — credentials, origin, per-IP limit, bad patterns — is checked before any
- * WebSocket exists (admission.ts, shared with the SSE route), so refusals are plain HTTP statuses.
+ * WebSocket routes: `/ws` (line or app mode) and `/ws/<patterns>` (taps). Their upgrades are
+ * answered on the raw node request, ahead of node-server (ws-upgrade.ts), which then hands the
+ * open socket to the opener here. What is left for Hono is a plain GET to these paths (no
+ * upgrade): a tap's bad patterns or query get the same 400 as its upgrade would, anything else
+ * the 426 that says how to connect.
  */
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
-import { AppSession, type SpendRate } from '../sessions/app.ts';
+import { AppSession } from '../sessions/app.ts';
 import { CloseCode, type Connection, type ConnectionMode } from '../core/connection.ts';
 import { WsTransport } from '../core/transport.ts';
-import type { AddressSlot } from '../core/address-slots.ts';
-import type { Hub } from '../core/hub.ts';
+import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import { LineSession } from '../sessions/line.ts';
 import type { ChatService } from '../chat/chat.ts';
 import { TokenBucket } from './rate-limit.ts';
 import type { Session } from '../sessions/session.ts';
 import { TapSession } from '../sessions/tap.ts';
-import { APP_SUBPROTOCOL, type RequestId } from '../../protocol/wire.ts';
-import { leanUpgrade } from './lean-upgrade.ts';
-import type { Env } from './http-util.ts';
-import { streamRequest, type Admission, type Admit } from './admission.ts';
+import type { RequestId } from '../../protocol/wire.ts';
+import { apiError, type Env } from './http-util.ts';
+import { isRefusal, streamRequest, type Admission } from './admission.ts';
 
-/** The WebSocket routes; `admitAny` is the admission shared with the SSE route (admission.ts). */
-export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger, admitAny: Admit): Hono<Env> {
-  const { config } = hub;
+/** The Hono routes for plain GETs to the WebSocket paths. */
+export function createWsRoutes(hub: Hub): Hono<Env> {
   const routes = new Hono<Env>();
-
-  /** The shared admission (admission.ts), for WebSocket upgrades only. */
-  async function admit(c: Context<Env>, what: string): Promise<Admission | Response> {
-    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-      return c.text(`this is a WebSocket endpoint: wscat -c ws://${c.req.header('host') ?? 'host'}${what}\n`, 426);
-    }
-    return admitAny(c);
-  }
-
-  routes.get('/ws', async (c): Promise<Response> => {
-    const admitted = await admit(c, '/ws');
-    if (admitted instanceof Response) return admitted;
-    const offered = (c.req.header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim());
-    const mode: ConnectionMode = offered.includes(APP_SUBPROTOCOL) ? 'app' : 'line';
-    return leanUpgrade(
-      c,
-      socketOpener(c, mode, admitted.principal, (conn, spend) => (mode === 'app' ? new AppSession(hub, conn, auth, spend) : new LineSession(hub, chat, conn)), admitted.slot),
-    );
+  const notWebSocket = (host: string | undefined, what: string) => `this is a WebSocket endpoint: wscat -c ws://${host ?? 'host'}${what}\n`;
+  routes.get('/ws', (c) => c.text(notWebSocket(c.req.header('host'), '/ws'), 426));
+  routes.get('/ws/:patterns{.+}', (c) => {
+    const request = streamRequest(c.req.param('patterns')!, c.req.url, hub.config.maxSubscriptionsPerConnection);
+    if (isRefusal(request)) return apiError(c, request.code, request.message);
+    return c.text(notWebSocket(c.req.header('host'), `/ws/${request.patterns.join(',')}`), 426);
   });
+  return routes;
+}
 
-  routes.get('/ws/:patterns{.+}', async (c): Promise<Response> => {
-    const request = streamRequest(c, config.maxSubscriptionsPerConnection);
-    if (request instanceof Response) return request;
-    const { patterns, options } = request;
-    const admitted = await admit(c, `/ws/${patterns.join(',')}`);
-    if (admitted instanceof Response) return admitted;
-    return leanUpgrade(c, socketOpener(c, 'tap', admitted.principal, (conn) => new TapSession(hub, conn, patterns, options), admitted.slot));
-  });
+/** What a WebSocket is opened for: line or app mode (by its subprotocol), or a tap of patterns. */
+export type WsTarget = { mode: 'line' | 'app' } | { mode: 'tap'; patterns: string[]; options: SubscribeOptions };
 
+/** Wire an open WebSocket to the hub: its connection, link and session. `peer` is the socket peer (for the log). */
+export type SocketOpener = (socket: WebSocket, target: WsTarget, admitted: Admission, peer: string) => void;
+
+/**
+ * The opener of every WebSocket. Only what the open needs is passed in; the long-lived state is
+ * the connection's WsLink (nothing of the request or the route stays with an idle tap).
+ */
+export function createSocketOpener(hub: Hub, chat: ChatService, auth: Authenticator, log: Logger): SocketOpener {
+  const { config } = hub;
   const wiring: WsWiring = { hub, log, rateOf };
 
   /** Frames per second and burst for a principal. */
@@ -62,27 +54,24 @@ export function createWsRoutes(hub: Hub, chat: ChatService, auth: Authenticator,
     return hasRole(p, 'publisher') ? [config.publisherRateLimitPerSecond, config.publisherRateLimitPerSecond] : [config.rateLimitPerSecond, config.rateLimitBurst];
   }
 
-  /**
-   * What to do with the socket once open. Only what the open needs is captured here; the long-lived
-   * state is the connection's WsLink (nothing of the request or the route stays with an idle tap).
-   */
-  function socketOpener(c: Context<Env>, mode: ConnectionMode, principal: Principal, createSession: (conn: Connection, spend: SpendRate) => Session, slot: AddressSlot): (socket: WebSocket) => void {
-    const { peer } = c.get('client');
-    return (socket) => {
-      const conn = hub.attach(new WsTransport(socket), mode, principal, slot);
-      const link = new WsLink(wiring, conn);
-      link.session = createSession(conn, (cost, id) => link.spend(cost, id));
-      const { remote } = slot;
-      log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
-      (socket as LinkedSocket)[LINK] = link;
-      socket.on('message', onLinkMessage);
-      socket.on('close', onLinkClose);
-      socket.on('error', onLinkError);
-      link.session.start();
-    };
+  function sessionOf(target: WsTarget, conn: Connection, link: WsLink): Session {
+    if (target.mode === 'tap') return new TapSession(hub, conn, target.patterns, target.options);
+    return target.mode === 'app' ? new AppSession(hub, conn, auth, (cost, id) => link.spend(cost, id)) : new LineSession(hub, chat, conn);
   }
 
-  return routes;
+  return (socket, target, { principal, slot }, peer) => {
+    const mode: ConnectionMode = target.mode;
+    const conn = hub.attach(new WsTransport(socket), mode, principal, slot);
+    const link = new WsLink(wiring, conn);
+    link.session = sessionOf(target, conn, link);
+    const { remote } = slot;
+    log.info({ conn: conn.id, mode, role: principal.role, subject: principal.subject, remote, ...(peer !== remote && { peer }) }, 'connection open');
+    (socket as LinkedSocket)[LINK] = link;
+    socket.on('message', onLinkMessage);
+    socket.on('close', onLinkClose);
+    socket.on('error', onLinkError);
+    link.session.start();
+  };
 }
 
 /** What every WsLink shares: one object per route set, not per connection. */
