@@ -120,7 +120,12 @@ export interface Broker {
   position(): Promise<number>;
   /** Assign the next seq, store in history, deliver live. `dataJson` is the JSON text of `data`. */
   publish(topic: string, dataJson: string, origin?: string): Promise<Envelope>;
-  /** Declare local interest in a pattern (the Redis broker subscribes upstream; memory ignores it). */
+  /**
+   * Declare local interest in a pattern (the Redis broker subscribes upstream; memory ignores it).
+   * Resolves once live delivery is in place: every message of a matching topic published from
+   * then on reaches the handler. Rejects (BrokerUnavailableError when the backend is unreachable)
+   * when it could not be put in place; the interest counts either way, for `unsubscribe` to take back.
+   */
   subscribe(pattern: string): Promise<void>;
   unsubscribe(pattern: string): Promise<void>;
   history(topic: string, query: HistoryQuery): Promise<HistoryPage>;

@@ -21,7 +21,7 @@ import { Heartbeat } from './heartbeat.ts';
 import { BusyMeter } from './busy-meter.ts';
 import { Flusher } from './outbox.ts';
 import { WsTransport, type Transport } from './transport.ts';
-import { replay, replayAfter, wantsReplay, type ReplayDeps, type ReplayOptions, type ResumeOptions } from './replay.ts';
+import { goLive, replay, replayAfter, wantsReplay, type ReplayDeps, type ReplayOptions, type ResumeOptions } from './replay.ts';
 import { TopicCatalog } from './topic-catalog.ts';
 import { TopicStats, type TopicPage, type TopicQuery } from './topic-stats.ts';
 
@@ -31,7 +31,10 @@ export interface SubscribeOptions extends ReplayOptions {
   render?: Renderer;
   /** Skip messages the subscribing connection published itself. */
   skipOwn?: boolean;
-  /** Called once the subscription is in place, before any replayed message is queued, with the hub time it took effect. */
+  /**
+   * Called once the subscription is live (every message published from then on reaches it) and
+   * before any message of it is queued, with the hub time read just before it was put in place.
+   */
   accepted?: (ts: number) => void;
 }
 
@@ -253,19 +256,31 @@ export class Hub {
 
   // ---- subscriptions -------------------------------------------------------------------------
 
+  /** Subscribe `conn` to `pattern`: `subscribeAll` with one pattern. */
+  subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
+    return this.subscribeAll(conn, [pattern], options);
+  }
+
   /**
-   * Subscribe `conn` to `pattern`. With `snapshot` or `since`, history is sent first and live
-   * messages published meanwhile are buffered, then sent without gap or duplicate (replay.ts).
+   * Subscribe `conn` to every pattern (a tap's, an SSE stream's). `accepted` is called once all of
+   * them are live, i.e. every message published from then on reaches the connection, and before
+   * any message of theirs is queued: messages that arrive meanwhile wait and follow it. With
+   * `snapshot`, `since` or `sinceTs`, history comes next, then what was buffered, without gap or
+   * duplicate (replay.ts). Resolves when live delivery has begun. Rejects, with nothing left
+   * subscribed and `accepted` not called, when any pattern is refused or the broker could not put
+   * it in place (HubError `unavailable`). A replay that fails later closes the connection 1011.
    */
-  async subscribe(conn: Connection, pattern: string, options: SubscribeOptions = {}): Promise<void> {
-    const replaying = wantsReplay(options);
-    const sub = this.addSubscription(conn, pattern, options, replaying);
-    const acceptedAt = this.broker.now(); // the clock message ts come from (Redis time with Redis)
-    await this.broker.subscribe(pattern);
+  async subscribeAll(conn: Connection, patterns: readonly string[], options: SubscribeOptions = {}): Promise<void> {
+    const acceptedAt = this.broker.now(); // before any subscription: nothing missed is older
+    const subs = await this.register(conn, patterns, options);
+    if (conn.closed) return;
     options.accepted?.(acceptedAt);
-    if (!replaying) return;
+    if (!wantsReplay(options)) {
+      for (const sub of subs) goLive(sub, new Map(), this.replayDeps);
+      return;
+    }
     try {
-      await replay(sub, options, this.replayDeps);
+      await Promise.all(subs.map((sub) => replay(sub, options, this.replayDeps)));
     } catch (err) {
       // Replying twice is not allowed; closing makes the client reconnect and resume.
       this.logError(err, conn);
@@ -275,12 +290,14 @@ export class Hub {
 
   /**
    * Subscribe `conn` to every pattern at once and resume them from a global position (an SSE
-   * stream's Last-Event-ID): one replay merged across all their topics in pos order (replay.ts),
-   * then live, without gap or duplicate.
+   * stream's Last-Event-ID): `accepted` once all are live (as for subscribeAll), then one replay
+   * merged across all their topics in pos order (replay.ts), then live, without gap or duplicate.
    */
-  async resume(conn: Connection, patterns: readonly string[], options: ResumeOptions & { maxHz?: number }): Promise<void> {
-    const subs = patterns.map((pattern) => this.addSubscription(conn, pattern, options, true));
-    for (const pattern of patterns) await this.broker.subscribe(pattern);
+  async resume(conn: Connection, patterns: readonly string[], options: ResumeOptions & Pick<SubscribeOptions, 'maxHz' | 'accepted'>): Promise<void> {
+    const acceptedAt = this.broker.now();
+    const subs = await this.register(conn, patterns, options);
+    if (conn.closed) return;
+    options.accepted?.(acceptedAt);
     try {
       await replayAfter(subs, options, this.replayDeps);
     } catch (err) {
@@ -289,8 +306,40 @@ export class Hub {
     }
   }
 
-  /** Check and register one subscription (replacing the connection's own of the same pattern). */
-  private addSubscription(conn: Connection, pattern: string, options: SubscribeOptions, replaying: boolean): Subscription {
+  /**
+   * Register a buffering subscription per pattern and wait until the broker has every one live.
+   * On any failure, withdraws those it registered (each broker subscribe is matched by an
+   * unsubscribe) and rethrows; a broker that could not subscribe becomes HubError `unavailable`.
+   */
+  private async register(conn: Connection, patterns: readonly string[], options: SubscribeOptions): Promise<Subscription[]> {
+    const subs: Subscription[] = [];
+    const live: Promise<void>[] = [];
+    try {
+      for (const pattern of patterns) {
+        subs.push(this.addSubscription(conn, pattern, options));
+        live.push(this.broker.subscribe(pattern));
+      }
+      await Promise.all(live);
+      return subs;
+    } catch (err) {
+      for (const sub of subs) this.withdraw(sub);
+      if (err instanceof BrokerUnavailableError) throw new HubError('unavailable', `the message broker could not subscribe: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** Remove a subscription unless it is already gone (the connection closed, or a newer one replaced it). */
+  private withdraw(sub: Subscription): void {
+    if (sub.conn.subs.get(sub.pattern) !== sub) return;
+    sub.conn.subs.delete(sub.pattern);
+    this.dropSubscription(sub);
+  }
+
+  /**
+   * Check and register one subscription (replacing the connection's own of the same pattern). It
+   * buffers what it receives until it goes live (goLive, or the end of its replay).
+   */
+  private addSubscription(conn: Connection, pattern: string, options: Pick<SubscribeOptions, 'maxHz' | 'render' | 'skipOwn'>): Subscription {
     if (conn.closed) throw new HubError('unavailable', 'connection closed'); // detach has run: nothing would remove it
     const problem = topicError(pattern, true);
     if (problem) throw new HubError('bad_topic', problem);
@@ -308,7 +357,7 @@ export class Hub {
       render: options.render ?? null,
       skipOwn: options.skipOwn ?? false,
       maxHz,
-      replayBuffer: replaying ? [] : null,
+      replayBuffer: [],
       floor: null,
       throttle: maxHz > 0 ? new Map() : null,
     };

@@ -66,6 +66,15 @@ export async function replay(sub: Subscription, options: ReplayOptions, deps: Re
     // Pace big replays by the socket, so they never blow the outbox bound.
     if (conn.outbox.depth > deps.outboxLimitBytes / 2) await conn.drained();
   }
+  goLive(sub, sent, deps);
+}
+
+/**
+ * End a subscription's buffering: what was buffered meanwhile follows, minus what a replay sent
+ * (`sent`: per topic, the highest seq the client has), then live delivery. A fresh subscription
+ * buffers too, from the moment it is registered until its acknowledgement (welcome, `ok`) is queued.
+ */
+export function goLive(sub: Subscription, sent: Map<string, number>, deps: ReplayDeps): void {
   const buffered = sub.replayBuffer ?? [];
   sub.replayBuffer = null;
   sub.floor = sent.size > 0 ? sent : null;

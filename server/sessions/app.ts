@@ -66,8 +66,8 @@ export class AppSession implements Session {
         return { role: conn.principal.role };
       }
       case 'sub': {
-        // The ok must precede any replayed message, so it is sent the moment the sub is accepted.
-        // `ts` is when the subscription took effect: a resume passes it back as `sinceTs`.
+        // The ok goes once the subscription is live and before any message of it (replayed or live).
+        // `ts` is hub time from just before it was put in place: a resume passes it back as `sinceTs`.
         const accepted = (ts: number) => conn.sendJson({ op: 'ok', id: req.id, epoch: hub.epoch, ts });
         const { snapshot, since, sinceTs, epoch, maxHz } = req;
         await hub.subscribe(conn, req.topic, { snapshot, since, sinceTs, epoch, maxHz, accepted });

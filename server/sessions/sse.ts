@@ -1,15 +1,15 @@
 /**
  * SSE streams: `GET /sse/<pattern>[,<pattern>]`, a read-only tap over Server-Sent Events. The
- * stream starts with a welcome event whose id is its start position, so a stream that drops before
- * any message resumes from where it began; messages carry `id: <epoch>:<pos>` (sse-frame.ts). A
- * `Last-Event-ID` resumes every pattern from that position in one replay merged in pos order
+ * stream starts with a welcome event, once every subscription is live, whose id is its start
+ * position, so a stream that drops before any message resumes from where it began; messages
+ * carry `id: <epoch>:<pos>` (sse-frame.ts). A `Last-Event-ID` resumes every pattern from that position in one replay merged in pos order
  * (Hub.resume); without one, the tap query (`snapshot`, `since`, `sinceTs`) works as for a tap.
  */
 import type { Connection } from '../core/connection.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
 import type { SseTransport } from '../core/sse-transport.ts';
-import type { WelcomeFrame } from '../../protocol/wire.ts';
 import type { Session } from './session.ts';
+import { streamFailed, streamWelcome } from './stream.ts';
 
 /** A Last-Event-ID, parsed (sse-frame.ts parseSseId). */
 export interface SsePosition {
@@ -29,38 +29,25 @@ export class SseSession implements Session {
   ) {}
 
   start(): void {
-    this.open().catch((err: unknown) => {
-      this.hub.logError(err, this.conn);
-      this.conn.sendJson({ op: 'error', code: 'unavailable', message: 'could not start the stream; reconnect' });
-      this.conn.close(1011, 'stream start failed');
-    });
+    this.open().catch((err: unknown) => streamFailed(this.hub, this.conn, err));
   }
 
   /** SSE carries nothing from the client after the request. */
   onText(): void {}
 
+  /** Subscribes every pattern; the welcome goes once all are live, before any message or reset. */
   private async open(): Promise<void> {
     const { hub, conn, patterns, options } = this;
     const resume = this.lastEventId;
-    // `ts` and the position are read before any subscription is in place, so nothing the stream
-    // misses is after either of them (see TapSession). The same epoch resumes where it left off.
-    const ts = hub.broker.now();
+    // The position is read before any subscription is in place, so nothing the stream misses is
+    // before it (as `ts`, see TapSession). The same epoch resumes where it left off.
     const position = await hub.broker.position();
     // An id from the future (not one this epoch gave) must not hide the ids of what comes next.
     const start = resume && resume.epoch === hub.epoch ? Math.min(resume.pos, position) : position;
     if (conn.closed) return;
     this.transport.startAt(start);
-    const welcome: WelcomeFrame = { op: 'welcome', v: 1, epoch: hub.epoch, node: hub.nodeId, role: conn.principal.role, maxPayload: hub.config.maxPayload, ts };
-    conn.sendJson(welcome);
-    if (resume) {
-      await hub.resume(conn, patterns, { afterPos: resume.pos, epoch: resume.epoch, snapshot: options.snapshot, maxHz: options.maxHz });
-      return;
-    }
-    for (const pattern of patterns) {
-      hub.subscribe(conn, pattern, options).catch((err: unknown) => {
-        hub.logError(err, conn);
-        conn.sendJson({ op: 'error', code: 'internal', message: `could not subscribe to '${pattern}'` });
-      });
-    }
+    const accepted = (ts: number) => conn.sendJson(streamWelcome(hub, conn, ts));
+    if (resume) await hub.resume(conn, patterns, { afterPos: resume.pos, epoch: resume.epoch, snapshot: options.snapshot, maxHz: options.maxHz, accepted });
+    else await hub.subscribeAll(conn, patterns, { ...options, accepted });
   }
 }

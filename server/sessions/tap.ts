@@ -1,13 +1,15 @@
 /** Taps: read-only streams of messages for `wscat -c ws://host/ws/<pattern>[,<pattern>]`. */
 import type { Connection } from '../core/connection.ts';
 import type { Hub, SubscribeOptions } from '../core/hub.ts';
-import type { WelcomeFrame } from '../../protocol/wire.ts';
 import type { Session } from './session.ts';
+import { streamFailed, streamWelcome } from './stream.ts';
 
 /**
- * A tap's first frame is a welcome with the epoch and `ts`, the hub time its subscriptions took
- * effect, so it can resume elsewhere (`?since=<topic>:<seq>,..&sinceTs=<ts>&epoch=<epoch>`);
- * then messages, `reset` frames and errors.
+ * A tap's first frame is a welcome with the epoch and `ts`, sent once every subscription is live:
+ * every message published after it reaches the tap. `ts`, the hub time read just before the
+ * subscriptions were put in place, lets it resume elsewhere
+ * (`?since=<topic>:<seq>,..&sinceTs=<ts>&epoch=<epoch>`); then messages, `reset` frames and
+ * errors. A tap whose subscriptions cannot be put in place gets an error and close 1011 instead.
  */
 export class TapSession implements Session {
   /** What to subscribe to, until start() has: an idle tap lives long and needs none of it after. */
@@ -22,22 +24,13 @@ export class TapSession implements Session {
     this.request = { patterns, options };
   }
 
-  /**
-   * Sends the welcome, then subscribes every pattern. `ts` is read before the first subscription
-   * is in place, so nothing the tap misses of a topic it never saw is older than `ts`.
-   */
+  /** Subscribes every pattern; the welcome goes once all are live, before any message. */
   start(): void {
     const { hub, conn } = this;
     const { patterns, options } = this.request!;
     this.request = null;
-    const welcome: WelcomeFrame = { op: 'welcome', v: 1, epoch: hub.epoch, node: hub.nodeId, role: conn.principal.role, maxPayload: hub.config.maxPayload, ts: hub.broker.now() };
-    conn.sendJson(welcome);
-    for (const pattern of patterns) {
-      hub.subscribe(conn, pattern, options).catch((err) => {
-        hub.logError(err, conn);
-        conn.sendJson({ op: 'error', code: 'internal', message: `could not subscribe to '${pattern}'` });
-      });
-    }
+    const accepted = (ts: number) => conn.sendJson(streamWelcome(hub, conn, ts));
+    hub.subscribeAll(conn, patterns, { ...options, accepted }).catch((err: unknown) => streamFailed(hub, conn, err));
   }
 
   onText(): void {

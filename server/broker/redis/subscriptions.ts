@@ -4,7 +4,7 @@
  * they bring decoded into envelopes.
  */
 import type { Logger } from 'pino';
-import type { Envelope } from '../broker.ts';
+import { BrokerUnavailableError, type Envelope } from '../broker.ts';
 import type { RedisClient } from './client.ts';
 import { isCovered, planUpstream, type UpstreamKind } from './upstream.ts';
 
@@ -33,10 +33,18 @@ export class UpstreamSubscriptions {
     private readonly log?: Logger,
   ) {}
 
-  /** One more local subscription to `pattern`; resolves once upstream is in line. */
-  add(pattern: string): Promise<void> {
+  /**
+   * One more local subscription to `pattern`. Resolves once an upstream subscription covering it
+   * is in place (Redis confirmed it), so every message published from then on reaches this node;
+   * rejects with BrokerUnavailableError when it could not be put in place (Redis unreachable).
+   * The local interest stays counted either way: `remove` takes it back.
+   */
+  async add(pattern: string): Promise<void> {
     this.refs.set(pattern, (this.refs.get(pattern) ?? 0) + 1);
-    return this.sync();
+    await this.sync();
+    if (!isCovered(pattern, this.upstream, this.redis.prefix)) {
+      throw new BrokerUnavailableError(this.redis.closed ? 'broker closed' : `Redis did not confirm the subscription to '${pattern}'`);
+    }
   }
 
   /** One local subscription to `pattern` fewer; upstream goes with the last one. */

@@ -31,7 +31,11 @@ export function planUpstream(patterns: Iterable<string>, prefix: string): Map<st
   return wanted;
 }
 
-/** True if a message on `topic`'s channel reaches this node through one of `upstream`. */
+/**
+ * True if a message on `topic`'s channel reaches this node through one of `upstream`. A pattern
+ * works too: its glob is always the prefix of its literal first tokens, so it is covered by the
+ * glob the planner gives it or by `<prefix>m:*`.
+ */
 export function isCovered(topic: string, upstream: ReadonlyMap<string, UpstreamKind>, prefix: string): boolean {
   const channel = `${prefix}m:${topic}`;
   for (const [name, kind] of upstream) {
