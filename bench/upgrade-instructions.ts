@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/upgrade-instructions.ts [--connections=1000] [--warmup=1000] [--parallel=50] [--path=/ws/t] [--protocol=] [--settle=3000] [--entry=<hub bundle>]`
+ * `npx tsx bench/upgrade-instructions.ts [--connections=1000] [--warmup=1000] [--parallel=50] [--path=/ws/t] [--protocol=] [--settle=15000] [--entry=<hub bundle>]`
  *
  * Instructions per accepted WebSocket handshake, counted by valgrind's callgrind in the hub
  * process (the bundle, dist/hub/main.mjs, built first; or `entry`, another build to compare
@@ -29,7 +29,7 @@ const parallel = Number(arg('parallel', '50'));
 const path = arg('path', '/ws/t');
 const protocol = arg('protocol', '');
 /** Milliseconds between the warm-up's closes and the idle window, for the GC and compiler threads to settle. */
-const settleMs = Number(arg('settle', '3000'));
+const settleMs = Number(arg('settle', '15000'));
 const outDir = `${root}/bench/results/callgrind`;
 
 /** Instructions (Ir) of a dump: in all, and on the main thread (node's event loop, where handshakes are handled). */
