@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/upgrade-instructions.ts [--connections=1000] [--warmup=1000] [--parallel=50] [--path=/ws/t] [--protocol=] [--entry=<hub bundle>]`
+ * `npx tsx bench/upgrade-instructions.ts [--connections=1000] [--warmup=1000] [--parallel=50] [--path=/ws/t] [--protocol=] [--settle=15000] [--entry=<hub bundle>]`
  *
  * Instructions per accepted WebSocket handshake, counted by valgrind's callgrind in the hub
  * process (the bundle, dist/hub/main.mjs, built first; or `entry`, another build to compare
@@ -28,6 +28,8 @@ const warmup = Number(arg('warmup', '1000'));
 const parallel = Number(arg('parallel', '50'));
 const path = arg('path', '/ws/t');
 const protocol = arg('protocol', '');
+/** Milliseconds between the warm-up's closes and the idle window, for the GC and compiler threads to settle. */
+const settleMs = Number(arg('settle', '15000'));
 const outDir = `${root}/bench/results/callgrind`;
 
 /** Instructions (Ir) of a dump: in all, and on the main thread (node's event loop, where handshakes are handled). */
@@ -88,7 +90,7 @@ const control = (cmd: '-z' | '-d') => execFileSync('callgrind_control', [vgdb, c
 try {
   const url = `ws://127.0.0.1:${server.port}${path}`;
   await closeAll(await storm(url, warmup));
-  await sleep(3000);
+  await sleep(settleMs);
   control('-z');
   const idleStart = performance.now();
   await sleep(10_000);
