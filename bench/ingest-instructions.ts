@@ -16,7 +16,7 @@
  * in bench/results/callgrind/ for `callgrind_annotate`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './lib/clock.ts';
@@ -24,6 +24,7 @@ import { LoadgenPool } from './lib/loadgen-pool.ts';
 import { measureStep } from './lib/measure.ts';
 import { ServerProcess } from './lib/server-proc.ts';
 import { serverDef, type IngestForm, type ServerName } from './lib/targets.ts';
+import { dumpedInstructions, type Counted } from './lib/callgrind.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -35,27 +36,6 @@ const batch = Number(arg('batch', '100'));
 const warmup = Number(arg('warmup', '20000'));
 const warmupRate = Number(arg('warmup-rate', '1000'));
 const outDir = `${root}/bench/results/callgrind`;
-
-/** Instructions (Ir) of a dump: in all, and split between threads. */
-interface Counted {
-  total: number;
-  /** Under node's event loop: the main thread, where the messages are handled (scavenges included). */
-  main: number;
-  /** In V8's worker threads: TurboFan compiling, concurrent marking and sweeping. */
-  workers: number;
-}
-
-/** The newest dump of `prefix` in `outDir`, counted. */
-function dumpedInstructions(prefix: string): Counted {
-  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
-  const last = files[files.length - 1];
-  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
-  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
-  if (!m) throw new Error(`no totals in ${last}`);
-  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', `${outDir}/${last}`], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  const inclusive = (fn: string) => Number(new RegExp(`^\\s*([\\d,]+) .*${fn}`, 'm').exec(annotated)?.[1].replace(/,/g, '') ?? 0);
-  return { total: Number(m[1]), main: inclusive('node::SpinEventLoopInternal'), workers: inclusive('PlatformWorkerThread') };
-}
 
 async function measure(name: ServerName): Promise<number> {
   const def = serverDef(name);
@@ -85,7 +65,7 @@ async function measure(name: ServerName): Promise<number> {
     await sleep(10_000);
     control('-d');
     await sleep(500);
-    const idle = dumpedInstructions(stamp);
+    const idle = dumpedInstructions(outDir, stamp);
     const idleMs = performance.now() - idleStart - 500;
     control('-z');
     const windowStart = performance.now();
@@ -95,7 +75,7 @@ async function measure(name: ServerName): Promise<number> {
     const windowMs = performance.now() - windowStart;
     control('-d');
     await sleep(500);
-    const counted = dumpedInstructions(stamp);
+    const counted = dumpedInstructions(outDir, stamp);
     const perMessage = (k: keyof Counted) => (counted[k] - (idle[k] / idleMs) * windowMs) / processed;
     process.stdout.write(
       `${name} ${form}: ${step.sent} sent, ${processed} processed (acked, or received when not acked); ${perMessage('total').toFixed(0)} instructions per message ` +

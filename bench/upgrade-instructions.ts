@@ -13,13 +13,14 @@
  * in bench/results/callgrind/ for `callgrind_annotate`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { sleep } from './lib/clock.ts';
 import { ServerProcess } from './lib/server-proc.ts';
 import { serverDef } from './lib/targets.ts';
+import { dumpedInstructions, type Counted } from './lib/callgrind.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, fallback: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -31,24 +32,6 @@ const protocol = arg('protocol', '');
 /** Milliseconds between the warm-up's closes and the idle window, for the GC and compiler threads to settle. */
 const settleMs = Number(arg('settle', '15000'));
 const outDir = `${root}/bench/results/callgrind`;
-
-/** Instructions (Ir) of a dump: in all, and on the main thread (node's event loop, where handshakes are handled). */
-interface Counted {
-  total: number;
-  main: number;
-}
-
-/** The newest dump of `prefix`, counted. */
-function dumpedInstructions(prefix: string): Counted {
-  const files = readdirSync(outDir).filter((f) => f.startsWith(`${prefix}.`) && /\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
-  const last = files[files.length - 1];
-  if (!last) throw new Error(`no callgrind dump ${prefix}.*`);
-  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(`${outDir}/${last}`, 'utf8'));
-  if (!m) throw new Error(`no totals in ${last}`);
-  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', `${outDir}/${last}`], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  const main = Number(/^\s*([\d,]+) .*node::SpinEventLoopInternal/m.exec(annotated)?.[1].replace(/,/g, '') ?? 0);
-  return { total: Number(m[1]), main };
-}
 
 /** Open one client and resolve once its first frame arrives. */
 function open(url: string): Promise<WebSocket> {
@@ -97,14 +80,14 @@ try {
   control('-d');
   const idleMs = performance.now() - idleStart;
   await sleep(500);
-  const idle = dumpedInstructions(stamp);
+  const idle = dumpedInstructions(outDir, stamp);
   control('-z');
   const windowStart = performance.now();
   const opened = await storm(url, connections);
   control('-d');
   const windowMs = performance.now() - windowStart;
   await sleep(500);
-  const counted = dumpedInstructions(stamp);
+  const counted = dumpedInstructions(outDir, stamp);
   const per = (k: keyof Counted) => ((counted[k] - (idle[k] / idleMs) * windowMs) / connections).toFixed(0);
   process.stdout.write(
     `${connections} handshakes to ${path}${protocol ? ` (${protocol})` : ''} in ${(windowMs / 1000).toFixed(1)} s: ${per('main')} instructions per handshake on the main thread, ` +
