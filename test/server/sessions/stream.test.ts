@@ -1,5 +1,5 @@
 /**
- * A tap's and an SSE stream's welcome (stream.ts) comes once every subscription is live: on a node
+ * A tap's and an SSE stream's welcome (stream.ts), and an app-mode sub's ok, come once every subscription is live: on a node
  * whose Redis round trips take 300 ms (a delay relay), with another node publishing the whole
  * time, every message acknowledged after the client received its welcome arrives, in order, once,
  * and nothing precedes the welcome. A stream whose subscriptions Redis refuses gets an error and
@@ -107,6 +107,21 @@ describe('stream welcome, over a slow Redis', () => {
     const seqs = seqsByTopic(t.frames()).get('wd.x')!;
     expect(seqs).toEqual(range(seqs[0], run.last('wd.x')));
     expect(seqs.length).toBeGreaterThan(3);
+  }, 20_000);
+
+  it("an app-mode sub's ok: nothing before it, then every message acknowledged after it, in order, once", async () => {
+    const app = await openSocket(nodes.slow.wsUrl, 'hub.v1');
+    sockets.push(app);
+    await app.nextJson((f) => f.op === 'welcome');
+    const frames = () => app.frames.slice(1).map((f) => JSON.parse(f) as Frame); // after the welcome
+    const okd = () => frames().some((f) => 'op' in f && f.op === 'ok');
+    const topics = ['wh.x', 'wh.y'];
+    const run = await publishWhile(topics, okd, async () => app.send({ op: 'sub', id: 7, topic: 'wh.*' }));
+    await until('the app to reach the last seqs', () => topics.every((topic) => seqsByTopic(frames()).get(topic)?.at(-1) === run.last(topic)), 10_000);
+    const all = frames();
+    expect(all[0]).toMatchObject({ op: 'ok', id: 7, epoch: nodes.slow.hub.epoch, ts: expect.any(Number) });
+    expect(all.slice(1).filter((f) => 'op' in f)).toEqual([]);
+    expectEverythingAfterWelcome(all, run, topics);
   }, 20_000);
 
   /** The stream's events, as frames: messages, and `{op: <event>}` for the rest. */
