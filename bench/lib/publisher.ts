@@ -13,7 +13,8 @@
  * HTTP/1.1 clients do not pipeline (Node's Agent sends a socket's next request only after its
  * response), so an HTTP publisher is a pool of `httpSockets` keep-alive sockets per connection,
  * each with one request in flight: as many requests in flight as sockets, never more (a request
- * waiting in the Agent's queue would only age).
+ * waiting in the Agent's queue would only age). A socket's next due request starts as soon as
+ * its response ends, not at the next tick.
  *
  * Message `i` of a run goes to `topics[i % topics.length]` (the bench topic by default), on
  * connection `i % connections`.
@@ -101,6 +102,17 @@ export function countReply(text: string, sizeOf: (id: unknown) => number = () =>
   return { acks: 0, errors: 0 };
 }
 
+/** A run's progress: messages sent so far out of `total`, due at `rate` from `startAt`. */
+interface Run {
+  rate: number;
+  total: number;
+  startAt: number;
+  /** When the last message was sent. */
+  endAt: number;
+  sent: number;
+  requests: number;
+}
+
 export class Publisher {
   private sockets: WebSocket[] = [];
   private agent: Agent | null = null;
@@ -110,6 +122,8 @@ export class Publisher {
   private errors = 0;
   private inFlight = 0;
   private firstError: string | null = null;
+  /** The run in progress, if any. */
+  private running: Run | null = null;
   /** Batch forms: the size of each request still unanswered, by id. */
   private readonly batchSizes = new Map<number, number>();
   private readonly topics: string[];
@@ -190,25 +204,36 @@ export class Publisher {
     this.acks = 0;
     this.errors = 0;
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));
-    const startAt = nowMs();
-    let endAt = startAt;
-    let sent = 0;
-    let requests = 0;
-    while (sent < total) {
-      const t = nowMs();
-      // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
-      let due = Math.min(total, Math.floor(((t - startAt) * rate) / 1000) + 1);
-      if (due < total) due = sent + Math.floor((due - sent) / this.sendAt) * this.sendAt; // whole batches only
-      if (due > sent) {
-        // HTTP may start fewer than due (every socket busy): the rest waits, and the rate falls behind.
-        const [messages, reqs] = this.http ? this.sendHttp(sent, due, t) : [due - sent, this.sendWs(sent, due, t)];
-        sent += messages;
-        requests += reqs;
-        if (messages > 0) endAt = t;
+    const run: Run = { rate, total, startAt: nowMs(), endAt: 0, sent: 0, requests: 0 };
+    run.endAt = run.startAt;
+    this.running = run;
+    try {
+      while (run.sent < total) {
+        this.sendDue(run);
+        if (run.sent < total) await sleep(1);
       }
-      if (sent < total) await sleep(1);
+    } finally {
+      this.running = null;
     }
-    return { sent, requests, startAt, endAt, acks: this.acks, errors: this.errors, firstError: this.firstError };
+    return { sent: run.sent, requests: run.requests, startAt: run.startAt, endAt: run.endAt, acks: this.acks, errors: this.errors, firstError: this.firstError };
+  }
+
+  /**
+   * Sends what is due of `run` now. Called each tick, and by an HTTP response as it frees its
+   * socket: waiting for the next tick would cap each socket near one request per millisecond,
+   * a limit of the generator, not of the server.
+   */
+  private sendDue(run: Run): void {
+    const t = nowMs();
+    // +1: the first message goes out at t = 0, the last one at t = (total - 1) / rate.
+    let due = Math.min(run.total, Math.floor(((t - run.startAt) * run.rate) / 1000) + 1);
+    if (due < run.total) due = run.sent + Math.floor((due - run.sent) / this.sendAt) * this.sendAt; // whole batches only
+    if (due <= run.sent) return;
+    // HTTP may start fewer than due (every socket busy): the rest waits, and the rate falls behind.
+    const [messages, reqs] = this.http ? this.sendHttp(run.sent, due, t) : [due - run.sent, this.sendWs(run.sent, due, t)];
+    run.sent += messages;
+    run.requests += reqs;
+    if (messages > 0) run.endAt = t;
   }
 
   /** Sends messages [from, to) of the run over the WebSocket connections; returns the frames sent. */
@@ -278,6 +303,7 @@ export class Publisher {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         this.inFlight--;
+        if (this.running) this.sendDue(this.running);
         const text = Buffer.concat(chunks).toString();
         if (res.statusCode !== 200) {
           this.errors += messages;
@@ -292,6 +318,7 @@ export class Publisher {
     });
     req.on('error', (err) => {
       this.inFlight--;
+      if (this.running) this.sendDue(this.running);
       this.errors += messages;
       this.firstError ??= `HTTP ${err.message}`;
     });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { DEFAULT_HTTP_SOCKETS, Publisher } from '../../../bench/lib/publisher.ts';
 import { until } from '../../support/until.ts';
 
-/** A publish endpoint that answers after `delayMs` and records, per client socket, its requests and the most in flight at once. */
+/** A publish endpoint that answers after `delayMs` (0: at once) and records, per client socket, its requests and the most in flight at once. */
 function slowEndpoint(delayMs: number) {
   const perSocket = new Map<string, { requests: number; inFlight: number; maxInFlight: number }>();
   let messages = 0;
@@ -20,10 +20,12 @@ function slowEndpoint(delayMs: number) {
     req.on('end', () => {
       const batch = req.url === '/api/publish' ? (JSON.parse(body) as { messages: unknown[] }).messages : null;
       messages += batch ? batch.length : 1;
-      setTimeout(() => {
+      const answer = () => {
         s.inFlight--;
         res.end(batch ? JSON.stringify({ results: batch.map((_, i) => ({ seq: i, ts: 1 })), failed: 0 }) : '{"topic":"t","seq":1,"ts":1}');
-      }, delayMs);
+      };
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer(); // a timer of 0 still waits >= 1 ms
     });
   });
   return { server, perSocket, messages: () => messages };
@@ -77,5 +79,21 @@ describe('Publisher over HTTP', () => {
     expect(sockets.length).toBeLessThanOrEqual(DEFAULT_HTTP_SOCKETS);
     expect(Math.max(...sockets.map((s) => s.maxInFlight))).toBe(1);
     expect(sockets.reduce((a, s) => a + s.requests, 0)).toBe(run.requests);
+  });
+
+  it("starts a socket's next due request as its response ends, not at the next 1 ms tick", async () => {
+    const endpoint = slowEndpoint(0);
+    const url = await listen(endpoint.server);
+    const pub = new Publisher({ url, format: 'http', httpSockets: 1 });
+    publishers.push(pub);
+    await pub.open();
+    // 2000 messages due at once on one socket: one per tick would take at least 2000 ms (a timer
+    // waits >= 1 ms); starting each as the last one is answered takes a round trip apiece.
+    const run = await pub.run(1_000_000, 2);
+    await until('no request in flight', () => pub.replies().inFlight === 0);
+    expect(run.sent).toBe(2000);
+    expect(run.endAt - run.startAt).toBeLessThan(1500);
+    expect(endpoint.messages()).toBe(2000);
+    expect(pub.replies()).toMatchObject({ acks: 2000, errors: 0 });
   });
 });
