@@ -13,8 +13,8 @@
  * HTTP/1.1 clients do not pipeline (Node's Agent sends a socket's next request only after its
  * response), so an HTTP publisher is a pool of `httpSockets` keep-alive sockets per connection,
  * each with one request in flight: as many requests in flight as sockets, never more (a request
- * waiting in the Agent's queue would only age). A socket's next due request starts as soon as
- * its response ends, not at the next tick.
+ * waiting in the Agent's queue would only age). In the per-message form a socket's next due
+ * request starts as soon as its response ends, not at the next tick.
  *
  * Message `i` of a run goes to `topics[i % topics.length]` (the bench topic by default), on
  * connection `i % connections`.
@@ -219,9 +219,9 @@ export class Publisher {
   }
 
   /**
-   * Sends what is due of `run` now. Called each tick, and by an HTTP response as it frees its
-   * socket: waiting for the next tick would cap each socket near one request per millisecond,
-   * a limit of the generator, not of the server.
+   * Sends what is due of `run` now. Called each tick, and by a per-message HTTP response as it
+   * frees its socket: waiting for the next tick would cap each socket near one request per
+   * millisecond, a limit of the generator, not of the server.
    */
   private sendDue(run: Run): void {
     const t = nowMs();
@@ -234,6 +234,14 @@ export class Publisher {
     run.sent += messages;
     run.requests += reqs;
     if (messages > 0) run.endAt = t;
+  }
+
+  /**
+   * An HTTP response ended: a per-message publisher sends what is due at once. A batch publisher
+   * waits for the tick, so its requests carry the tick's messages rather than one or two.
+   */
+  private socketFreed(): void {
+    if (this.running && this.target.format === 'http') this.sendDue(this.running);
   }
 
   /** Sends messages [from, to) of the run over the WebSocket connections; returns the frames sent. */
@@ -303,7 +311,7 @@ export class Publisher {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         this.inFlight--;
-        if (this.running) this.sendDue(this.running);
+        this.socketFreed();
         const text = Buffer.concat(chunks).toString();
         if (res.statusCode !== 200) {
           this.errors += messages;
@@ -318,7 +326,7 @@ export class Publisher {
     });
     req.on('error', (err) => {
       this.inFlight--;
-      if (this.running) this.sendDue(this.running);
+      this.socketFreed();
       this.errors += messages;
       this.firstError ??= `HTTP ${err.message}`;
     });

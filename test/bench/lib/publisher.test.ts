@@ -96,4 +96,17 @@ describe('Publisher over HTTP', () => {
     expect(endpoint.messages()).toBe(2000);
     expect(pub.replies()).toMatchObject({ acks: 2000, errors: 0 });
   });
+
+  it("batches carry the tick's messages: a freed socket does not send a batch of one or two", async () => {
+    const endpoint = slowEndpoint(0);
+    const url = await listen(endpoint.server);
+    const pub = new Publisher({ url, format: 'http-batch', batch: 100 });
+    publishers.push(pub);
+    await pub.open();
+    const run = await pub.run(4000, 200); // 800 messages, >= 4 due per tick
+    await until('no batch in flight', () => pub.replies().inFlight === 0);
+    expect(run.sent).toBe(800);
+    expect(endpoint.messages()).toBe(800);
+    expect(run.requests).toBeLessThan(300); // one per tick: <= ~200 in 200 ms; one per answer: 450+ measured
+  });
 });
