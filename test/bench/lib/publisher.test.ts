@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_HTTP_SOCKETS, Publisher } from '../../../bench/lib/publisher.ts';
+import { DEFAULT_HTTP_SOCKETS, Publisher, type PublisherTarget } from '../../../bench/lib/publisher.ts';
 import { until } from '../../support/until.ts';
 
 /** A publish endpoint that answers after `delayMs` (0: at once) and records, per client socket, its requests and the most in flight at once. */
@@ -45,16 +45,20 @@ describe('Publisher over HTTP', () => {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
-  it('keeps one request in flight on each of its httpSockets keep-alive sockets, and no more', async () => {
-    const endpoint = slowEndpoint(20);
-    const url = await listen(endpoint.server);
-    // 2 publishers x 3 sockets; 2000 msg/s against 20 ms answers needs ~40 in flight: the pool (6) is the limit.
-    const pub = new Publisher({ url, format: 'http', connections: 2, httpSockets: 3 });
+  /** A publisher of `target` against an endpoint answering after `delayMs`, run at `rate` for `ms`, every answer in. */
+  async function publishTo(delayMs: number, target: Omit<PublisherTarget, 'url'>, rate: number, ms: number) {
+    const endpoint = slowEndpoint(delayMs);
+    const pub = new Publisher({ url: await listen(endpoint.server), ...target });
     publishers.push(pub);
     await pub.open();
-    const run = await pub.run(2000, 200);
+    const run = await pub.run(rate, ms);
     await until('no request in flight', () => pub.replies().inFlight === 0);
-    const sockets = [...endpoint.perSocket.values()];
+    return { endpoint, pub, run, sockets: [...endpoint.perSocket.values()] };
+  }
+
+  it('keeps one request in flight on each of its httpSockets keep-alive sockets, and no more', async () => {
+    // 2 publishers x 3 sockets; 2000 msg/s against 20 ms answers needs ~40 in flight: the pool (6) is the limit.
+    const { endpoint, pub, run, sockets } = await publishTo(20, { format: 'http', connections: 2, httpSockets: 3 }, 2000, 200);
     expect(sockets).toHaveLength(6);
     expect(Math.max(...sockets.map((s) => s.maxInFlight))).toBe(1);
     expect(sockets.every((s) => s.requests > 1)).toBe(true); // kept alive and reused
@@ -65,32 +69,19 @@ describe('Publisher over HTTP', () => {
   });
 
   it('batches: counts every message of every batch once, over the default pool', async () => {
-    const endpoint = slowEndpoint(5);
-    const url = await listen(endpoint.server);
-    const pub = new Publisher({ url, format: 'http-batch', batch: 10 });
-    publishers.push(pub);
-    await pub.open();
-    const run = await pub.run(4000, 200); // 800 messages
-    await until('no batch in flight', () => pub.replies().inFlight === 0);
+    const { endpoint, pub, run, sockets } = await publishTo(5, { format: 'http-batch', batch: 10 }, 4000, 200); // 800 messages
     expect(run.sent).toBe(800);
     expect(endpoint.messages()).toBe(800);
     expect(pub.replies()).toMatchObject({ acks: 800, errors: 0 });
-    const sockets = [...endpoint.perSocket.values()];
     expect(sockets.length).toBeLessThanOrEqual(DEFAULT_HTTP_SOCKETS);
     expect(Math.max(...sockets.map((s) => s.maxInFlight))).toBe(1);
     expect(sockets.reduce((a, s) => a + s.requests, 0)).toBe(run.requests);
   });
 
   it("starts a socket's next due request as its response ends, not at the next 1 ms tick", async () => {
-    const endpoint = slowEndpoint(0);
-    const url = await listen(endpoint.server);
-    const pub = new Publisher({ url, format: 'http', httpSockets: 1 });
-    publishers.push(pub);
-    await pub.open();
     // 2000 messages due at once on one socket: one per tick would take at least 2000 ms (a timer
     // waits >= 1 ms); starting each as the last one is answered takes a round trip apiece.
-    const run = await pub.run(1_000_000, 2);
-    await until('no request in flight', () => pub.replies().inFlight === 0);
+    const { endpoint, pub, run } = await publishTo(0, { format: 'http', httpSockets: 1 }, 1_000_000, 2);
     expect(run.sent).toBe(2000);
     expect(run.endAt - run.startAt).toBeLessThan(1500);
     expect(endpoint.messages()).toBe(2000);
@@ -98,13 +89,7 @@ describe('Publisher over HTTP', () => {
   });
 
   it("batches carry the tick's messages: a freed socket does not send a batch of one or two", async () => {
-    const endpoint = slowEndpoint(0);
-    const url = await listen(endpoint.server);
-    const pub = new Publisher({ url, format: 'http-batch', batch: 100 });
-    publishers.push(pub);
-    await pub.open();
-    const run = await pub.run(4000, 200); // 800 messages, >= 4 due per tick
-    await until('no batch in flight', () => pub.replies().inFlight === 0);
+    const { endpoint, run } = await publishTo(0, { format: 'http-batch', batch: 100 }, 4000, 200); // 800 messages, >= 4 due per tick
     expect(run.sent).toBe(800);
     expect(endpoint.messages()).toBe(800);
     expect(run.requests).toBeLessThan(300); // one per tick: <= ~200 in 200 ms; one per answer: 450+ measured
