@@ -160,9 +160,9 @@ function inFront<C extends typeof createHttpServer | typeof createHttpsServer>(r
 }
 
 /**
- * node-server's `upgrade` listener with `route` asked first: the WebSocket routes' upgrades never
- * become a Request, and node-server (which runs the app for every other upgrade, and answers
- * what the app refuses) never sees them, so exactly one of the two answers each upgrade.
+ * node-server's `upgrade` listener with `route` asked first: `route` answers every WebSocket
+ * upgrade (the routes', and 404 for any other path), so node-server sees one only where `route`
+ * itself failed to read it, and exactly one of the two answers each upgrade.
  */
 function inFrontOfUpgrades(server: Server, route: UpgradeRoute): void {
   const listeners = server.listeners('upgrade') as Array<(...args: Parameters<UpgradeRoute>) => void>;

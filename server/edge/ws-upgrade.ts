@@ -120,9 +120,10 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
 
   /**
    * The route's path and a tap's decoded patterns, as Hono would route and decode them; null for
-   * any other request; 'unparsable' when node-server could not have built its URL.
+   * an upgrade to another protocol; 'unparsable' when node-server could not have built its URL;
+   * `{ elsewhere }` for a WebSocket upgrade of any other path.
    */
-  function routeOf(req: IncomingMessage): { url: string; path: string; tapParam: string | null } | 'unparsable' | null {
+  function routeOf(req: IncomingMessage): { url: string; path: string; tapParam: string | null } | { elsewhere: string } | 'unparsable' | null {
     // Other protocols: upgrade-guard.ts answers them. Any method: node-server's Request was a GET
     // whatever the request's, and `ws` refuses all but GET (405) once admitted.
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') return null;
@@ -131,7 +132,7 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
     const path = getPath({ url } as Request);
     if (path === '/ws') return { url, path, tapParam: null };
     const tap = TAP_PATH.exec(path);
-    return tap ? { url, path, tapParam: tryDecodeURIComponent(tap[1]) } : null;
+    return tap ? { url, path, tapParam: tryDecodeURIComponent(tap[1]) } : { elsewhere: path };
   }
 
   return (req, socket, head) => {
@@ -147,6 +148,12 @@ export function createWsUpgrade(options: WsUpgradeOptions): UpgradeRoute {
     if (route === 'unparsable') {
       // node-server threw before the app saw it and, with another upgrade listener, answered nothing.
       refuseTo(socket, clients.of(req), { code: 'bad_request', message: 'the request target or the Host header is malformed' });
+      return true;
+    }
+    if ('elsewhere' in route) {
+      // Only these paths take WebSockets. Through node-server the app would answer an upgrade of
+      // an HTTP route with its status and no body, and an SSE stream with a response appended.
+      refuseTo(socket, clients.of(req), { code: 'not_found', message: `WebSocket upgrades are served on /ws and /ws/<patterns>, not on '${route.elsewhere.slice(0, 100)}'` });
       return true;
     }
     upgrade(req, socket as Socket, head, route.url, route.path, route.tapParam).catch((err) => hub.logError(err));

@@ -1,7 +1,7 @@
 /**
  * The WebSocket upgrade route on the raw node request: every refusal exactly as the Hono path
  * answered it (status line, security headers in Headers' order, JSON body, framing), one answer
- * per upgrade whatever the path, a frame pipelined behind the handshake, a client that leaves
+ * per upgrade whatever the path (404 off the WebSocket routes), a frame pipelined behind the handshake, a client that leaves
  * mid-admission (its slot comes back), and TLS. Real hubs, raw sockets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,7 +106,7 @@ describe('WebSocket upgrade route', () => {
     expect(await exchange(port, upgradeRequest('/ws', host))).toBe(refusal(503, 'unavailable', 'this node is draining for a restart; connect to another node'));
   });
 
-  it('routes as Hono would (encoded and odd targets), and leaves every other path to the app: one answer each', async () => {
+  it('routes as Hono would (encoded and odd targets), and refuses every other path with 404: one answer each', async () => {
     const running = await hub({ maxConnectionsPerIp: 10 });
     const host = `127.0.0.1:${running.port}`;
     const opened = async (target: string, extra: Record<string, string> = {}) => {
@@ -121,11 +121,13 @@ describe('WebSocket upgrade route', () => {
       return response.split('\r\n')[0];
     };
     for (const target of ['/ws', '/w%73', '/x/../ws', '/ws#x', '/ws/ticks.%3E', '/ws/a%2Cb', `http://${host}/ws`]) expect(await opened(target), target).toBe('HTTP/1.1 101 Switching Protocols');
-    // Not a WebSocket route: the app answers (404 with its body, security headers), and only it.
-    for (const target of ['/nowhere', '/ws/', '/ws/a%0Ab']) {
+    // Not a WebSocket route, an HTTP or an SSE one included: 404 naming the WebSocket paths, once
+    // (through the app, an SSE stream used to be followed by a second response, an API route
+    // answered 200 with no body).
+    for (const [target, path] of [['/nowhere', '/nowhere'], ['/ws/', '/ws/'], ['/ws/a%0Ab', '/ws/a\nb'], ['/sse/ticks.*', '/sse/ticks.*'], ['/api/topics?limit=1', '/api/topics'], ['/healthz', '/healthz']]) {
       const response = await exchange(running.port, upgradeRequest(target, host));
       expect(response.match(/HTTP\/1\.1 /g), target).toHaveLength(1);
-      expect(response, target).toBe(`HTTP/1.1 404 Not Found\r\n${SECURITY.join('\r\n').replace('content-type: application/json', 'content-type: text/plain; charset=UTF-8')}\r\nConnection: close\r\nContent-Length: 13\r\n\r\n404 Not Found`);
+      expect(response, target).toBe(refusal(404, 'not_found', `WebSocket upgrades are served on /ws and /ws/<patterns>, not on '${path}'`));
     }
     // A refused WebSocket upgrade is answered once, too (node-server does not add its own).
     expect((await exchange(running.port, upgradeRequest('/ws?token=nope', host))).match(/HTTP\/1\.1 /g)).toHaveLength(1);
