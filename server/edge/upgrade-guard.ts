@@ -12,7 +12,7 @@ import type { WebSocketServer } from 'ws';
 import { guarded } from '../guard.ts';
 
 function notWebSocket(upgrade: string): string {
-  const body = JSON.stringify({ error: { code: 'bad_request', message: `only WebSocket upgrades are served (asked for '${upgrade.slice(0, 40)}')` } });
+  const body = JSON.stringify({ error: { code: 'bad_request', message: `only WebSocket upgrades are served (asked for '${upgrade.slice(0, 40)}'); send the request without Upgrade (curl: --http1.1 instead of --http2)` } });
   return `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 

@@ -222,7 +222,7 @@ describe('upgrade responses', () => {
     const { response, ms } = await rawExchange(running.port, h2c, { timeoutMs: 2000 });
     const { status, body } = parseResponse(response);
     expect(status).toBe(400);
-    expect(JSON.parse(body).error).toMatchObject({ code: 'bad_request', message: expect.stringContaining('only WebSocket upgrades') });
+    expect(JSON.parse(body).error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/only WebSocket upgrades.*--http1.1/) });
     expect(ms).toBeLessThan(1000);
     // WebSocket refusals the app does not route still get their answer (404 with its body).
     const missing = parseResponse((await rawExchange(running.port, upgradeRequest('/nowhere', host), { timeoutMs: 2000 })).response);
