@@ -204,8 +204,8 @@ export class Publisher {
     this.acks = 0;
     this.errors = 0;
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));
-    const run: Run = { rate, total, startAt: nowMs(), endAt: 0, sent: 0, requests: 0 };
-    run.endAt = run.startAt;
+    const startAt = nowMs();
+    const run: Run = { rate, total, startAt, endAt: startAt, sent: 0, requests: 0 };
     this.running = run;
     try {
       while (run.sent < total) {
