@@ -19,7 +19,7 @@ import { renderReport, type BenchReport, type ServerReport } from './lib/report.
 import { serverDef, unavailableReason, type ServerName } from './lib/targets.ts';
 import { runIngest } from './lib/ingest.ts';
 import { runManyTopics } from './lib/many-topics.ts';
-import { runIdleScale } from './lib/idle-scale.ts';
+import { IDLE_SCALE_FD_HEADROOM, runIdleScale } from './lib/idle-scale.ts';
 import { runStorm, stormUnavailable } from './lib/storm.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
             runStorm(serverDef('tickhub'), runnable.includes('ceiling') ? serverDef('ceiling') : null, opts, root, logFile, log),
           );
     }
-    const idleScaleShortfall = opts.phases.includes('idlescale') ? fdShortfall(opts.idleScale + 1000, '--idle-scale') : null;
+    const idleScaleShortfall = opts.phases.includes('idlescale') ? fdShortfall(opts.idleScale + IDLE_SCALE_FD_HEADROOM, '--idle-scale') : null;
     if (idleScaleShortfall) {
       log(`\n## idle memory at scale: skipped (${idleScaleShortfall})`);
       report.idleScale = { error: `skipped: ${idleScaleShortfall}` };

@@ -5,7 +5,7 @@
  * ceiling and uWS in turn. Reports the server's RSS growth per connection, and checks that every
  * connection is alive by publishing one message to all of them.
  *
- * Needs `ulimit -Hn` above N + 1000 for the server (the runner checks), and loopback addresses
+ * Needs `ulimit -Hn` at least N + IDLE_SCALE_FD_HEADROOM for the server (the runner checks), and loopback addresses
  * beyond 127.0.0.1 (Linux routes all of 127/8 to lo).
  */
 import { sleep } from './clock.ts';
@@ -19,6 +19,8 @@ import type { ServerDef, ServerName } from './targets.ts';
 
 export interface IdleScaleRun {
   server: ServerName;
+  /** Where its connections came from (a fresh set for each server). */
+  sourceAddresses: string[];
   opened: number;
   failed: number;
   firstError: string | null;
@@ -33,22 +35,34 @@ export interface IdleScaleRun {
 
 export interface IdleScaleResult {
   connections: number;
-  sourceAddresses: string[];
   loadgens: number;
   runs: IdleScaleRun[];
 }
 
-/** `count` loopback source addresses from 127.0.0.2 on. */
-export function sourceAddresses(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `127.0.${Math.floor((i + 2) / 256)}.${(i + 2) % 256}`);
+/**
+ * Open files the server needs beyond the N idle sockets: tickhub keeps up to 1024 descriptors in
+ * reserve and drops sockets past the rest (MAX_SOCKETS, server/fd-limit.ts), plus the publisher,
+ * the listener and the process's own files.
+ */
+export const IDLE_SCALE_FD_HEADROOM = 1200;
+
+/** `count` loopback source addresses from 127.0.0.2 on, skipping the first `skip`. */
+export function sourceAddresses(count: number, skip = 0): string[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = i + skip + 2;
+    return `127.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
+  });
 }
 
 export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOptions, root: string, logFile: (n: ServerName) => string, log: (line: string) => void): Promise<IdleScaleResult> {
   const n = opts.idleScale;
   // ~28k ephemeral ports per source address (the default 32768-60999 range), with room to spare.
-  const addresses = sourceAddresses(Math.max(1, Math.ceil(n / 20_000)));
+  const perRun = Math.max(1, Math.ceil(n / 20_000));
   const runs: IdleScaleRun[] = [];
-  for (const def of defs) {
+  for (const [k, def] of defs.entries()) {
+    // Fresh addresses for each server: the last run's closed sockets keep their ports in
+    // TIME_WAIT for 60 s, and a connect bound to a source address cannot reuse them.
+    const addresses = sourceAddresses(perRun, k * perRun);
     const pool = LoadgenPool.start(opts.idleScaleLoadgens, root);
     let server: ServerProcess | null = null;
     try {
@@ -59,9 +73,14 @@ export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOption
       log(`  ${def.name}: ${c.opened} of ${n} connections opened in ${c.ms.toFixed(0)} ms${c.failed ? `, ${c.failed} failed: ${c.firstError}` : ''}`);
       await sleep(opts.quick ? 2000 : 4000);
       const rssAfter = await averageRss(server.pid, 5, 100);
-      const alive = await measureStep(server, pool, n, { rate: 1, durationMs: 1, sampleTarget: 1000, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked });
+      // A failed alive check (say, the publisher could not connect) keeps the memory figures.
+      const alive = await measureStep(server, pool, n, { rate: 1, durationMs: 1, sampleTarget: 1000, p99LimitMs: 1e9, keepUpRatio: 0, acked: def.acked }).catch((err: Error) => {
+        log(`    alive check failed: ${err.message.split('\n')[0]}`);
+        return { received: 0 };
+      });
       const run: IdleScaleRun = {
         server: def.name,
+        sourceAddresses: addresses,
         opened: c.opened,
         failed: c.failed,
         firstError: c.firstError,
@@ -75,7 +94,7 @@ export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOption
       runs.push(run);
       log(`    RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MB: ${(run.bytesPerConnection / 1024).toFixed(2)} KB/connection; alive ${alive.received}/${c.opened}`);
     } catch (err) {
-      runs.push({ server: def.name, opened: 0, failed: n, firstError: null, connectMs: 0, rssBefore: 0, rssAfter: 0, peakRss: 0, bytesPerConnection: NaN, aliveReceived: 0, error: (err as Error).message });
+      runs.push({ server: def.name, sourceAddresses: addresses, opened: 0, failed: n, firstError: null, connectMs: 0, rssBefore: 0, rssAfter: 0, peakRss: 0, bytesPerConnection: NaN, aliveReceived: 0, error: (err as Error).message });
       log(`    ERROR ${(err as Error).message}`);
     } finally {
       await pool.disconnect().catch(() => undefined);
@@ -83,7 +102,7 @@ export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOption
       await pool.stop();
     }
   }
-  return { connections: n, sourceAddresses: addresses, loadgens: opts.idleScaleLoadgens, runs };
+  return { connections: n, loadgens: opts.idleScaleLoadgens, runs };
 }
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -91,18 +110,18 @@ const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '
 export function renderIdleScale(r: IdleScaleResult): string {
   const tick = r.runs.find((x) => x.server === 'tickhub' && !x.error);
   const out = [
-    `### Idle memory: ${r.connections} idle subscribers from ${r.sourceAddresses.join(', ')} (${r.loadgens} load generators)`,
+    `### Idle memory: ${r.connections} idle subscribers (${r.loadgens} load generators)`,
     '',
-    '| server | opened | RSS before MB | RSS after MB | KB / connection | tickhub vs it | alive check |',
-    '|---|---|---|---|---|---|---|',
+    '| server | from | opened | RSS before MB | RSS after MB | KB / connection | tickhub vs it | alive check |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const x of r.runs) {
     if (x.error) {
-      out.push(`| ${x.server} | error: ${x.error} ||||||`);
+      out.push(`| ${x.server} | ${x.sourceAddresses.join(', ')} | error: ${x.error} ||||||`);
       continue;
     }
     out.push(
-      `| ${x.server} | ${x.opened}${x.failed ? ` (${x.failed} failed: ${x.firstError})` : ''} | ${fmt(x.rssBefore / 2 ** 20, 1)} | ${fmt(x.rssAfter / 2 ** 20, 1)} | ${fmt(x.bytesPerConnection / 1024)} | ` +
+      `| ${x.server} | ${x.sourceAddresses.join(', ')} | ${x.opened}${x.failed ? ` (${x.failed} failed: ${x.firstError})` : ''} | ${fmt(x.rssBefore / 2 ** 20, 1)} | ${fmt(x.rssAfter / 2 ** 20, 1)} | ${fmt(x.bytesPerConnection / 1024)} | ` +
         `${tick && x !== tick ? `${fmt(tick.bytesPerConnection / x.bytesPerConnection)}×` : '–'} | ${x.aliveReceived}/${x.opened} |`,
     );
   }

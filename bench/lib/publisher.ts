@@ -200,7 +200,8 @@ export class Publisher {
 
   /** Publishes at `rate` msg/s for `durationMs`; resolves when the last message is written. */
   async run(rate: number, durationMs: number): Promise<PublishResult> {
-    if (!this.http && !this.sockets.every((ws) => ws.readyState === WebSocket.OPEN)) throw new Error('publisher not open');
+    // No sockets at all (open() failed or never ran) is not open either.
+    if (!this.http && (this.sockets.length === 0 || !this.sockets.every((ws) => ws.readyState === WebSocket.OPEN))) throw new Error('publisher not open');
     this.acks = 0;
     this.errors = 0;
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));

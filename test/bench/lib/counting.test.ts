@@ -51,9 +51,11 @@ describe('subscriptionMix / expectedCounts', () => {
 });
 
 describe('sourceAddresses', () => {
-  it('starts at 127.0.0.2 and carries into the third octet', () => {
+  it('starts at 127.0.0.2, carries into the higher octets, and skips the addresses an earlier server used', () => {
     expect(sourceAddresses(2)).toEqual(['127.0.0.2', '127.0.0.3']);
     expect(sourceAddresses(256).at(-1)).toBe('127.0.1.1');
+    expect(sourceAddresses(2, 2)).toEqual(['127.0.0.4', '127.0.0.5']);
+    expect(sourceAddresses(1, 65534)).toEqual(['127.1.0.0']);
   });
 });
 

@@ -95,3 +95,13 @@ describe('Publisher over HTTP', () => {
     expect(run.requests).toBeLessThan(300); // one per tick: <= ~200 in 200 ms; one per answer: 450+ measured
   });
 });
+
+describe('Publisher over WebSocket', () => {
+  it('refuses to run when its connection never opened, rather than failing on the first send', async () => {
+    // Port 1 on loopback: nothing listens, the connect is refused at once.
+    const pub = new Publisher({ url: 'ws://127.0.0.1:1/pub', format: 'envelope' });
+    await expect(pub.open()).rejects.toThrow(/ECONNREFUSED/);
+    await expect(pub.run(100, 100)).rejects.toThrow('publisher not open');
+    pub.close();
+  });
+});
