@@ -35,6 +35,8 @@ export interface IdleScaleRun {
 
 export interface IdleScaleResult {
   connections: number;
+  /** `--idle-scale` when the open-files limit held the run below it, and why; absent when it ran in full. */
+  scaledDown?: { requested: number; reason: string };
   loadgens: number;
   runs: IdleScaleRun[];
 }
@@ -46,6 +48,22 @@ export interface IdleScaleResult {
  */
 export const IDLE_SCALE_FD_HEADROOM = 1200;
 
+/** The fewest connections worth measuring when the open-files limit forces a smaller run. */
+export const IDLE_SCALE_MIN = 1000;
+
+/**
+ * How many idle connections the phase opens under open-files hard limit `hardLimit`: all
+ * `requested`, else as many as fit (with the reason, for the report), else null (not even
+ * IDLE_SCALE_MIN fit: the phase is skipped).
+ */
+export function idleScaleSize(requested: number, hardLimit: number): { connections: number; scaledDown?: IdleScaleResult['scaledDown'] } | null {
+  if (requested + IDLE_SCALE_FD_HEADROOM <= hardLimit) return { connections: requested };
+  const fits = hardLimit - IDLE_SCALE_FD_HEADROOM;
+  if (fits < IDLE_SCALE_MIN) return null;
+  const reason = `open-files hard limit ${hardLimit} < ${requested + IDLE_SCALE_FD_HEADROOM} needed; raise it (ulimit -Hn) to run all ${requested}`;
+  return { connections: fits, scaledDown: { requested, reason } };
+}
+
 /** `count` loopback source addresses from 127.0.0.2 on, skipping the first `skip`. */
 export function sourceAddresses(count: number, skip = 0): string[] {
   return Array.from({ length: count }, (_, i) => {
@@ -54,8 +72,15 @@ export function sourceAddresses(count: number, skip = 0): string[] {
   });
 }
 
-export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOptions, root: string, logFile: (n: ServerName) => string, log: (line: string) => void): Promise<IdleScaleResult> {
-  const n = opts.idleScale;
+export async function runIdleScale(
+  defs: readonly ServerDef[],
+  size: { connections: number; scaledDown?: IdleScaleResult['scaledDown'] },
+  opts: BenchOptions,
+  root: string,
+  logFile: (n: ServerName) => string,
+  log: (line: string) => void,
+): Promise<IdleScaleResult> {
+  const n = size.connections;
   // ~28k ephemeral ports per source address (the default 32768-60999 range), with room to spare.
   const perRun = Math.max(1, Math.ceil(n / 20_000));
   const runs: IdleScaleRun[] = [];
@@ -102,7 +127,7 @@ export async function runIdleScale(defs: readonly ServerDef[], opts: BenchOption
       await pool.stop();
     }
   }
-  return { connections: n, loadgens: opts.idleScaleLoadgens, runs };
+  return { connections: n, ...(size.scaledDown && { scaledDown: size.scaledDown }), loadgens: opts.idleScaleLoadgens, runs };
 }
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -110,7 +135,7 @@ const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '
 export function renderIdleScale(r: IdleScaleResult): string {
   const tick = r.runs.find((x) => x.server === 'tickhub' && !x.error);
   const out = [
-    `### Idle memory: ${r.connections} idle subscribers (${r.loadgens} load generators)`,
+    `### Idle memory: ${r.connections} idle subscribers (${r.loadgens} load generators)${r.scaledDown ? `, scaled down from ${r.scaledDown.requested}: ${r.scaledDown.reason}` : ''}`,
     '',
     '| server | from | opened | RSS before MB | RSS after MB | KB / connection | tickhub vs it | alive check |',
     '|---|---|---|---|---|---|---|---|',

@@ -6,7 +6,6 @@ import { WebSocketServer } from 'ws';
 import { expectedCounts, subscriptionMix } from '../../../bench/lib/many-topics.ts';
 import { manyTopics } from '../../../bench/lib/payload.ts';
 import { countReply, Publisher } from '../../../bench/lib/publisher.ts';
-import { sourceAddresses } from '../../../bench/lib/idle-scale.ts';
 import type { IngestResult, IngestRun } from '../../../bench/lib/ingest.ts';
 import type { StepResult } from '../../../bench/lib/measure.ts';
 import { scenarioTargets } from '../../../bench/lib/scenario-targets.ts';
@@ -47,15 +46,6 @@ describe('subscriptionMix / expectedCounts', () => {
     // 2500 messages: every topic twice, then S0000..S0499 once more.
     expect(expectedCounts(mix, topics, 2500)).toEqual([2500, 2500, 3 + 3, 2]);
     expect(expectedCounts(mix, topics, 1)).toEqual([1, 1, 1, 0]);
-  });
-});
-
-describe('sourceAddresses', () => {
-  it('starts at 127.0.0.2, carries into the higher octets, and skips the addresses an earlier server used', () => {
-    expect(sourceAddresses(2)).toEqual(['127.0.0.2', '127.0.0.3']);
-    expect(sourceAddresses(256).at(-1)).toBe('127.0.1.1');
-    expect(sourceAddresses(2, 2)).toEqual(['127.0.0.4', '127.0.0.5']);
-    expect(sourceAddresses(1, 65534)).toEqual(['127.1.0.0']);
   });
 });
 
