@@ -5,8 +5,9 @@
  * ceiling and uWS in turn. Reports the server's RSS growth per connection, and checks that every
  * connection is alive by publishing one message to all of them.
  *
- * Needs `ulimit -Hn` at least N + IDLE_SCALE_FD_HEADROOM for the server (the runner checks), and loopback addresses
- * beyond 127.0.0.1 (Linux routes all of 127/8 to lo).
+ * Needs `ulimit -Hn` of at least N + IDLE_SCALE_FD_HEADROOM for the server (the runner opens
+ * fewer when it is lower, see idleScaleSize), and loopback addresses beyond 127.0.0.1 (Linux
+ * routes all of 127/8 to lo).
  */
 import { sleep } from './clock.ts';
 import type { BenchOptions } from './cli.ts';
@@ -51,12 +52,15 @@ export const IDLE_SCALE_FD_HEADROOM = 1200;
 /** The fewest connections worth measuring when the open-files limit forces a smaller run. */
 export const IDLE_SCALE_MIN = 1000;
 
+/** How many connections a run opens, and why fewer than asked, if so. */
+export type IdleScaleSize = Pick<IdleScaleResult, 'connections' | 'scaledDown'>;
+
 /**
  * How many idle connections the phase opens under open-files hard limit `hardLimit`: all
  * `requested`, else as many as fit (with the reason, for the report), else null (not even
  * IDLE_SCALE_MIN fit: the phase is skipped).
  */
-export function idleScaleSize(requested: number, hardLimit: number): { connections: number; scaledDown?: IdleScaleResult['scaledDown'] } | null {
+export function idleScaleSize(requested: number, hardLimit: number): IdleScaleSize | null {
   if (requested + IDLE_SCALE_FD_HEADROOM <= hardLimit) return { connections: requested };
   const fits = hardLimit - IDLE_SCALE_FD_HEADROOM;
   if (fits < IDLE_SCALE_MIN) return null;
@@ -74,7 +78,7 @@ export function sourceAddresses(count: number, skip = 0): string[] {
 
 export async function runIdleScale(
   defs: readonly ServerDef[],
-  size: { connections: number; scaledDown?: IdleScaleResult['scaledDown'] },
+  size: IdleScaleSize,
   opts: BenchOptions,
   root: string,
   logFile: (n: ServerName) => string,
