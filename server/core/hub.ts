@@ -239,8 +239,17 @@ export class Hub {
    * rejects. The ingest fast path: no promise round trips between the request and its ack.
    */
   publishNow(topic: string, data: unknown, origin?: Connection): Envelope | null {
+    return this.publishesNow(topic) ? this.publishJsonNow(topic, dataJson(data), origin) : null;
+  }
+
+  /** Whether `publishNow` can publish to `topic`: the broker is local and no service routes it. */
+  publishesNow(topic: string): boolean {
+    return this.syncBroker !== null && !this.routes.has(topic);
+  }
+
+  /** `publishNow` with `data` already as the JSON text JSON.stringify would write (the `pubs` fast path). */
+  publishJsonNow(topic: string, json: string, origin?: Connection): Envelope | null {
     if (this.syncBroker === null || this.routes.has(topic)) return null;
-    const json = dataJson(data);
     this.counters.messagesIn++;
     try {
       return this.syncBroker.publishNow(topic, json, origin?.id);

@@ -9,7 +9,8 @@ import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 import { tsText } from '../broker/broker.ts';
-import { batchProblem, batchReplyFields, publishBatch, type BatchReply } from './batch.ts';
+import { batchProblem, batchReplyFields, publishBatch, publishScanned, type BatchReply } from './batch.ts';
+import { scanPubs } from './batch-scan.ts';
 
 /**
  * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
@@ -42,6 +43,7 @@ export class AppSession implements Session {
   }
 
   onText(text: string): void {
+    if (text.startsWith('{"op":"pubs"') && this.publishScannedBatch(text)) return;
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
@@ -119,6 +121,20 @@ export class AppSession implements Session {
     const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, r));
     if (reply instanceof Promise) reply.then(answer, (err: unknown) => this.error(req.id, err));
     else answer(reply);
+  }
+
+  /**
+   * The `pubs` fast path (batch-scan.ts): a batch in the usual shape, to topics the hub publishes
+   * synchronously, is answered here as publishBatch would answer it. False, with nothing done, for
+   * any other frame: the general path then takes it.
+   */
+  private publishScannedBatch(text: string): boolean {
+    const { hub, conn } = this;
+    const batch = scanPubs(text, hub.config.maxBatchMessages);
+    if (batch === null || !batch.topics.every((t) => hub.publishesNow(t))) return false;
+    if (batch.topics.length > 1 && !this.spend(batch.topics.length - 1, batch.id)) return true;
+    conn.sendText(batchPublishedReply(batch.id, publishScanned(hub, conn.principal, batch, (err) => hub.logError(err, conn), conn)));
+    return true;
   }
 
   private error(id: RequestId | undefined, err: unknown): void {

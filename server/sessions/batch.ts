@@ -10,6 +10,7 @@ import { checkPublish, type Principal } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import type { Hub } from '../core/hub.ts';
 import { DEPTH_PROBLEM, tooDeep } from './parse.ts';
+import type { ScannedBatch } from './batch-scan.ts';
 
 type BatchResult = PublishBatchResult;
 
@@ -82,6 +83,27 @@ export function publishBatch(
   }
   if (!waiting) return replyOf(results as BatchResult[]);
   return Promise.all(results).then(replyOf);
+}
+
+/**
+ * A batch read by scanPubs (batch-scan.ts), published synchronously in array order with the
+ * results publishBatch would give. The caller has checked `Hub#publishesNow` for every topic.
+ */
+export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedBatch, onInternal: (err: unknown) => void, origin?: Connection): BatchReply {
+  const results: BatchResult[] = new Array(topics.length);
+  let allowed: string | null = null;
+  for (let i = 0; i < topics.length; i++) {
+    try {
+      const topic: string = topics[i] === allowed ? allowed : checkPublish(topics[i], principal);
+      allowed = topic;
+      const env = hub.publishJsonNow(topic, data[i], origin);
+      if (env === null) throw new Error(`'${topic}' cannot be published synchronously`); // the caller's check failed
+      results[i] = published(env);
+    } catch (err) {
+      results[i] = refusal(err, onInternal);
+    }
+  }
+  return replyOf(results);
 }
 
 /**

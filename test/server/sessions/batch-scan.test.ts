@@ -1,0 +1,186 @@
+/**
+ * The `pubs` fast path's reader, against JSON.parse and JSON.stringify: on generated frames (every
+ * kind of value, spelled canonically or not, nested past the depth limit) and on randomly broken
+ * ones, whatever it accepts must be what parsing and re-serialising gives, and it must accept
+ * every valid frame of its shape.
+ */
+import { describe, expect, it } from 'vitest';
+import { scanPubs } from '../../../server/sessions/batch-scan.ts';
+import { tooDeep } from '../../../server/sessions/parse.ts';
+import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
+
+/** A small seeded PRNG (mulberry32), so a failure replays. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NUMBERS = ['0', '-0', '7', '-12', '123456789012345', '1234567890123456', '12345678901234567890', '1.5', '-0.25', '1.50', '1.0', '1e3', '1E3', '2.5e-7', '1e400', '0.1', '1796297946566.123', '1796297946566.120', '5e-324'];
+const STRINGS = ['', 'plain', 'é', '😀', '\\ud83d\\ude00', '\\u00e9', '\\u0041', '\\u001f', '\\u001F', '\\u0000', '\\n', '\\t', '\\b', '\\f', '\\r', '\\"', '\\\\', '\\/', '\\u000a', '\\ud800', 'a b', '\u2028'];
+
+/** A JSON text of a random value, written canonically or not (whitespace, escapes, number spellings, key order). */
+function jsonText(rand: () => number, depth: number, maxDepth: number): string {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const space = (): string => (rand() < 0.05 ? pick([' ', '\n', '\t', '\r\n  ']) : '');
+  const kind = depth >= maxDepth ? Math.floor(rand() * 4) : Math.floor(rand() * 6);
+  switch (kind) {
+    case 0:
+      return pick(NUMBERS);
+    case 1:
+      return `"${pick(STRINGS)}${rand() < 0.3 ? pick(STRINGS) : ''}"`;
+    case 2:
+      return pick(['true', 'false', 'null']);
+    case 3:
+      return String(Math.floor(rand() * 1e6) / (rand() < 0.5 ? 1 : 1000));
+    case 4: {
+      const n = Math.floor(rand() * 4);
+      const items = Array.from({ length: n }, () => space() + jsonText(rand, depth + 1, maxDepth) + space());
+      return `[${items.join(',')}]`;
+    }
+    default: {
+      const n = rand() < 0.05 ? 20 : Math.floor(rand() * 5);
+      const keys = ['a', 'b', 'price', 'p', 's', 't', '1', '09', '-1', 'é', '\\u0061', '__proto__'];
+      const members = Array.from({ length: n }, (_, k) => `${space()}"${n > 5 ? `k${k}` : pick(keys)}"${space()}:${space()}${jsonText(rand, depth + 1, maxDepth)}${space()}`);
+      return `{${members.join(',')}}`;
+    }
+  }
+}
+
+/** Nested arrays `levels` deep around 1 (`[[1]]` is 2). */
+const nested = (levels: number): string => '['.repeat(levels) + '1' + ']'.repeat(levels);
+
+const frame = (id: number, items: Array<[string, string]>): string => `{"op":"pubs","id":${id},"messages":[${items.map(([t, d]) => `{"topic":"${t}","data":${d}}`).join(',')}]}`;
+
+/** The property: an accepted frame reads as JSON.parse reads it, each data as JSON.stringify writes it. */
+function expectFaithful(text: string, maxMessages = 1000): 'accepted' | 'refused' {
+  const scanned = scanPubs(text, maxMessages);
+  if (scanned === null) return 'refused';
+  const parsed = JSON.parse(text) as { op: string; id: number; messages: Array<{ topic: string; data: unknown }> };
+  expect(Object.keys(parsed)).toEqual(['op', 'id', 'messages']);
+  expect(parsed.op).toBe('pubs');
+  expect(scanned.id).toBe(parsed.id);
+  expect(scanned.topics).toEqual(parsed.messages.map((m) => m.topic));
+  expect(parsed.messages.length).toBeLessThanOrEqual(maxMessages);
+  parsed.messages.forEach((m, k) => {
+    expect(Object.keys(m)).toEqual(['topic', 'data']);
+    expect(tooDeep(m.data)).toBe(false);
+    expect(scanned.data[k]).toBe(JSON.stringify(m.data));
+  });
+  return 'accepted';
+}
+
+describe('scanPubs', () => {
+  it('reads generated frames exactly as JSON.parse + JSON.stringify do, and accepts every valid one of its shape', () => {
+    const rand = rng(16);
+    let verbatim = 0;
+    let reserialised = 0;
+    for (let n = 0; n < 3000; n++) {
+      const items = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, k): [string, string] => [`t.${k}`, jsonText(rand, 1, 6)]);
+      const text = frame(n, items);
+      expect(expectFaithful(text), text).toBe('accepted');
+      const data = scanPubs(text, 1000)!.data;
+      items.forEach(([, d], k) => (data[k] === d ? verbatim++ : reserialised++));
+    }
+    // Both ways of taking a data were exercised: as written, and re-serialised.
+    expect(verbatim).toBeGreaterThan(1000);
+    expect(reserialised).toBeGreaterThan(1000);
+  });
+
+  it('accepts nothing that JSON.parse would not, or would read otherwise, among randomly broken frames', () => {
+    const rand = rng(61);
+    let accepted = 0;
+    let refused = 0;
+    const noise = ['"', '\\', '{', '}', '[', ']', ',', ':', '-', '.', 'e', '0', '1', ' ', 'u', 'x', '\u0001', '\ud800', 'n', 't'];
+    for (let n = 0; n < 6000; n++) {
+      let text = frame(n, [['a', jsonText(rand, 1, 5)], ['b', jsonText(rand, 1, 5)]]);
+      for (let m = 1 + Math.floor(rand() * 3); m > 0; m--) {
+        const at = Math.floor(rand() * text.length);
+        const edit = Math.floor(rand() * 3);
+        const c = noise[Math.floor(rand() * noise.length)];
+        text = edit === 0 ? text.slice(0, at) + text.slice(at + 1) : edit === 1 ? text.slice(0, at) + c + text.slice(at) : text.slice(0, at) + c + text.slice(at + 1);
+      }
+      let valid = true;
+      try {
+        JSON.parse(text);
+      } catch {
+        valid = false;
+      }
+      const outcome = valid ? expectFaithful(text) : scanPubs(text, 1000) === null ? 'refused' : 'accepted-invalid';
+      expect(outcome, text).not.toBe('accepted-invalid');
+      if (outcome === 'accepted') accepted++;
+      else refused++;
+    }
+    expect(accepted).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('takes a number as written exactly when JSON.stringify writes it so, over many spellings and magnitudes', () => {
+    const rand = rng(7);
+    const literals = ['0', '-0', '0.5', '0.05', '0.000001', '0.0000001', '-0.0', '1.0', '10', '1e21', '123456789012345.6', '999999999999999', '9999999999999999', '0.1234567890123456'];
+    for (let k = 0; k < 20_000; k++) {
+      const x = (rand() - 0.5) * 10 ** Math.floor(rand() * 40 - 15);
+      literals.push(String(x), x.toFixed(Math.floor(rand() * 10)), x.toPrecision(1 + Math.floor(rand() * 17)), x.toExponential(Math.floor(rand() * 5)));
+    }
+    let verbatim = 0;
+    for (const literal of literals) {
+      const scanned = scanPubs(frame(1, [['t', literal]]), 10);
+      expect(scanned?.data[0], literal).toBe(JSON.stringify(JSON.parse(literal)));
+      if (scanned?.data[0] === literal) verbatim++;
+    }
+    expect(verbatim).toBeGreaterThan(10_000);
+  });
+
+  it(`takes data nested ${MAX_JSON_DEPTH} levels deep and leaves a deeper one to the general path (which refuses it)`, () => {
+    expect(scanPubs(frame(1, [['t', nested(MAX_JSON_DEPTH)]]), 10)?.data).toEqual([nested(MAX_JSON_DEPTH)]);
+    expect(tooDeep(JSON.parse(nested(MAX_JSON_DEPTH + 1)))).toBe(true);
+    expect(scanPubs(frame(1, [['t', nested(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
+    expect(scanPubs(frame(1, [['t', '{"a":'.repeat(MAX_JSON_DEPTH + 1) + '1' + '}'.repeat(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
+  });
+
+  it('leaves more than maxMessages, an empty batch and other shapes to the general path', () => {
+    const three = frame(1, [['a', '1'], ['b', '2'], ['c', '3']]);
+    expect(scanPubs(three, 3)?.topics).toEqual(['a', 'b', 'c']);
+    expect(scanPubs(three, 2)).toBeNull();
+    for (const other of [
+      '{"op":"pubs","id":1,"messages":[]}',
+      '{"id":1,"op":"pubs","messages":[{"topic":"a","data":1}]}',
+      '{"op":"pubs","id":"x","messages":[{"topic":"a","data":1}]}',
+      '{"op":"pubs","id":-1,"messages":[{"topic":"a","data":1}]}',
+      '{"op":"pubs","id":01,"messages":[{"topic":"a","data":1}]}',
+      '{"op":"pubs","id":1.5,"messages":[{"topic":"a","data":1}]}',
+      '{"op":"pubs","id":1,"messages":[{"data":1,"topic":"a"}]}',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a","data":1,"x":2}]}',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a\\u0062","data":1}]}',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a"}]}',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a","data":1}],"x":1}',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a","data":1}]} x',
+      '{"op":"pubs","id":1,"messages":[{"topic":"a","data":1}]',
+    ]) {
+      expect(scanPubs(other, 10), other).toBeNull();
+    }
+  });
+
+  it('re-serialises exactly what JSON.stringify would change: spellings, escapes, key order, duplicates', () => {
+    const cases: Array<[string, string]> = [
+      ['{"a":1.50}', '{"a":1.5}'],
+      ['-0', '0'],
+      ['1E3', '1000'],
+      ['1e400', 'null'],
+      ['"\\u0041\\/"', '"A/"'],
+      ['"\\u001F"', '"\\u001f"'],
+      ['"\\ud83d\\ude00"', '"😀"'],
+      ['{"b":1,"1":2}', '{"1":2,"b":1}'],
+      ['{"a":1,"a":2}', '{"a":2}'],
+      ['[ 1 , 2 ]', '[1,2]'],
+    ];
+    for (const [written, canonical] of cases) expect(scanPubs(frame(1, [['t', written]]), 10)?.data, written).toEqual([canonical]);
+    // Already canonical: taken as written.
+    for (const d of ['{"s":1,"t":1796297946566.123,"p":"xx"}', '"\\u001f\\n\\"é😀"', '[]', '{}', '12345678901234567890e-5', '"\u2028"']) {
+      expect(scanPubs(frame(1, [['t', d]]), 10)?.data).toEqual([JSON.stringify(JSON.parse(d))]);
+    }
+  });
+});
