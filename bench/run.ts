@@ -27,6 +27,7 @@ const resultsDir = `${root}/bench/results`;
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  process.env.BENCH_PAYLOAD = opts.payload; // the load generators build their messages from it (payload.ts)
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync(`${resultsDir}/logs`, { recursive: true });
   const log = (line: string): void => void process.stdout.write(`${line}\n`);

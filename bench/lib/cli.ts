@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench` (see bench/README.md). */
 import { DEFAULT_HTTP_SOCKETS } from './publisher.ts';
+import { parsePayload } from './payload.ts';
 import { ALL_SERVERS, type ServerName } from './targets.ts';
 
 export type Phase = 'sweep' | 'compare' | 'latency' | 'idle' | 'ingest' | 'topics' | 'storm' | 'idlescale';
@@ -59,6 +60,8 @@ export interface BenchOptions {
   stormMinBackoffMs: number;
   stormMaxBackoffMs: number;
   stormTimeoutMs: number;
+  /** The `data` shape (payload.ts); the runner hands it to the load generators as BENCH_PAYLOAD. */
+  payload: 'default' | 'ticks';
 }
 
 /** Doubling from 25 msg/s (naive and Socket.IO saturate around 100), then finer where fast servers saturate. */
@@ -99,7 +102,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'ingest-http-sockets', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'ingest-http-sockets', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms', 'payload',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -141,5 +144,6 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     stormMinBackoffMs: num('storm-min-backoff', 250, 250),
     stormMaxBackoffMs: num('storm-max-backoff', 10_000, 10_000),
     stormTimeoutMs: num('storm-timeout-ms', 120_000, 60_000),
+    payload: parsePayload(args.get('payload') ?? process.env.BENCH_PAYLOAD),
   };
 }

@@ -3,6 +3,7 @@
  * `{"topic":"bench.topic","seq":N,"ts":T,"data":{"s":N,"t":SENT_MS,"p":"..."}}`: tickhub builds the
  * envelope itself from `data`; the peers relay what the publisher sends, so the publisher sends the
  * envelope. `t` is the publisher's send time (see clock.ts) that subscribers subtract from.
+ * `--payload=ticks` swaps `data` for a market tick of about the same size (see PAYLOAD).
  */
 
 export const BENCH_TOPIC = 'bench.topic';
@@ -10,8 +11,27 @@ export const BENCH_TOPIC = 'bench.topic';
 /** Padding that makes a delivered frame ~150 bytes on the wire (4-byte header + ~146 payload). */
 const PAD = 'x'.repeat(42);
 
+/**
+ * The `data` shape, from BENCH_PAYLOAD (`npm run bench -- --payload=...` sets it for the load
+ * generators): `default`, a 16-digit float send time and padding; or `ticks`, a market tick of
+ * the same size, with short prices as a JSON producer writes them and an integer-millisecond
+ * send time (latency resolution 1 ms).
+ */
+export const PAYLOAD = parsePayload(process.env.BENCH_PAYLOAD);
+
+/** A --payload / BENCH_PAYLOAD value, checked. */
+export function parsePayload(value: string | undefined): 'default' | 'ticks' {
+  if (value === undefined || value === '' || value === 'default') return 'default';
+  if (value === 'ticks') return 'ticks';
+  throw new Error(`--payload (BENCH_PAYLOAD) must be 'default' or 'ticks', not '${value}'`);
+}
+
 /** The `data` object as JSON text. */
 export function dataJson(seq: number, sentMs: number): string {
+  if (PAYLOAD === 'ticks') {
+    const cents = 22_500 + (seq % 97);
+    return `{"s":${seq},"t":${Math.round(sentMs)},"sym":"AAPL","bid":${cents / 100},"ask":${(cents + 1) / 100},"size":${seq % 500}}`;
+  }
   return `{"s":${seq},"t":${sentMs.toFixed(3)},"p":"${PAD}"}`;
 }
 

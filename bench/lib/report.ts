@@ -139,7 +139,7 @@ export function renderReport(r: BenchReport): string {
   out.push(`# tickhub bench ${r.startedAt}`, '');
   out.push(
     `${r.machine.cpus} × ${r.machine.cpuModel}, Linux ${r.machine.kernel}, Node ${r.machine.node}. ` +
-      `${o.quick ? 'Quick run. ' : ''}Messages ~150 bytes on the wire, one topic. Sweep: ${o.subscribers} subscribers, ` +
+      `${o.quick ? 'Quick run. ' : ''}Messages ~150 bytes on the wire${o.payload === 'ticks' ? ' (--payload=ticks: market ticks)' : ''}, one topic. Sweep: ${o.subscribers} subscribers, ` +
       `${o.stepMs / 1000} s per step, "sustained" = no loss, no disconnect, delivery ≥ ${o.keepUpRatio * 100}% of offered, p99 ≤ ${o.p99LimitMs} ms. ` +
       `${o.loadgens} load-generator process(es). Server CPU from /proc (on loopback it includes the kernel's receive path).`,
     '',

@@ -4,8 +4,9 @@
  * JSON.parse. Each `data` is validated as JSON, and when it is already written exactly as
  * `JSON.stringify(JSON.parse(D))` would write it (no whitespace, no escape or number spelling the
  * serialiser would change, keys it would keep in order), its own text goes into the envelope: no
- * objects built, nothing serialised again (at 160k msg/s in batches of 100 this cut a batch
- * message's server CPU by about a quarter). A valid `data` written otherwise is parsed and
+ * objects built, nothing serialised again. At 160k msg/s in batches of 100 market ticks this cut
+ * a message's server CPU by a quarter; a number of 16-17 digits is checked by printing it back,
+ * which costs about what parsing it did. A valid `data` written otherwise is parsed and
  * re-serialised alone. Any other frame (another shape, invalid JSON, a nesting deeper than
  * MAX_JSON_DEPTH, more than `maxMessages` items) gives null, and takes the general path, which
  * answers it as before.

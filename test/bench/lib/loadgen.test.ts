@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Histogram } from '../../../bench/lib/histogram.ts';
-import { envelopeJson, parseSentMs } from '../../../bench/lib/payload.ts';
+import { envelopeJson, PAYLOAD, parsePayload, parseSentMs } from '../../../bench/lib/payload.ts';
 import { Publisher } from '../../../bench/lib/publisher.ts';
 import { RawSubscriber, type Dialect, type Sampler } from '../../../bench/lib/subscriber.ts';
 import { nowMs } from '../../../bench/lib/clock.ts';
@@ -42,6 +42,34 @@ describe('bench payload', () => {
     const buf = Buffer.from(`xx${text}yy`);
     expect(parseSentMs(buf, 2, 2 + text.length)).toBeCloseTo(t, 3);
     expect(parseSentMs(buf, 2, 10)).toBeNaN();
+  });
+
+  it('--payload=ticks: the same size, numbers as JSON.stringify writes them, the send time to the millisecond', async () => {
+    vi.resetModules();
+    process.env.BENCH_PAYLOAD = 'ticks';
+    try {
+      const ticks = await import('../../../bench/lib/payload.ts');
+      expect(ticks.PAYLOAD).toBe('ticks');
+      const t = 1764100000123.456;
+      for (const seq of [1, 96, 97, 123456]) {
+        const text = ticks.envelopeJson(seq, t);
+        expect(Math.abs(text.length - envelopeJson(seq, t).length)).toBeLessThanOrEqual(10); // the default payload's size
+        expect(ticks.PAYLOAD).not.toBe(PAYLOAD);
+        const data = ticks.dataJson(seq, t);
+        expect(JSON.stringify(JSON.parse(data))).toBe(data);
+        expect(JSON.parse(data)).toMatchObject({ s: seq, t: 1764100000123 });
+        expect(parseSentMs(Buffer.from(text), 0, text.length)).toBe(1764100000123);
+      }
+    } finally {
+      delete process.env.BENCH_PAYLOAD;
+      vi.resetModules();
+    }
+  });
+
+  it('refuses a payload it does not know', () => {
+    expect(parsePayload(undefined)).toBe('default');
+    expect(parsePayload('ticks')).toBe('ticks');
+    expect(() => parsePayload('tick')).toThrow("--payload (BENCH_PAYLOAD) must be 'default' or 'ticks', not 'tick'");
   });
 });
 
