@@ -65,6 +65,25 @@ describe('AppSession', () => {
       expect(pub.frames.filter((f) => JSON.parse(f).id === 7)).toHaveLength(1);
     });
 
+    it('delivers the same text whether the batch takes the fast reader (the usual shape) or the general path', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/bt.*`);
+      cleanups.push(() => tap.close());
+      // Canonical, spelled otherwise (re-serialised alone), a float that needs all its digits, a 64-bit id.
+      const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+      const usual = `{"op":"pubs","id":1,"messages":[${data.map((d) => `{"topic":"bt.a","data":${d}}`).join(',')}]}`;
+      const reordered = `{"id":2,"op":"pubs","messages":[${data.map((d) => `{"data":${d},"topic":"bt.b"}`).join(',')}]}`;
+      pub.send(usual);
+      pub.send(reordered);
+      const [fast, general] = [await pub.nextJson<Reply>((f) => f.id === 1), await pub.nextJson<Reply>((f) => f.id === 2)];
+      expect([fast.failed, general.failed]).toEqual([0, 0]);
+      for (let i = 0; i < 2 * data.length; i++) await tap.next();
+      const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
+      const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+      expect(byTopic('bt.a')).toEqual(byTopic('bt.b'));
+      expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
+    });
+
     it('fails a bad message alone, with its own error, and publishes the others', async () => {
       const { pub, wsUrl } = await publisher();
       const tap = await openTap(`${wsUrl}/bt.>`);
