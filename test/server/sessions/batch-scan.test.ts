@@ -8,15 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { scanPubs } from '../../../server/sessions/batch-scan.ts';
 import { tooDeep } from '../../../server/sessions/parse.ts';
 import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
+import { Random } from '../../../simulator/random.ts';
 
-/** A small seeded PRNG (mulberry32), so a failure replays. */
+/** A seeded generator (the simulator's), so a failure replays. */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.next();
 }
 
 const NUMBERS = ['0', '-0', '7', '-12', '123456789012345', '1234567890123456', '12345678901234567890', '1.5', '-0.25', '1.50', '1.0', '1e3', '1E3', '2.5e-7', '1e400', '0.1', '1796297946566.123', '1796297946566.120', '5e-324'];
