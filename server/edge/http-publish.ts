@@ -14,7 +14,8 @@ import type { HubConfig } from '../config.ts';
 import type { Hub } from '../core/hub.ts';
 import { checkPublish, type Authenticator, type AuthResult, type Principal } from '../core/principal.ts';
 import type { Envelope } from '../broker/broker.ts';
-import { batchProblem, batchReplyFields, publishBatch } from '../sessions/batch.ts';
+import { batchProblem, batchReplyFields, publishBatch, publishScanned } from '../sessions/batch.ts';
+import { scanBatchBody } from '../sessions/batch-scan.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
 import { cookieToken, errorBody, tokenFrom } from './http-util.ts';
@@ -109,9 +110,17 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
   async function publishMany(req: PublishRequest, principal: Principal): Promise<PublishReply> {
     const body = await readBody(req.incoming, config.maxPayload);
     if (body === 'too_large') return tooLarge();
+    const text = bodyText(body);
+    // The usual shape, to topics published in this turn: read without JSON.parse (batch-scan.ts).
+    const scanned = scanBatchBody(text, config.maxBatchMessages);
+    if (scanned !== null && scanned.topics.every((t) => hub.publishesNow(t))) {
+      const limited = spendRate(req, principal, scanned.topics.length);
+      if (limited) return limited;
+      return { status: 200, body: `{${batchReplyFields(publishScanned(hub, principal, scanned, (err) => hub.logError(err)))}}` };
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(bodyText(body));
+      parsed = JSON.parse(text);
     } catch (err) {
       return error('bad_json', `body is not JSON: ${(err as Error).message}`);
     }

@@ -10,7 +10,7 @@ import { checkPublish, type Principal } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import type { Hub } from '../core/hub.ts';
 import { DEPTH_PROBLEM, tooDeep } from './parse.ts';
-import type { ScannedBatch } from './batch-scan.ts';
+import type { ScannedMessages } from './batch-scan.ts';
 
 type BatchResult = PublishBatchResult;
 
@@ -86,10 +86,10 @@ export function publishBatch(
 }
 
 /**
- * A batch read by scanPubs (batch-scan.ts), published synchronously in array order with the
- * results publishBatch would give. The caller has checked `Hub#publishesNow` for every topic.
+ * A batch read by batch-scan.ts, published synchronously in array order with the results
+ * publishBatch would give. The caller has checked `Hub#publishesNow` for every topic.
  */
-export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedBatch, onInternal: (err: unknown) => void, origin?: Connection): BatchReply {
+export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedMessages, onInternal: (err: unknown) => void, origin?: Connection): BatchReply {
   const results: BatchResult[] = new Array(topics.length);
   let allowed: string | null = null;
   for (let i = 0; i < topics.length; i++) {

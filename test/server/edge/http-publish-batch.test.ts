@@ -31,6 +31,26 @@ describe('POST /api/publish', () => {
     expect(tap.frames.map((f) => JSON.parse(f).data)).toEqual(['x', 'y', 'z']);
   });
 
+  it('delivers the same text whether the body takes the fast reader (the usual shape) or the general path', async () => {
+    const running = await hub();
+    const tap = await openTap(`${running.wsUrl}/hb.*`);
+    cleanups.push(() => tap.close());
+    // Canonical, spelled otherwise (re-serialised alone), a float that needs all its digits, a 64-bit id.
+    const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+    const usual = `{"messages":[${data.map((d) => `{"topic":"hb.a","data":${d}}`).join(',')}]}\n`;
+    const reordered = `{"messages":[${data.map((d) => `{"data":${d},"topic":"hb.b"}`).join(',')}]}`;
+    for (const body of [usual, reordered]) {
+      const res = await post(running, body);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as Body).failed).toBe(0);
+    }
+    for (let i = 0; i < 2 * data.length; i++) await tap.next();
+    const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
+    const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+    expect(byTopic('hb.a')).toEqual(byTopic('hb.b'));
+    expect(byTopic('hb.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
+  });
+
   it('publishes chat (a routed topic, asynchronous) among plain topics in order, as JSON', async () => {
     const running = await hub();
     const res = await post(running, { messages: [{ topic: 'hb.a', data: 1 }, { topic: 'chat', data: { nick: 'ops', text: 'hello' } }, { topic: 'chat', data: { text: 7 } }, { topic: 'hb.a', data: 2 }] });

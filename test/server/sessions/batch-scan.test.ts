@@ -5,7 +5,7 @@
  * every valid frame of its shape.
  */
 import { describe, expect, it } from 'vitest';
-import { scanPubs } from '../../../server/sessions/batch-scan.ts';
+import { scanBatchBody, scanPubs } from '../../../server/sessions/batch-scan.ts';
 import { tooDeep } from '../../../server/sessions/parse.ts';
 import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
 import { Random } from '../../../simulator/random.ts';
@@ -136,6 +136,14 @@ describe('scanPubs', () => {
     expect(tooDeep(JSON.parse(nested(MAX_JSON_DEPTH + 1)))).toBe(true);
     expect(scanPubs(frame(1, [['t', nested(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
     expect(scanPubs(frame(1, [['t', '{"a":'.repeat(MAX_JSON_DEPTH + 1) + '1' + '}'.repeat(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
+  });
+
+  it('reads a POST /api/publish body the same way, whitespace around it allowed', () => {
+    const items = '[{"topic":"a","data":{"p":1.5}},{"topic":"b","data":[ 1 ]}]';
+    expect(scanBatchBody(`\n {"messages":${items}}\r\n`, 10)).toEqual({ topics: ['a', 'b'], data: ['{"p":1.5}', '[1]'] });
+    expect(scanBatchBody(`{"messages":${items}}`, 1)).toBeNull();
+    expect(scanBatchBody(`{"messages":${items},"x":1}`, 10)).toBeNull();
+    expect(scanBatchBody(`{"op":"pubs","id":1,"messages":${items}}`, 10)).toBeNull();
   });
 
   it('leaves more than maxMessages, an empty batch and other shapes to the general path', () => {
