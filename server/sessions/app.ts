@@ -10,7 +10,7 @@ import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 import { tsText } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned, type BatchReply } from './batch.ts';
-import { scanPubs } from './batch-scan.ts';
+import { scanPub, scanPubs } from './batch-scan.ts';
 
 /**
  * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
@@ -43,7 +43,8 @@ export class AppSession implements Session {
   }
 
   onText(text: string): void {
-    if (text.startsWith('{"op":"pubs"') && this.publishScannedBatch(text)) return;
+    // The fast path (batch-scan.ts) for publishes in the usual shape; anything else is parsed.
+    if (text.startsWith('{"op":"pubs"') ? this.publishScannedBatch(text) : text.startsWith('{"op":"pub",') && this.publishScannedOne(text)) return;
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
@@ -121,6 +122,22 @@ export class AppSession implements Session {
     const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, r));
     if (reply instanceof Promise) reply.then(answer, (err: unknown) => this.error(req.id, err));
     else answer(reply);
+  }
+
+  /** `pub` in the usual shape, to a topic the hub publishes synchronously; false, with nothing done, otherwise. */
+  private publishScannedOne(text: string): boolean {
+    const pub = scanPub(text);
+    if (pub === null || !this.hub.publishesNow(pub.topic)) return false;
+    let env;
+    try {
+      env = this.hub.publishJsonNow(checkPublish(pub.topic, this.conn.principal), pub.data, this.conn);
+    } catch (err) {
+      this.error(pub.id, err);
+      return true;
+    }
+    if (env === null) return false; // not reached: publishesNow said it could
+    this.conn.sendText(publishedReply(pub.id, env.seq, env.ts));
+    return true;
   }
 
   /**

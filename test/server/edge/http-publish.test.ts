@@ -68,6 +68,18 @@ for (const [name, topicPath] of [['lean path', 'p.a'], ['Hono route', 'p%2Ea']] 
       expect(JSON.parse(await tap.next())).toMatchObject({ seq: 2, data: { px: 3 } }); // nothing refused was published
     });
 
+    it('delivers data as JSON.stringify writes it, however the body spells it', async () => {
+      const running = await hub();
+      const tap = await openTap(`${running.wsUrl}/p.*`);
+      cleanups.push(() => tap.close());
+      const post = client(running);
+      // Canonical, spelled otherwise, a float that needs all its digits, a 64-bit id, a bare string.
+      const bodies = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', ' { "p" : 1.50, "q":"\\u0041" }\n', '{"t":1796297946566.123}', '{"id":12345678901234567890}', '"x"'];
+      for (const body of bodies) expect((await post(`/api/publish/${topicPath}`, body)).status).toBe(200);
+      for (let i = 0; i < bodies.length; i++) await tap.next();
+      expect(tap.frames.map((f) => f.slice(f.indexOf('"data":') + 7, -1))).toEqual(bodies.map((b) => JSON.stringify(JSON.parse(b))));
+    });
+
     it('counts the rate per message and answers 429 with Retry-After and the setting', async () => {
       const running = await hub({ apiKeys: [{ key: 'limited-key', role: 'publisher', publish: ['p.>'], name: 'limited' }], publisherRateLimitPerSecond: 2 });
       const post = client(running);

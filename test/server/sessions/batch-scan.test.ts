@@ -5,7 +5,7 @@
  * every valid frame of its shape.
  */
 import { describe, expect, it } from 'vitest';
-import { scanBatchBody, scanPubs } from '../../../server/sessions/batch-scan.ts';
+import { scanBatchBody, scanData, scanPub, scanPubs } from '../../../server/sessions/batch-scan.ts';
 import { tooDeep } from '../../../server/sessions/parse.ts';
 import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
 import { Random } from '../../../simulator/random.ts';
@@ -81,6 +81,10 @@ describe('scanPubs', () => {
       expect(expectFaithful(text), text).toBe('accepted');
       const data = scanPubs(text, 1000)!.data;
       items.forEach(([, d], k) => (data[k] === d ? verbatim++ : reserialised++));
+      // The single forms read each data the same way: a `pub` frame, and a body that is the data.
+      const [topic, d] = items[0];
+      expect(scanPub(`{"op":"pub","id":${n},"topic":"${topic}","data":${d}}`), d).toEqual({ id: n, topic, data: data[0] });
+      expect(scanData(` ${d}\n`), d).toBe(data[0]);
     }
     // Both ways of taking a data were exercised: as written, and re-serialised.
     expect(verbatim).toBeGreaterThan(1000);
@@ -110,6 +114,20 @@ describe('scanPubs', () => {
       expect(outcome, text).not.toBe('accepted-invalid');
       if (outcome === 'accepted') accepted++;
       else refused++;
+      // The same broken text as a `pub` frame's data and as a publish body.
+      const broken = text.slice(text.indexOf('"data":') + 7, -3);
+      const pub = scanPub(`{"op":"pub","id":1,"topic":"t","data":${broken}}`);
+      const body = scanData(broken);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(broken);
+      } catch {
+        expect(pub, broken).toBeNull();
+        expect(body, broken).toBeNull();
+        continue;
+      }
+      if (body !== null) expect(body).toBe(JSON.stringify(parsed));
+      if (pub !== null) expect(pub.data).toBe(JSON.stringify(parsed));
     }
     expect(accepted).toBeGreaterThan(100);
     expect(refused).toBeGreaterThan(1000);
@@ -136,6 +154,17 @@ describe('scanPubs', () => {
     expect(tooDeep(JSON.parse(nested(MAX_JSON_DEPTH + 1)))).toBe(true);
     expect(scanPubs(frame(1, [['t', nested(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
     expect(scanPubs(frame(1, [['t', '{"a":'.repeat(MAX_JSON_DEPTH + 1) + '1' + '}'.repeat(MAX_JSON_DEPTH + 1)]]), 10)).toBeNull();
+  });
+
+  it('reads a pub frame of the usual shape, and leaves others to the general path', () => {
+    expect(scanPub('{"op":"pub","id":3,"topic":"a.b","data":{"p":1.50}}')).toEqual({ id: 3, topic: 'a.b', data: '{"p":1.5}' });
+    for (const other of ['{"op":"pub","topic":"a","id":3,"data":1}', '{"op":"pub","id":3,"topic":"a","data":1,"x":2}', '{"op":"pub","id":"3","topic":"a","data":1}', '{"op":"pub","id":3,"topic":"a\\u0062","data":1}', '{"op":"pub","id":3,"topic":"a"}', `{"op":"pub","id":3,"topic":"a","data":${nested(MAX_JSON_DEPTH + 1)}}`]) {
+      expect(scanPub(other), other).toBeNull();
+    }
+    expect(scanData(nested(MAX_JSON_DEPTH))).toBe(nested(MAX_JSON_DEPTH));
+    expect(scanData(nested(MAX_JSON_DEPTH + 1))).toBeNull();
+    expect(scanData('')).toBeNull();
+    expect(scanData('1 2')).toBeNull();
   });
 
   it('reads a POST /api/publish body the same way, whitespace around it allowed', () => {

@@ -84,6 +84,26 @@ describe('AppSession', () => {
       expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
     });
 
+    it('a pub delivers the same text through the fast reader (the usual shape) and the general path', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/bt.*`);
+      cleanups.push(() => tap.close());
+      const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+      data.forEach((d, k) => {
+        pub.send(`{"op":"pub","id":${10 + k},"topic":"bt.a","data":${d}}`);
+        pub.send(`{"topic":"bt.b","data":${d},"op":"pub","id":${20 + k}}`);
+      });
+      for (let k = 0; k < data.length; k++) {
+        expect((await pub.nextJson<Reply>((f) => f.id === 10 + k)).op).toBe('ok');
+        expect((await pub.nextJson<Reply>((f) => f.id === 20 + k)).op).toBe('ok');
+      }
+      for (let i = 0; i < 2 * data.length; i++) await tap.next();
+      const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
+      const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+      expect(byTopic('bt.a')).toEqual(byTopic('bt.b'));
+      expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
+    });
+
     it('fails a bad message alone, with its own error, and publishes the others', async () => {
       const { pub, wsUrl } = await publisher();
       const tap = await openTap(`${wsUrl}/bt.>`);
