@@ -15,7 +15,7 @@ import type { Hub } from '../core/hub.ts';
 import { checkPublish, type Authenticator, type AuthResult, type Principal } from '../core/principal.ts';
 import type { Envelope } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned } from '../sessions/batch.ts';
-import { scanBatchBody, scanData } from '../sessions/batch-scan.ts';
+import { scanBatchBody, scanData } from '../sessions/publish-scan.ts';
 import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
 import { cookieToken, errorBody, tokenFrom } from './http-util.ts';
@@ -91,7 +91,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
       return refusal(err);
     }
     const text = bodyText(body);
-    // A body the fast reader takes (batch-scan.ts), to a topic published in this turn: no parse.
+    // A body the fast reader takes (publish-scan.ts), to a topic published in this turn: no parse.
     const json = hub.publishesNow(topic) ? scanData(text) : null;
     if (json !== null) {
       try {
@@ -121,7 +121,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     const body = await readBody(req.incoming, config.maxPayload);
     if (body === 'too_large') return tooLarge();
     const text = bodyText(body);
-    // The usual shape, to topics published in this turn: read without JSON.parse (batch-scan.ts).
+    // The usual shape, to topics published in this turn: read without JSON.parse (publish-scan.ts).
     const scanned = scanBatchBody(text, config.maxBatchMessages);
     if (scanned !== null && scanned.topics.every((t) => hub.publishesNow(t))) {
       const limited = spendRate(req, principal, scanned.topics.length);

@@ -10,7 +10,7 @@ import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
 import { tsText } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned, type BatchReply } from './batch.ts';
-import { scanPub, scanPubs } from './batch-scan.ts';
+import { scanPub, scanPubs } from './publish-scan.ts';
 
 /**
  * Spends `cost` of the connection's rate allowance; false when refused (the refusal, with `id`,
@@ -43,7 +43,7 @@ export class AppSession implements Session {
   }
 
   onText(text: string): void {
-    // The fast path (batch-scan.ts) for publishes in the usual shape; anything else is parsed.
+    // The fast path (publish-scan.ts) for publishes in the usual shape; anything else is parsed.
     if (text.startsWith('{"op":"pubs"') ? this.publishScannedBatch(text) : text.startsWith('{"op":"pub",') && this.publishScannedOne(text)) return;
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
@@ -141,7 +141,7 @@ export class AppSession implements Session {
   }
 
   /**
-   * The `pubs` fast path (batch-scan.ts): a batch in the usual shape, to topics the hub publishes
+   * The `pubs` fast path (publish-scan.ts): a batch in the usual shape, to topics the hub publishes
    * synchronously, is answered here as publishBatch would answer it. False, with nothing done, for
    * any other frame: the general path then takes it.
    */

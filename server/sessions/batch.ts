@@ -10,7 +10,7 @@ import { checkPublish, type Principal } from '../core/principal.ts';
 import type { Connection } from '../core/connection.ts';
 import type { Hub } from '../core/hub.ts';
 import { DEPTH_PROBLEM, tooDeep } from './parse.ts';
-import type { ScannedMessages } from './batch-scan.ts';
+import type { ScannedMessages } from './publish-scan.ts';
 
 type BatchResult = PublishBatchResult;
 
@@ -86,7 +86,7 @@ export function publishBatch(
 }
 
 /**
- * A batch read by batch-scan.ts, published synchronously in array order with the results
+ * A batch read by publish-scan.ts, published synchronously in array order with the results
  * publishBatch would give. The caller has checked `Hub#publishesNow` for every topic.
  */
 export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedMessages, onInternal: (err: unknown) => void, origin?: Connection): BatchReply {

@@ -1,11 +1,11 @@
 /**
- * The `pubs` fast path's reader, against JSON.parse and JSON.stringify: on generated frames (every
+ * The publish fast path's reader, against JSON.parse and JSON.stringify: on generated frames (every
  * kind of value, spelled canonically or not, nested past the depth limit) and on randomly broken
  * ones, whatever it accepts must be what parsing and re-serialising gives, and it must accept
  * every valid frame of its shape.
  */
 import { describe, expect, it } from 'vitest';
-import { scanBatchBody, scanData, scanPub, scanPubs } from '../../../server/sessions/batch-scan.ts';
+import { scanBatchBody, scanData, scanPub, scanPubs } from '../../../server/sessions/publish-scan.ts';
 import { tooDeep } from '../../../server/sessions/parse.ts';
 import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
 import { Random } from '../../../simulator/random.ts';
