@@ -8,7 +8,7 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
-import { tsText } from '../broker/broker.ts';
+import { tsText, type Envelope } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned, type BatchReply } from './batch.ts';
 import { scanPub, scanPubs } from './publish-scan.ts';
 
@@ -95,15 +95,20 @@ export class AppSession implements Session {
    * synchronously (memory broker). False when it cannot; the request then takes the async path.
    */
   private publishNow(req: Extract<ClientRequest, { op: 'pub' }>): boolean {
+    return this.ackNow(req.id, () => this.hub.publishNow(checkPublish(req.topic, this.conn.principal), req.data, this.conn));
+  }
+
+  /** Publishes with `publish` and answers in this turn: the ack, or the error it threw. False, with nothing sent, when it returns null. */
+  private ackNow(id: RequestId, publish: () => Envelope | null): boolean {
     let env;
     try {
-      env = this.hub.publishNow(checkPublish(req.topic, this.conn.principal), req.data, this.conn);
+      env = publish();
     } catch (err) {
-      this.error(req.id, err);
+      this.error(id, err);
       return true;
     }
     if (env === null) return false;
-    this.conn.sendText(publishedReply(req.id, env.seq, env.ts));
+    this.conn.sendText(publishedReply(id, env.seq, env.ts));
     return true;
   }
 
@@ -128,16 +133,7 @@ export class AppSession implements Session {
   private publishScannedOne(text: string): boolean {
     const pub = scanPub(text);
     if (pub === null || !this.hub.publishesNow(pub.topic)) return false;
-    let env;
-    try {
-      env = this.hub.publishJsonNow(checkPublish(pub.topic, this.conn.principal), pub.data, this.conn);
-    } catch (err) {
-      this.error(pub.id, err);
-      return true;
-    }
-    if (env === null) return false; // not reached: publishesNow said it could
-    this.conn.sendText(publishedReply(pub.id, env.seq, env.ts));
-    return true;
+    return this.ackNow(pub.id, () => this.hub.publishJsonNow(checkPublish(pub.topic, this.conn.principal), pub.data, this.conn));
   }
 
   /**

@@ -131,3 +131,8 @@ export function upgradeStatus(url: string, protocol?: string): Promise<number> {
 }
 
 export { sleep } from './until.ts';
+
+/** The `data` text of each message frame of `topic`, as the hub wrote it (the envelope's last member). */
+export function dataTexts(frames: readonly string[], topic: string): string[] {
+  return frames.filter((f) => f.startsWith(`{"topic":"${topic}"`)).map((f) => f.slice(f.indexOf('"data":') + 7, -1));
+}

@@ -1,7 +1,7 @@
 /** `POST /api/publish`: the HTTP batch publish (ordering, per-message results, partial failure, limits, rates). */
 import { describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../../server/server.ts';
-import { openTap } from '../../support/ws-client.ts';
+import { dataTexts, openTap } from '../../support/ws-client.ts';
 import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-batch-publish-key';
@@ -45,8 +45,7 @@ describe('POST /api/publish', () => {
       expect(((await res.json()) as Body).failed).toBe(0);
     }
     for (let i = 0; i < 2 * data.length; i++) await tap.next();
-    const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
-    const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+    const byTopic = (t: string) => dataTexts(tap.frames, t);
     expect(byTopic('hb.a')).toEqual(byTopic('hb.b'));
     expect(byTopic('hb.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
   });

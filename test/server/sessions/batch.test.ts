@@ -4,7 +4,7 @@ import type { HubConfig } from '../../../server/config.ts';
 import { batchReplyFields, type BatchReply } from '../../../server/sessions/batch.ts';
 import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
 import { TestRedis } from '../../support/redis-server.ts';
-import { openTap } from '../../support/ws-client.ts';
+import { dataTexts, openTap } from '../../support/ws-client.ts';
 
 const KEY = 'batch-test-publish-key';
 const cleanups: Array<() => unknown> = [];
@@ -78,8 +78,7 @@ describe('AppSession', () => {
       const [fast, general] = [await pub.nextJson<Reply>((f) => f.id === 1), await pub.nextJson<Reply>((f) => f.id === 2)];
       expect([fast.failed, general.failed]).toEqual([0, 0]);
       for (let i = 0; i < 2 * data.length; i++) await tap.next();
-      const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
-      const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+      const byTopic = (t: string) => dataTexts(tap.frames, t);
       expect(byTopic('bt.a')).toEqual(byTopic('bt.b'));
       expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
     });
@@ -98,8 +97,7 @@ describe('AppSession', () => {
         expect((await pub.nextJson<Reply>((f) => f.id === 20 + k)).op).toBe('ok');
       }
       for (let i = 0; i < 2 * data.length; i++) await tap.next();
-      const dataText = (frame: string) => frame.slice(frame.indexOf('"data":') + 7, -1);
-      const byTopic = (t: string) => tap.frames.filter((f) => f.startsWith(`{"topic":"${t}"`)).map(dataText);
+      const byTopic = (t: string) => dataTexts(tap.frames, t);
       expect(byTopic('bt.a')).toEqual(byTopic('bt.b'));
       expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
     });
