@@ -79,7 +79,9 @@ export class WsTransport implements Transport {
     const id = this.nextId++;
     return new Promise<OkReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.socket.send(JSON.stringify({ ...body, id }));
+      // `op` and `id` first: a `pub` in the order op, id, topic, data takes the hub's fast reader.
+      const { op, ...rest } = body;
+      this.socket.send(JSON.stringify({ op, id, ...rest }));
     });
   }
 

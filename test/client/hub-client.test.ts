@@ -111,6 +111,22 @@ describe('HubClient', () => {
     expect(got).toHaveLength(2); // the unsubscribed handler saw nothing more
   });
 
+  it('#publish writes op, id, topic, data in that order: the shape the hub reads without JSON.parse', async () => {
+    const running = await hub();
+    const sent: string[] = [];
+    const { client } = harness(running.wsUrl, {
+      connect: (u, p) => {
+        const ws = new WebSocket(u, p);
+        const send = ws.send.bind(ws);
+        ws.send = ((data: string) => (sent.push(data), send(data))) as typeof ws.send;
+        return ws as unknown as WebSocketLike;
+      },
+    });
+    await until('the client to open', () => client.status === 'open', 3000);
+    expect((await client.publish('rt.a', { n: 1 })).seq).toBe(1);
+    expect(sent.filter((f) => f.includes('"op":"pub"'))).toEqual([expect.stringMatching(/^\{"op":"pub","id":\d+,"topic":"rt\.a","data":\{"n":1\}\}$/)]);
+  });
+
   it('#publish rejects with the hub\'s error, and at once while not connected', async () => {
     const running = await hub();
     const { client } = harness(running.wsUrl, { token: undefined }); // anonymous: an operator
