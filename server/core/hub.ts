@@ -239,7 +239,7 @@ export class Hub {
    * rejects. The ingest fast path: no promise round trips between the request and its ack.
    */
   publishNow(topic: string, data: unknown, origin?: Connection): Envelope | null {
-    return this.publishesNow(topic) ? this.publishJsonNow(topic, dataJson(data), origin) : null;
+    return this.publishesNow(topic) ? this.publishSync(this.syncBroker!, topic, dataJson(data), origin) : null;
   }
 
   /** Whether `publishNow` can publish to `topic`: the broker is local and no service routes it. */
@@ -247,12 +247,15 @@ export class Hub {
     return this.syncBroker !== null && !this.routes.has(topic);
   }
 
-  /** `publishNow` with `data` already as the JSON text JSON.stringify would write (the `pubs` fast path). */
+  /** `publishNow` with `data` already as the JSON text JSON.stringify would write (publish-scan.ts). */
   publishJsonNow(topic: string, json: string, origin?: Connection): Envelope | null {
-    if (this.syncBroker === null || this.routes.has(topic)) return null;
+    return this.publishesNow(topic) ? this.publishSync(this.syncBroker!, topic, json, origin) : null;
+  }
+
+  private publishSync(broker: SyncPublisher, topic: string, json: string, origin?: Connection): Envelope {
     this.counters.messagesIn++;
     try {
-      return this.syncBroker.publishNow(topic, json, origin?.id);
+      return broker.publishNow(topic, json, origin?.id);
     } catch (err) {
       throw brokerRefusal(err, topic);
     }
