@@ -1,7 +1,7 @@
 /** `POST /api/publish`: the HTTP batch publish (ordering, per-message results, partial failure, limits, rates). */
 import { describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../../server/server.ts';
-import { dataTexts, openTap } from '../../support/ws-client.ts';
+import { DATA_SPELLINGS, dataTexts, openTap } from '../../support/ws-client.ts';
 import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-batch-publish-key';
@@ -35,8 +35,7 @@ describe('POST /api/publish', () => {
     const running = await hub();
     const tap = await openTap(`${running.wsUrl}/hb.*`);
     cleanups.push(() => tap.close());
-    // Canonical, spelled otherwise (re-serialised alone), a float that needs all its digits, a 64-bit id.
-    const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+    const data = DATA_SPELLINGS;
     const usual = `{"messages":[${data.map((d) => `{"topic":"hb.a","data":${d}}`).join(',')}]}\n`;
     const reordered = `{"messages":[${data.map((d) => `{"data":${d},"topic":"hb.b"}`).join(',')}]}`;
     for (const body of [usual, reordered]) {

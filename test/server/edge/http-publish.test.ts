@@ -8,7 +8,7 @@ import { Agent, request } from 'node:http';
 import { sign } from 'hono/jwt';
 import { describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../../server/server.ts';
-import { dataTexts, openTap } from '../../support/ws-client.ts';
+import { DATA_SPELLINGS, dataTexts, openTap } from '../../support/ws-client.ts';
 import { perTestHubs } from '../../support/per-test-hubs.ts';
 
 const KEY = 'http-publish-test-key';
@@ -73,8 +73,7 @@ for (const [name, topicPath] of [['lean path', 'p.a'], ['Hono route', 'p%2Ea']] 
       const tap = await openTap(`${running.wsUrl}/p.*`);
       cleanups.push(() => tap.close());
       const post = client(running);
-      // Canonical, spelled otherwise, a float that needs all its digits, a 64-bit id, a bare string.
-      const bodies = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', ' { "p" : 1.50, "q":"\\u0041" }\n', '{"t":1796297946566.123}', '{"id":12345678901234567890}', '"x"'];
+      const bodies = [...DATA_SPELLINGS, ' "x"\n']; // and a bare string, with whitespace around it
       for (const body of bodies) expect((await post(`/api/publish/${topicPath}`, body)).status).toBe(200);
       for (let i = 0; i < bodies.length; i++) await tap.next();
       expect(dataTexts(tap.frames, 'p.a')).toEqual(bodies.map((b) => JSON.stringify(JSON.parse(b))));

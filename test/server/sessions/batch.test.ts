@@ -4,7 +4,7 @@ import type { HubConfig } from '../../../server/config.ts';
 import { batchReplyFields, type BatchReply } from '../../../server/sessions/batch.ts';
 import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
 import { TestRedis } from '../../support/redis-server.ts';
-import { dataTexts, openTap } from '../../support/ws-client.ts';
+import { DATA_SPELLINGS, dataTexts, openTap } from '../../support/ws-client.ts';
 
 const KEY = 'batch-test-publish-key';
 const cleanups: Array<() => unknown> = [];
@@ -69,8 +69,7 @@ describe('AppSession', () => {
       const { pub, wsUrl } = await publisher();
       const tap = await openTap(`${wsUrl}/bt.*`);
       cleanups.push(() => tap.close());
-      // Canonical, spelled otherwise (re-serialised alone), a float that needs all its digits, a 64-bit id.
-      const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+      const data = DATA_SPELLINGS;
       const usual = `{"op":"pubs","id":1,"messages":[${data.map((d) => `{"topic":"bt.a","data":${d}}`).join(',')}]}`;
       const reordered = `{"id":2,"op":"pubs","messages":[${data.map((d) => `{"data":${d},"topic":"bt.b"}`).join(',')}]}`;
       pub.send(usual);
@@ -87,7 +86,7 @@ describe('AppSession', () => {
       const { pub, wsUrl } = await publisher();
       const tap = await openTap(`${wsUrl}/bt.*`);
       cleanups.push(() => tap.close());
-      const data = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+      const data = DATA_SPELLINGS;
       data.forEach((d, k) => {
         pub.send(`{"op":"pub","id":${10 + k},"topic":"bt.a","data":${d}}`);
         pub.send(`{"topic":"bt.b","data":${d},"op":"pub","id":${20 + k}}`);
