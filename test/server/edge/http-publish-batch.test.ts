@@ -49,6 +49,24 @@ describe('POST /api/publish', () => {
     expect(byTopic('hb.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
   });
 
+  it('answers hostile bodies of the fast shape as the general path does, publishing nothing from a refused one', async () => {
+    const running = await hub();
+    const tap = await openTap(`${running.wsUrl}/hb.*`);
+    cleanups.push(() => tap.close());
+    const deep = '{"a":'.repeat(65) + '1' + '}'.repeat(65);
+    const item = (data: string) => `{"topic":"hb.a","data":${data}}`;
+    for (const body of [`{"messages":[${item('1')},${item('[1,')}]}`, `{"messages":[${item('1')}`, `{"messages":[${item('"\\x"')}]}`, `{"messages":[${item('1')}]} trailing`]) {
+      const res = await post(running, body);
+      expect([res.status, ((await res.json()) as Body).error?.code], body).toEqual([400, 'bad_json']);
+    }
+    const single = await fetch(`${running.httpUrl}/api/publish/hb.a`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: deep });
+    expect([single.status, ((await single.json()) as Body).error?.code]).toEqual([400, 'bad_request']);
+    const mixed = await post(running, `{"messages":[${item(deep)},${item('{"ok":true}')}]}`);
+    expect(((await mixed.json()) as Body).results!.map((r) => r.error?.code ?? r.seq)).toEqual(['bad_request', 1]);
+    await tap.next();
+    expect(tap.frames.map((f) => JSON.parse(f).data)).toEqual([{ ok: true }]);
+  });
+
   it('publishes chat (a routed topic, asynchronous) among plain topics in order, as JSON', async () => {
     const running = await hub();
     const res = await post(running, { messages: [{ topic: 'hb.a', data: 1 }, { topic: 'chat', data: { nick: 'ops', text: 'hello' } }, { topic: 'chat', data: { text: 7 } }, { topic: 'hb.a', data: 2 }] });

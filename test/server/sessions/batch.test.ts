@@ -101,6 +101,39 @@ describe('AppSession', () => {
       expect(byTopic('bt.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
     });
 
+    it('answers hostile frames of the fast shape as the general path does, publishing nothing from them', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/bt.>`);
+      cleanups.push(() => tap.close());
+      const deep = '['.repeat(65) + '1' + ']'.repeat(65);
+      const item = (topic: string, data: string) => `{"topic":"${topic}","data":${data}}`;
+      const frames: Array<[string, string]> = [
+        // valid items, then one that breaks the JSON: the whole frame is bad JSON, nothing published
+        [`{"op":"pubs","id":11,"messages":[${item('bt.a', '1')},${item('bt.a', '[1,')}]}`, 'bad_json'],
+        [`{"op":"pubs","id":12,"messages":[${item('bt.a', '1')},${item('bt.a', '1')}`, 'bad_json'],
+        [`{"op":"pubs","id":13,"messages":[${item('bt.a', '"\\u12g4"')}]}`, 'bad_json'],
+        [`{"op":"pub","id":14,"topic":"bt.a","data":{"a":01}}`, 'bad_json'],
+        [`{"op":"pub","id":15,"topic":"bt.a","data":"raw\u0001control"}`, 'bad_json'],
+        // valid JSON the hub refuses
+        [`{"op":"pub","id":16,"topic":"bt.a","data":${deep}}`, 'bad_request'],
+        [`{"op":"pub","id":17,"topic":"bt..a","data":1}`, 'bad_topic'],
+        [`{"op":"pubs","id":18,"messages":[${Array.from({ length: 1001 }, () => item('bt.a', '1')).join(',')}]}`, 'payload_too_large'],
+      ];
+      for (const [frame, code] of frames) {
+        pub.send(frame);
+        const id = Number(/"id":(\d+)/.exec(frame)![1]);
+        const reply = await pub.nextJson<Reply>((f) => f.id === id || (f.op === 'error' && f.id === undefined));
+        expect([reply.op, reply.code], frame.slice(0, 80)).toEqual(['error', code]);
+      }
+      // A deep item inside a batch fails alone; the connection and the hub go on.
+      pub.send(`{"op":"pubs","id":19,"messages":[${item('bt.a', deep)},${item('bt.a', '{"ok":true}')}]}`);
+      const batch = await pub.nextJson<Reply>((f) => f.id === 19);
+      expect(batch.results!.map((r) => r.error?.code ?? r.seq)).toEqual(['bad_request', 1]);
+      await tap.next();
+      expect(tap.frames).toHaveLength(1);
+      expect(JSON.parse(tap.frames[0]).data).toEqual({ ok: true });
+    });
+
     it('fails a bad message alone, with its own error, and publishes the others', async () => {
       const { pub, wsUrl } = await publisher();
       const tap = await openTap(`${wsUrl}/bt.>`);
