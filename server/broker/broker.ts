@@ -141,6 +141,16 @@ export function encodeMessage(topic: string, seq: number, ts: number, dataJson: 
   return `{"topic":"${topic}","seq":${seq},"ts":${tsText(ts)},"data":${dataJson}}`;
 }
 
+/**
+ * `head` (an object with members) as JSON text with a last member `messages` holding the
+ * envelopes' own text: a history page says each message exactly as it was delivered live.
+ */
+export function withMessages(head: Record<string, unknown>, messages: readonly Envelope[]): string {
+  let json = `${JSON.stringify(head).slice(0, -1)},"messages":[`;
+  for (let i = 0; i < messages.length; i++) json += i === 0 ? messages[i].json : `,${messages[i].json}`;
+  return `${json}]}`;
+}
+
 let lastTs = Number.NaN;
 let lastTsText = '';
 

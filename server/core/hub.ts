@@ -219,12 +219,24 @@ export class Hub {
   /** Publish a checked message; resolves with its envelope (seq, ts). */
   publish(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
     const route = this.routes.get(topic);
-    return route ? route(data, origin) : this.publishData(topic, data, origin);
+    return route ? route(data, origin) : this.publishText(topic, dataJson(data), origin);
+  }
+
+  /**
+   * `publish` with `data` as the text it is delivered as (data-text.ts: a publisher's own JSON,
+   * compacted). A routed topic's service gets it parsed.
+   */
+  publishJson(topic: string, json: string, origin?: Connection): Promise<Envelope> {
+    const route = this.routes.get(topic);
+    return route ? route(JSON.parse(json), origin) : this.publishText(topic, json, origin);
   }
 
   /** Publish as is, past any route: the broker assigns the seq and delivers. */
-  async publishData(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
-    const json = dataJson(data);
+  publishData(topic: string, data: unknown, origin?: Connection): Promise<Envelope> {
+    return this.publishText(topic, dataJson(data), origin);
+  }
+
+  private async publishText(topic: string, json: string, origin?: Connection): Promise<Envelope> {
     this.counters.messagesIn++;
     try {
       return await this.broker.publish(topic, json, origin?.id);
@@ -233,21 +245,16 @@ export class Hub {
     }
   }
 
-  /**
-   * The same as `publish`, synchronously, when it can be: the broker is local (memory) and no
-   * service routes the topic. Null when it cannot (then call `publish`); throws as `publish`
-   * rejects. The ingest fast path: no promise round trips between the request and its ack.
-   */
-  publishNow(topic: string, data: unknown, origin?: Connection): Envelope | null {
-    return this.publishesNow(topic) ? this.publishSync(this.syncBroker!, topic, dataJson(data), origin) : null;
-  }
-
-  /** Whether `publishNow` can publish to `topic`: the broker is local and no service routes it. */
+  /** Whether `publishJsonNow` can publish to `topic`: the broker is local and no service routes it. */
   publishesNow(topic: string): boolean {
     return this.syncBroker !== null && !this.routes.has(topic);
   }
 
-  /** `publishNow` with `data` already as the JSON text JSON.stringify would write (publish-scan.ts). */
+  /**
+   * `publishJson`, synchronously, when it can be (`publishesNow`): null when it cannot (then call
+   * `publishJson`); throws as that rejects. The ingest fast path: no promise round trips between
+   * the request and its ack.
+   */
   publishJsonNow(topic: string, json: string, origin?: Connection): Envelope | null {
     return this.publishesNow(topic) ? this.publishSync(this.syncBroker!, topic, json, origin) : null;
   }

@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Registry } from 'prom-client';
 import { hasRole, type Authenticator, type Principal } from '../core/principal.ts';
 import { HubError } from '../../protocol/errors.ts';
+import { withMessages } from '../broker/broker.ts';
 import type { Hub } from '../core/hub.ts';
 import { TOPIC_PAGE_DEFAULT, TOPIC_PAGE_MAX } from '../core/topic-stats.ts';
 import { CloseCode } from '../core/connection.ts';
@@ -83,7 +84,7 @@ export function createHttpApi(hub: Hub, auth: Authenticator, metrics: Registry, 
     const topic = c.req.param('topic');
     try {
       const page = await hub.history(topic, { since, limit });
-      return c.json({ topic, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) });
+      return c.body(withMessages({ topic, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more }, page.messages), 200, { 'content-type': 'application/json' });
     } catch (err) {
       return refusal(c, err);
     }

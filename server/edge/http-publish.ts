@@ -16,7 +16,8 @@ import { checkPublish, type Authenticator, type AuthResult, type Principal } fro
 import type { Envelope } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned } from '../sessions/batch.ts';
 import { scanBatchBody, scanData } from '../sessions/publish-scan.ts';
-import { DEPTH_PROBLEM, tooDeep } from '../sessions/parse.ts';
+import { itemDataTexts } from '../sessions/data-text.ts';
+import { DEPTH_PROBLEM } from '../sessions/parse.ts';
 import type { ClientView } from './client-address.ts';
 import { cookieToken, errorBody, tokenFrom } from './http-util.ts';
 import { HttpRateLimiter } from './http-rate-limit.ts';
@@ -90,31 +91,18 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
       if (err instanceof HubError && err.code === 'forbidden' && principal.subject === 'anonymous') return error('unauthorized', `${err.message}; send Authorization: Bearer <key>`);
       return refusal(err);
     }
+    // The body is `data` itself, read and validated without JSON.parse (publish-scan.ts).
     const text = bodyText(body);
-    // A body the fast reader takes (publish-scan.ts), to a topic published in this turn: no parse.
-    const json = hub.publishesNow(topic) ? scanData(text) : null;
-    if (json !== null) {
-      try {
-        return published(topic, hub.publishJsonNow(topic, json)!); // publishesNow said it can
-      } catch (err) {
-        return refusal(err);
-      }
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      return error('bad_json', `body is not JSON: ${(err as Error).message}`);
-    }
-    if (tooDeep(data)) return error('bad_request', DEPTH_PROBLEM);
+    const json = scanData(text);
+    if (json === null) return unreadable(text);
     let env: Envelope | null;
     try {
-      env = hub.publishNow(topic, data); // the memory broker publishes in this turn
+      env = hub.publishJsonNow(topic, json); // the memory broker publishes in this turn
     } catch (err) {
       return refusal(err);
     }
     // A routed topic (chat) or Redis takes the promise.
-    return env ? published(topic, env) : hub.publish(topic, data).then((e) => published(topic, e), refusal);
+    return env ? published(topic, env) : hub.publishJson(topic, json).then((e) => published(topic, e), refusal);
   }
 
   async function publishMany(req: PublishRequest, principal: Principal): Promise<PublishReply> {
@@ -140,7 +128,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     const batch = messages as unknown[];
     const limited = spendRate(req, principal, batch.length);
     if (limited) return limited;
-    return { status: 200, body: `{${batchReplyFields(await publishBatch(hub, principal, batch, (err) => hub.logError(err)))}}` };
+    return { status: 200, body: `{${batchReplyFields(await publishBatch(hub, principal, batch, itemDataTexts(text), (err) => hub.logError(err)))}}` };
   }
 
   function admitted(req: PublishRequest, token: string | undefined, result: AuthResult): PublishReply | Promise<PublishReply> {
@@ -178,6 +166,16 @@ function isJsonType(contentType: string): boolean {
   if (contentType === 'application/json') return true; // what nearly every publisher sends
   const media = contentType.split(';', 1)[0].trim().toLowerCase();
   return media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media);
+}
+
+/** The refusal of a body the reader did not take: JSON.parse's complaint, or else its depth (the one valid JSON it refuses). */
+function unreadable(text: string): PublishReply {
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return error('bad_json', `body is not JSON: ${(err as Error).message}`);
+  }
+  return error('bad_request', DEPTH_PROBLEM);
 }
 
 const error = (code: ErrorCode, message: string): PublishReply => ({ status: ERROR_CODES[code], body: JSON.stringify(errorBody(code, message)) });

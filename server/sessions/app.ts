@@ -8,8 +8,9 @@ import type { Connection } from '../core/connection.ts';
 import { HubError } from '../../protocol/errors.ts';
 import type { Hub } from '../core/hub.ts';
 import type { Session } from './session.ts';
-import { tsText, type Envelope } from '../broker/broker.ts';
+import { tsText, withMessages, type Envelope } from '../broker/broker.ts';
 import { batchProblem, batchReplyFields, publishBatch, publishScanned, type BatchReply } from './batch.ts';
+import { itemDataTexts, memberText } from './data-text.ts';
 import { scanPub, scanPubs } from './publish-scan.ts';
 
 /**
@@ -48,8 +49,8 @@ export class AppSession implements Session {
     const parsed = parseRequest(text);
     if (!parsed.ok) return this.error(parsed.id, new HubError(parsed.code, parsed.message));
     const { request } = parsed;
-    if (request.op === 'pub' && this.publishNow(request)) return;
-    if (request.op === 'pubs') return this.publishBatch(request);
+    if (request.op === 'pub') return this.publishOne(request.id, request.topic, memberText(text, 'data')!); // parseRequest saw a `data`
+    if (request.op === 'pubs') return this.publishBatch(request, text);
     this.handle(request).then(
       (fields) => fields && this.conn.sendJson({ op: 'ok', id: request.id, ...fields }),
       (err: unknown) => this.error(request.id, err),
@@ -57,7 +58,7 @@ export class AppSession implements Session {
   }
 
   /** Resolves with the ok reply's fields, or null when the handler replied itself. */
-  private async handle(req: Exclude<ClientRequest, { op: 'pubs' }>): Promise<Record<string, unknown> | null> {
+  private async handle(req: Exclude<ClientRequest, { op: 'pub' | 'pubs' }>): Promise<Record<string, unknown> | null> {
     const { hub, conn } = this;
     switch (req.op) {
       case 'ping':
@@ -79,37 +80,34 @@ export class AppSession implements Session {
       case 'unsub':
         if (!hub.unsubscribe(conn, req.topic)) throw new HubError('not_subscribed', `not subscribed to '${req.topic}'`);
         return {};
-      case 'pub': {
-        const env = await hub.publish(checkPublish(req.topic, conn.principal), req.data, conn);
-        return { seq: env.seq, ts: env.ts };
-      }
       case 'history': {
         const page = await hub.history(req.topic, { since: req.since, limit: req.limit ?? 100 });
-        return { epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more, messages: page.messages.map((e) => JSON.parse(e.json)) };
+        conn.sendText(withMessages({ op: 'ok', id: req.id, epoch: page.epoch, lastSeq: page.lastSeq, truncated: page.truncated, more: page.more }, page.messages));
+        return null;
       }
     }
   }
 
   /**
-   * The ingest fast path: publish and acknowledge in this turn when the hub can publish
-   * synchronously (memory broker). False when it cannot; the request then takes the async path.
+   * Publish one message (`data` as delivered, data-text.ts) and answer it: in this turn when the
+   * hub can publish synchronously (memory broker: the ingest fast path, no promise round trips),
+   * else once the broker has.
    */
-  private publishNow(req: Extract<ClientRequest, { op: 'pub' }>): boolean {
-    return this.ackNow(req.id, () => this.hub.publishNow(checkPublish(req.topic, this.conn.principal), req.data, this.conn));
-  }
-
-  /** Publishes with `publish` and answers in this turn: the ack, or the error it threw. False, with nothing sent, when it returns null. */
-  private ackNow(id: RequestId, publish: () => Envelope | null): boolean {
-    let env;
+  private publishOne(id: RequestId, rawTopic: string, json: string): void {
+    const { hub, conn } = this;
+    let topic: string;
+    let env: Envelope | null;
     try {
-      env = publish();
+      topic = checkPublish(rawTopic, conn.principal);
+      env = hub.publishJsonNow(topic, json, conn);
     } catch (err) {
-      this.error(id, err);
-      return true;
+      return this.error(id, err);
     }
-    if (env === null) return false;
-    this.conn.sendText(publishedReply(id, env.seq, env.ts));
-    return true;
+    if (env !== null) return conn.sendText(publishedReply(id, env.seq, env.ts));
+    hub.publishJson(topic, json, conn).then(
+      (e) => conn.sendText(publishedReply(id, e.seq, e.ts)),
+      (err: unknown) => this.error(id, err),
+    );
   }
 
   /**
@@ -117,23 +115,24 @@ export class AppSession implements Session {
    * (batch.ts); answered in this turn when every message was published synchronously (memory
    * broker, no routed topic), else once the last one settles.
    */
-  private publishBatch(req: Extract<ClientRequest, { op: 'pubs' }>): void {
+  private publishBatch(req: Extract<ClientRequest, { op: 'pubs' }>, text: string): void {
     const { hub, conn } = this;
     const problem = batchProblem(req.messages, hub.config.maxBatchMessages);
     if (problem) return this.error(req.id, problem);
     // The frame paid one token; each further message pays one more (rates count messages).
     if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return;
-    const reply = publishBatch(hub, conn.principal, req.messages, (err) => hub.logError(err, conn), conn);
+    const reply = publishBatch(hub, conn.principal, req.messages, itemDataTexts(text), (err) => hub.logError(err, conn), conn);
     const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, r));
     if (reply instanceof Promise) reply.then(answer, (err: unknown) => this.error(req.id, err));
     else answer(reply);
   }
 
-  /** `pub` in the usual shape, to a topic the hub publishes synchronously; false, with nothing done, otherwise. */
+  /** `pub` in the usual shape (publish-scan.ts), published; false, with nothing done, for any other frame. */
   private publishScannedOne(text: string): boolean {
     const pub = scanPub(text);
-    if (pub === null || !this.hub.publishesNow(pub.topic)) return false;
-    return this.ackNow(pub.id, () => this.hub.publishJsonNow(checkPublish(pub.topic, this.conn.principal), pub.data, this.conn));
+    if (pub === null) return false;
+    this.publishOne(pub.id, pub.topic, pub.data);
+    return true;
   }
 
   /**

@@ -34,8 +34,7 @@ export function batchProblem(messages: unknown, maxMessages: number): HubError |
 }
 
 /**
- * The checked topic of one batch item (whose `data` is then `item.data`), or the HubError that
- * refuses it. `allowed` is a topic this principal was already allowed in this batch: a producer's
+ * The checked topic of one batch item (which then has a `data`), or the HubError that refuses it. `allowed` is a topic this principal was already allowed in this batch: a producer's
  * batch mostly repeats a few topics, and the principal cannot change within one.
  */
 function checkItem(item: unknown, principal: Principal, allowed: string | null): string {
@@ -48,8 +47,9 @@ function checkItem(item: unknown, principal: Principal, allowed: string | null):
 }
 
 /**
- * Publishes `messages` (already checked by `batchProblem`) in array order. A message the hub can
- * publish synchronously (`Hub#publishNow`: memory broker, topic not routed to a service) is
+ * Publishes `messages` (already checked by `batchProblem`) in array order, each item's `data` as
+ * `dataTexts[i]` (data-text.ts `itemDataTexts` of the request). A message the hub can
+ * publish synchronously (`Hub#publishJsonNow`: memory broker, topic not routed to a service) is
  * published on the spot; the others (Redis, chat) are handed to `Hub#publish` in turn, each
  * before the next message is looked at, so messages to one topic get ascending seqs in the order
  * given. Returns the reply itself when every message was settled in this turn, else a promise of
@@ -59,6 +59,7 @@ export function publishBatch(
   hub: Hub,
   principal: Principal,
   messages: readonly unknown[],
+  dataTexts: ReadonlyArray<string | undefined>,
   onInternal: (err: unknown) => void,
   origin?: Connection,
 ): BatchReply | Promise<BatchReply> {
@@ -70,11 +71,11 @@ export function publishBatch(
     try {
       const topic = checkItem(item, principal, allowed);
       allowed = topic;
-      const data = (item as { data: unknown }).data;
-      const env = hub.publishNow(topic, data, origin);
+      const json = dataTexts[i]!; // checkItem saw a `data`
+      const env = hub.publishJsonNow(topic, json, origin);
       if (env !== null) results[i] = published(env);
       else {
-        results[i] = hub.publish(topic, data, origin).then(published, (err: unknown) => refusal(err, onInternal));
+        results[i] = hub.publishJson(topic, json, origin).then(published, (err: unknown) => refusal(err, onInternal));
         waiting = true;
       }
     } catch (err) {

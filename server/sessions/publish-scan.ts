@@ -3,34 +3,27 @@
  * JSON.parse: a `pubs` frame `{"op":"pubs","id":N,"messages":[{"topic":"T","data":D},...]}`, a
  * `POST /api/publish` body `{"messages":[...]}`, a `pub` frame
  * `{"op":"pub","id":N,"topic":"T","data":D}` and a `POST /api/publish/<topic>` body (D itself).
- * Each `data` is validated as JSON, and when it is already written exactly as
- * `JSON.stringify(JSON.parse(D))` would write it (no whitespace, no escape or number spelling the
- * serialiser would change, keys it would keep in order), its own text goes into the envelope: no
- * objects built, nothing serialised again. At 160k msg/s in batches of 100 market ticks this cut
- * a message's server CPU by a quarter; a number of 16-17 digits is checked by printing it back,
- * which costs about what parsing it did. A valid `data` written otherwise is parsed and
- * re-serialised alone. Anything else (another shape, invalid JSON, a nesting deeper than
- * MAX_JSON_DEPTH, more than `maxMessages` items) gives null and takes the general path, which
- * answers it as before.
+ * Each `data` is validated as JSON (nested at most MAX_JSON_DEPTH levels) and taken as the text
+ * it is delivered as (data-text.ts): its own text, or, when it has whitespace between tokens,
+ * that text without it. No objects are built and nothing is serialised again. Anything else
+ * (another shape, invalid JSON, too deep, more than `maxMessages` items) gives null and takes the
+ * general path, which answers it, and finds the same `data` text when it publishes.
  *
- * What it accepts yields the topics and `data` texts that parsing and re-serialising would:
- * test/server/sessions/publish-scan.test.ts checks this against JSON.parse and JSON.stringify on
- * generated and mutated input.
+ * test/server/sessions/publish-scan.test.ts checks it against JSON.parse on generated and mutated
+ * input: what it accepts, JSON.parse reads the same.
  */
 import { MAX_JSON_DEPTH } from '../../protocol/limits.ts';
+import { compactJson } from './data-text.ts';
 
 export interface ScannedMessages {
   topics: string[];
-  /** Each message's `data` as the JSON text JSON.stringify writes for it. */
+  /** Each message's `data` as the text it is delivered as (data-text.ts). */
   data: string[];
 }
 
 export interface ScannedBatch extends ScannedMessages {
   id: number;
 }
-
-/** Objects with more keys than this are re-serialised (the duplicate-key check is quadratic). */
-const MAX_FAST_KEYS = 16;
 
 const HEAD = '{"op":"pubs","id":';
 const MESSAGES = ',"messages":[';
@@ -76,7 +69,7 @@ export function scanPub(text: string): { id: number; topic: string; data: string
   return text.charCodeAt(i) === 125 && skipSpace(text, i + 1) === text.length ? { id, topic, data } : null;
 }
 
-/** A publish body that is `data` itself (`POST /api/publish/<topic>`), as JSON.stringify writes it, or null (see above). */
+/** A publish body that is `data` itself (`POST /api/publish/<topic>`), as delivered, or null (see above). */
 export function scanData(text: string): string | null {
   const data = dataAt(text, skipSpace(text, 0));
   return data !== null && skipSpace(text, dataEnd) === text.length ? data : null;
@@ -123,42 +116,30 @@ function skipPlainText(s: string, i: number): number {
   return i;
 }
 
-/** Where the last `dataAt` value ended (module state, as `canonical`: no object per message). */
+/** Where the last `dataAt` value ended (module state, as `spaced`: no object per message). */
 let dataEnd = 0;
 
-/** The `data` value at `i` as JSON.stringify writes it (its end in `dataEnd`), or null if invalid or too deep. */
+/** The `data` value at `i` as delivered (its end in `dataEnd`), or null if invalid or too deep. */
 function dataAt(s: string, i: number): string | null {
-  canonical = true;
+  spaced = false;
   dataEnd = skipValue(s, i, 1);
   if (dataEnd < 0) return null;
-  return canonical ? s.slice(i, dataEnd) : reserialised(s.slice(i, dataEnd));
+  return spaced ? compactJson(s, i, dataEnd) : s.slice(i, dataEnd);
 }
 
-/**
- * Cleared by the scan of one `data` when something in it is valid JSON but not as JSON.stringify
- * writes it. One flag for the module: the scan is synchronous and not reentrant.
- */
-let canonical = true;
+/** Set by the scan of one `data` that has whitespace between tokens. One flag for the module: the scan is synchronous and not reentrant. */
+let spaced = false;
 
-/** `json` (valid JSON) as JSON.stringify writes it; null if JSON.parse disagrees that it is valid. */
-function reserialised(json: string): string | null {
-  try {
-    return JSON.stringify(JSON.parse(json));
-  } catch {
-    return null;
-  }
-}
-
-/** JSON whitespace: allowed anywhere between tokens; inside `data`, JSON.stringify writes none. */
+/** JSON whitespace: allowed anywhere between tokens. */
 function skipSpace(s: string, i: number): number {
   for (let c = s.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = s.charCodeAt(++i));
   return i;
 }
 
-/** skipSpace inside `data`: any whitespace there is not canonical. */
+/** skipSpace inside `data`, noting whitespace there (it is not delivered). */
 function skipDataSpace(s: string, i: number): number {
   const j = skipSpace(s, i);
-  if (j !== i) canonical = false;
+  if (j !== i) spaced = true;
   return j;
 }
 
@@ -194,27 +175,16 @@ function skipArray(s: string, i: number, depth: number): number {
   }
 }
 
-/**
- * An object. Canonical only if JSON.stringify would write its keys back in the same order: no
- * duplicates (the last would win), none starting with a digit (integer-like keys move first).
- */
 function skipObject(s: string, i: number, depth: number): number {
   if (depth > MAX_JSON_DEPTH) return -1;
   i = skipDataSpace(s, i + 1);
   if (s.charCodeAt(i) === 125) return i + 1;
-  const keys: number[] = []; // [start, end) of each key's text, quotes included, while canonical
   for (;;) {
     i = skipDataSpace(s, i);
     if (s.charCodeAt(i) !== 34) return -1;
-    const keyEnd = skipString(s, i);
-    if (keyEnd < 0) return -1;
-    if (canonical) {
-      const first = s.charCodeAt(i + 1);
-      if ((first >= 48 && first <= 57) || keys.length >= 2 * MAX_FAST_KEYS) canonical = false;
-      else for (let k = 0; k < keys.length; k += 2) if (sameText(s, keys[k], keys[k + 1], i, keyEnd)) canonical = false;
-      keys.push(i, keyEnd);
-    }
-    i = skipDataSpace(s, keyEnd);
+    i = skipString(s, i);
+    if (i < 0) return -1;
+    i = skipDataSpace(s, i);
     if (s.charCodeAt(i) !== 58) return -1;
     i = skipValue(s, skipDataSpace(s, i + 1), depth + 1);
     if (i < 0) return -1;
@@ -225,17 +195,7 @@ function skipObject(s: string, i: number, depth: number): number {
   }
 }
 
-function sameText(s: string, a: number, aEnd: number, b: number, bEnd: number): boolean {
-  if (aEnd - a !== bEnd - b) return false;
-  for (; a < aEnd; a++, b++) if (s.charCodeAt(a) !== s.charCodeAt(b)) return false;
-  return true;
-}
-
-/**
- * A string. Canonical as JSON.stringify writes it: raw characters from U+0020 on except `"` and
- * `\` (surrogates only in pairs), and only the escapes it uses: `\"` `\\` `\b` `\f` `\n` `\r` `\t`,
- * and `\u00xx` (lower-case hex) for the other control characters.
- */
+/** A string: raw characters from U+0020 on except `"` and `\`, and the escapes JSON has. */
 function skipString(s: string, i: number): number {
   for (i++; ; ) {
     const c = s.charCodeAt(i++);
@@ -243,89 +203,33 @@ function skipString(s: string, i: number): number {
     if (c === 92) {
       const e = s.charCodeAt(i++);
       if (e === 117) {
-        const h0 = hexDigit(s.charCodeAt(i));
-        const h1 = hexDigit(s.charCodeAt(i + 1));
-        const h2 = hexDigit(s.charCodeAt(i + 2));
-        const h3 = hexDigit(s.charCodeAt(i + 3));
-        if ((h0 | h1 | h2 | h3) < 0) return -1;
-        const code = (h0 << 12) | (h1 << 8) | (h2 << 4) | h3;
-        if (!(code < 32) || code === 8 || code === 9 || code === 10 || code === 12 || code === 13 || lowerHexDigits(s, i) !== 4) canonical = false;
+        if (!(isHex(s.charCodeAt(i)) && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2)) && isHex(s.charCodeAt(i + 3)))) return -1;
         i += 4;
-      } else if (e === 98 || e === 102 || e === 110 || e === 114 || e === 116 || e === 34 || e === 92) {
-        // the escapes JSON.stringify writes
-      } else if (e === 47) canonical = false; // `\/`: valid, but written as `/`
-      else return -1;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      // A lone surrogate cannot come out of UTF-8, but if one did, JSON.stringify would escape it.
-      const low = s.charCodeAt(i);
-      if (c < 0xdc00 && low >= 0xdc00 && low <= 0xdfff) i++;
-      else canonical = false;
+      } else if (!(e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)) return -1;
     } else if (!(c >= 32)) return -1; // a control character, or the end of the text (NaN)
   }
 }
 
-/** 0-15 for a hex digit, else -1. */
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
 
-/** How many of the four hex digits at `i` are not upper-case (JSON.stringify writes lower case). */
-function lowerHexDigits(s: string, i: number): number {
-  let n = 0;
-  for (let k = i; k < i + 4; k++) {
-    const c = s.charCodeAt(k);
-    if (!(c >= 65 && c <= 70)) n++;
-  }
-  return n;
-}
-
-/**
- * Whether the number [start, end) (integer part to intEnd, fraction to fracEnd) is one JSON.stringify
- * writes as is, seen without converting it: no exponent, at most 15 significant digits (each such
- * decimal is the shortest that reads back as its double), no trailing zero in the fraction, not
- * `-0`, and not below 1 with a fraction that starts with a zero (0.0000001 is written 1e-7).
- */
-function shortDecimal(s: string, start: number, intEnd: number, fracEnd: number, end: number): boolean {
-  if (fracEnd !== end) return false; // an exponent
-  const negative = s.charCodeAt(start) === 45;
-  const intDigits = intEnd - start - (negative ? 1 : 0);
-  const zeroInt = intDigits === 1 && s.charCodeAt(intEnd - 1) === 48;
-  if (end === intEnd) return intDigits <= 15 && !(negative && zeroInt);
-  const fracDigits = end - intEnd - 1;
-  if (s.charCodeAt(end - 1) === 48) return false; // a trailing zero
-  if (zeroInt) return s.charCodeAt(intEnd + 1) !== 48 && fracDigits <= 15;
-  return intDigits + fracDigits <= 15;
-}
-
-/**
- * A number. Canonical as JSON.stringify writes it: see shortDecimal; any other is printed back to see.
- */
+/** A number: `-`? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?. */
 function skipNumber(s: string, i: number): number {
-  const start = i;
   if (s.charCodeAt(i) === 45) i++;
   const first = s.charCodeAt(i);
   if (first === 48) i++;
   else if (first >= 49 && first <= 57) i = skipDigits(s, i + 1);
   else return -1;
-  const intEnd = i;
   if (s.charCodeAt(i) === 46) {
-    i = skipDigits(s, i + 1);
-    if (i === intEnd + 1) return -1;
+    const fraction = i + 1;
+    i = skipDigits(s, fraction);
+    if (i === fraction) return -1;
   }
-  const fracEnd = i;
   const e = s.charCodeAt(i);
   if (e === 101 || e === 69) {
     const sign = s.charCodeAt(i + 1);
     const digits = sign === 43 || sign === 45 ? i + 2 : i + 1;
     i = skipDigits(s, digits);
     if (i === digits) return -1;
-  }
-  if (canonical && !shortDecimal(s, start, intEnd, fracEnd, i)) {
-    const literal = s.slice(start, i);
-    if (String(Number(literal)) !== literal) canonical = false;
   }
   return i;
 }

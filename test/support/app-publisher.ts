@@ -6,6 +6,7 @@ import { openSocket, type TestSocket } from './ws-client.ts';
 export interface AppPublisher {
   pub: TestSocket;
   wsUrl: string;
+  httpUrl: string;
   /** Closes the publisher, then the hub. */
   close(): Promise<void>;
 }
@@ -17,6 +18,7 @@ export async function startAppPublisher(key: string, overrides: Partial<HubConfi
   return {
     pub,
     wsUrl: running.wsUrl,
+    httpUrl: running.httpUrl,
     close: async () => {
       pub.close();
       await running.close();

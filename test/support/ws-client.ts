@@ -132,12 +132,14 @@ export function upgradeStatus(url: string, protocol?: string): Promise<number> {
 
 export { sleep } from './until.ts';
 
-/**
- * `data` texts as publishers may spell them, for tests that what subscribers get is what
- * JSON.stringify writes: canonical already, spelled otherwise (whitespace, `1.50`, `\u0041`), a
- * float that needs all its 16 digits, an integer beyond 2^53.
- */
-export const DATA_SPELLINGS: readonly string[] = ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{ "p" : 1.50, "q":"\\u0041" }', '{"t":1796297946566.123}', '{"id":12345678901234567890}'];
+/** `data` as a publisher may spell it, and the text each is delivered as: its own, without the whitespace between tokens. */
+export const DATA_SPELLINGS: ReadonlyArray<readonly [sent: string, delivered: string]> = [
+  ['{"p":225.15,"q":[1,true,null,"é\\n"]}', '{"p":225.15,"q":[1,true,null,"é\\n"]}'],
+  ['{ "p" : 1.50, "q":"\\u0041" }', '{"p":1.50,"q":"\\u0041"}'],
+  ['{"t":1796297946566.123}', '{"t":1796297946566.123}'],
+  ['{"id":12345678901234567890,"a":1,"a":2}', '{"id":12345678901234567890,"a":1,"a":2}'],
+  ['[ 1E3,\n -0 ]', '[1E3,-0]'],
+];
 
 /** The `data` text of each message frame of `topic`, as the hub wrote it (the envelope's last member). */
 export function dataTexts(frames: readonly string[], topic: string): string[] {

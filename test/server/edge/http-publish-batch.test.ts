@@ -35,7 +35,7 @@ describe('POST /api/publish', () => {
     const running = await hub();
     const tap = await openTap(`${running.wsUrl}/hb.*`);
     cleanups.push(() => tap.close());
-    const data = DATA_SPELLINGS;
+    const data = DATA_SPELLINGS.map(([sent]) => sent);
     const usual = `{"messages":[${data.map((d) => `{"topic":"hb.a","data":${d}}`).join(',')}]}\n`;
     const reordered = `{"messages":[${data.map((d) => `{"data":${d},"topic":"hb.b"}`).join(',')}]}`;
     for (const body of [usual, reordered]) {
@@ -46,7 +46,7 @@ describe('POST /api/publish', () => {
     for (let i = 0; i < 2 * data.length; i++) await tap.next();
     const byTopic = (t: string) => dataTexts(tap.frames, t);
     expect(byTopic('hb.a')).toEqual(byTopic('hb.b'));
-    expect(byTopic('hb.a')).toEqual(data.map((d) => JSON.stringify(JSON.parse(d))));
+    expect(byTopic('hb.a')).toEqual(DATA_SPELLINGS.map(([, delivered]) => delivered));
   });
 
   it('answers hostile bodies of the fast shape as the general path does, publishing nothing from a refused one', async () => {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HubConfig } from '../../../server/config.ts';
 import { publishedReply } from '../../../server/sessions/app.ts';
 import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
-import { openTap } from '../../support/ws-client.ts';
+import { DATA_SPELLINGS, openTap } from '../../support/ws-client.ts';
 
 const KEY = 'app-session-test-key';
 const cleanups: Array<() => unknown> = [];
@@ -64,6 +64,24 @@ describe('AppSession', () => {
       const line = await tap.nextJson<{ data: { text: string; nick: string; kind?: string } }>((f) => (f.data as { kind?: string })?.kind === undefined);
       expect(line.data.text).toBe('hello');
       expect(typeof line.data.nick).toBe('string'); // the chat service added the nick
+    });
+  });
+
+  describe('#history', () => {
+    it('pages each message as the text it was delivered live (data as written, big integers exact), over the op and GET /api/history', async () => {
+      const { pub, wsUrl, httpUrl } = await publisher({ retention: [{ pattern: '>', maxMessages: 100, maxAgeSeconds: 60 }] });
+      const tap = await openTap(`${wsUrl}/ah.x`);
+      cleanups.push(() => tap.close());
+      DATA_SPELLINGS.forEach(([sent], k) => pub.send(`{"op":"pub","id":${k},"topic":"ah.x","data":${sent}}`));
+      for (let k = 0; k < DATA_SPELLINGS.length; k++) await tap.next();
+      const live = `[${tap.frames.join(',')}]`;
+      pub.send({ op: 'history', id: 'h', topic: 'ah.x' });
+      const reply = await pub.next((f) => f.includes('"id":"h"'));
+      expect(reply.slice(reply.indexOf('"messages":') + 11, -1)).toBe(live);
+      expect(JSON.parse(reply)).toMatchObject({ op: 'ok', id: 'h', lastSeq: DATA_SPELLINGS.length, more: false });
+      const http = await (await fetch(`${httpUrl}/api/history/ah.x`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+      expect(http.slice(http.indexOf('"messages":') + 11, -1)).toBe(live);
+      expect(JSON.parse(http)).toMatchObject({ topic: 'ah.x', lastSeq: DATA_SPELLINGS.length, truncated: false, more: false });
     });
   });
 });

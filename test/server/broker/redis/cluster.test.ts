@@ -13,7 +13,7 @@ import type { HubMessage } from '../../../../protocol/wire.ts';
 import { startHub, type RunningHub } from '../../../../server/server.ts';
 import { spawnHub } from '../../../support/hub-process.ts';
 import { TestRedis } from '../../../support/redis-server.ts';
-import { openSocket, openTap, sleep, type TestSocket } from '../../../support/ws-client.ts';
+import { DATA_SPELLINGS, dataTexts, openSocket, openTap, sleep, type TestSocket } from '../../../support/ws-client.ts';
 import { until } from '../../../support/until.ts';
 
 const KEY = 'cluster-publish-key';
@@ -126,6 +126,25 @@ describe('tickhub nodes on one Redis', () => {
     await tap.next((f) => f.includes('"seq":51'));
     expect(tap.frames.map((f) => JSON.parse(f).seq)).toEqual(range(51));
     expect(JSON.parse(tap.frames[50]).data).toEqual({ i: 51 });
+  });
+
+  it('delivers data as the publisher wrote it across nodes, big integers exact, whichever publish form carried it', async () => {
+    const tap = await openTap(`${a.wsUrl}/v.*`);
+    sockets.push(tap);
+    const app = await openSocket(`${b.wsUrl}?token=${KEY}`, 'hub.v1');
+    sockets.push(app);
+    await app.nextJson((f) => f.op === 'welcome');
+    await sleep(50);
+    const sent = DATA_SPELLINGS.map(([d]) => d);
+    sent.forEach((d, k) => app.send(`{"op":"pub","id":${k},"topic":"v.pub","data":${d}}`)); // the usual shape
+    sent.forEach((d, k) => app.send(`{"data":${d},"topic":"v.other","id":${10 + k},"op":"pub"}`)); // another
+    app.send(`{"op":"pubs","id":20,"messages":[${sent.map((d) => `{"topic":"v.pubs","data":${d}}`).join(',')}]}`);
+    const post = (path: string, body: string) => fetch(`${b.httpUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
+    for (const d of sent) expect((await post('/api/publish/v.http', d)).status).toBe(200);
+    expect((await post('/api/publish', `{"messages":[${sent.map((d) => `{"topic":"v.batch","data":${d}}`).join(',')}]}`)).status).toBe(200);
+    for (let i = 0; i < 5 * sent.length; i++) await tap.next();
+    const delivered = DATA_SPELLINGS.map(([, d]) => d);
+    for (const topic of ['v.pub', 'v.other', 'v.pubs', 'v.http', 'v.batch']) expect(dataTexts(tap.frames, topic), topic).toEqual(delivered);
   });
 
   it('wildcard subscriptions across nodes: one upstream glob per prefix, each message once per client', async () => {
