@@ -16,6 +16,7 @@ import { measureStep } from './measure.ts';
 import { averageRss } from './phases.ts';
 import { memory } from './procstat.ts';
 import { ServerProcess } from './server-proc.ts';
+import { sourceAddresses } from './source-addresses.ts';
 import type { ServerDef, ServerName } from './targets.ts';
 
 export interface IdleScaleRun {
@@ -66,14 +67,6 @@ export function idleScaleSize(requested: number, hardLimit: number): IdleScaleSi
   if (fits < IDLE_SCALE_MIN) return null;
   const reason = `open-files hard limit ${hardLimit} < ${requested + IDLE_SCALE_FD_HEADROOM} needed; raise it (ulimit -Hn) to run all ${requested}`;
   return { connections: fits, scaledDown: { requested, reason } };
-}
-
-/** `count` loopback source addresses from 127.0.0.2 on, skipping the first `skip`. */
-export function sourceAddresses(count: number, skip = 0): string[] {
-  return Array.from({ length: count }, (_, i) => {
-    const n = i + skip + 2;
-    return `127.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
-  });
 }
 
 export async function runIdleScale(

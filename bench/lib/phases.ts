@@ -9,6 +9,7 @@ import type { LoadgenPool, PoolConnectResult } from './loadgen-pool.ts';
 import { measureStep, waitQuiet, type StepResult, type StepSpec } from './measure.ts';
 import { memory } from './procstat.ts';
 import { ServerProcess } from './server-proc.ts';
+import { idlePhaseAddress } from './source-addresses.ts';
 import { median } from './stats.ts';
 import type { ServerDef } from './targets.ts';
 
@@ -245,7 +246,7 @@ export async function runIdle(ctx: PhaseContext): Promise<IdleResult> {
   return withServer(ctx, async (server) => {
     await sleep(1500);
     const rssBefore = await averageRss(server.pid, 5, 100);
-    const c = await ctx.pool.connect(ctx.def.sub(server.port), ctx.def.pub(server.port), n, 250);
+    const c = await ctx.pool.connect({ ...ctx.def.sub(server.port), localAddresses: [idlePhaseAddress(ctx.def.name)] }, ctx.def.pub(server.port), n, 250);
     log(`  ${c.opened} connections opened in ${c.ms.toFixed(0)} ms${c.failed ? `, ${c.failed} failed: ${c.firstError}` : ''}`);
     await sleep(opts.quick ? 2000 : 3000);
     const rssAfter = await averageRss(server.pid, 5, 100);

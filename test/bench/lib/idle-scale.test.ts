@@ -1,16 +1,7 @@
 /** The idle-at-scale phase's sizing and addressing: how many connections fit the open-files limit, where they come from, and how a smaller run is reported. */
 import { describe, expect, it } from 'vitest';
-import { IDLE_SCALE_FD_HEADROOM, IDLE_SCALE_MIN, idleScaleSize, renderIdleScale, sourceAddresses, type IdleScaleResult, type IdleScaleRun } from '../../../bench/lib/idle-scale.ts';
+import { IDLE_SCALE_FD_HEADROOM, IDLE_SCALE_MIN, idleScaleSize, renderIdleScale, type IdleScaleResult, type IdleScaleRun } from '../../../bench/lib/idle-scale.ts';
 import { scenarioTargets } from '../../../bench/lib/scenario-targets.ts';
-
-describe('sourceAddresses', () => {
-  it('starts at 127.0.0.2, carries into the higher octets, and skips the addresses an earlier server used', () => {
-    expect(sourceAddresses(2)).toEqual(['127.0.0.2', '127.0.0.3']);
-    expect(sourceAddresses(256).at(-1)).toBe('127.0.1.1');
-    expect(sourceAddresses(2, 2)).toEqual(['127.0.0.4', '127.0.0.5']);
-    expect(sourceAddresses(1, 65534)).toEqual(['127.1.0.0']);
-  });
-});
 
 describe('idleScaleSize', () => {
   it('runs all that was asked when the limit allows it, with the headroom the hub keeps back', () => {
