@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { RetentionRule } from '../config.ts';
 import { guarded } from '../guard.ts';
 import { matches } from '../../protocol/topics.ts';
-import { DEFAULT_MAX_TOPICS, TooManyTopicsError, exemptFromTopicCap, encodeMessage, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
+import { DEFAULT_MAX_TOPICS, TooManyTopicsError, exemptFromTopicCap, encodeMessage, flat, forgetAfterMs, type Broker, type DeliveryHandler, type Envelope, type HistoryPage, type HistoryQuery, type LostNotice, type Presence } from './broker.ts';
 import { MemoryPresence } from './memory-presence.ts';
 import { MapSweeper } from './map-sweep.ts';
 import { Ring } from './ring.ts';
@@ -100,6 +100,7 @@ export class MemoryBroker implements Broker {
     stream.lastPublishAt = ts;
     const envelope: Envelope = { topic, seq, ts, pos: ++this.lastPos, json: encodeMessage(topic, seq, ts, dataJson), origin };
     if (stream.keeps) {
+      flat(envelope.json); // history outlives the frame it was read from
       stream.ring.push(envelope);
       this.trimByAge(stream, ts);
     }

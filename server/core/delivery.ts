@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { HubConfig, OverflowPolicy } from '../config.ts';
-import type { Broker, Envelope } from '../broker/broker.ts';
+import { flat, type Broker, type Envelope } from '../broker/broker.ts';
 import { matches } from '../../protocol/topics.ts';
 import { CloseCode, type Connection, type Renderer, type Subscription } from './connection.ts';
 import { frameText } from './outbox.ts';
@@ -149,6 +149,7 @@ export class Delivery {
   }
 
   private bufferDuringReplay(sub: Subscription, env: Envelope): void {
+    flat(env.json); // held until the replay ends, maybe with no one else having framed it
     sub.replayBuffer!.push(env);
     if (sub.replayBuffer!.length > MAX_REPLAY_BUFFER) {
       this.counters.slowConsumerCloses++;

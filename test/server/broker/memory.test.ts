@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../../../server/broker/memory.ts';
 import { Ring } from '../../../server/broker/ring.ts';
 import { IDLE_TOPIC_MS, TooManyTopicsError, type Envelope } from '../../../server/broker/broker.ts';
+import { scanPubs } from '../../../server/sessions/publish-scan.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 describe('Ring', () => {
   it('keeps the newest `capacity` items in order through growth, shifts and wrap-around', () => {
@@ -20,7 +23,32 @@ describe('Ring', () => {
   });
 });
 
+/** A full garbage collection (the flag exposes `gc` to contexts created from now on). */
+function collect(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 describe('MemoryBroker', () => {
+  it('keeps a message in history as its own text, not the whole frame it was read from', () => {
+    const broker = new MemoryBroker({ retention: [{ pattern: '>', maxMessages: 1000, maxAgeSeconds: 60 }] });
+    const heapAfter = (count: number): number => {
+      collect();
+      const before = process.memoryUsage().heapUsed;
+      for (let k = 0; k < count; k++) {
+        // A pubs frame padded to 60 KB, as a publisher may send it, read by the fast reader: its data is a slice of the frame.
+        const frame = `{"op":"pubs","id":${k},"messages":[{"topic":"keep.a","data":{"n":${k},"note":"kept in history"}}${' '.repeat(60_000)}]}`;
+        const { topics, data } = scanPubs(frame, 10)!;
+        broker.publishNow(topics[0], data[0]); // no subscriber: nothing else reads the text
+      }
+      collect();
+      return process.memoryUsage().heapUsed - before;
+    };
+    // 500 frames of 60 KB: 30 MB if each kept its frame; a few hundred KB as they are.
+    expect(heapAfter(500)).toBeLessThan(5 * 2 ** 20);
+    expect(broker.historyNow('keep.a', {}).messages).toHaveLength(500);
+  });
+
   const make = (maxMessages = 5, maxAgeSeconds = 60, now = () => 1000) =>
     new MemoryBroker({ retention: [{ pattern: '>', maxMessages, maxAgeSeconds }], now });
 
