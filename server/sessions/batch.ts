@@ -34,8 +34,9 @@ export function batchProblem(messages: unknown, maxMessages: number): HubError |
 }
 
 /**
- * The checked topic of one batch item (which then has a `data`), or the HubError that refuses it. `allowed` is a topic this principal was already allowed in this batch: a producer's
- * batch mostly repeats a few topics, and the principal cannot change within one.
+ * The checked topic of one batch item (which then has a `data`), or the HubError that refuses it.
+ * `allowed` is a topic this principal was already allowed in this batch: a producer's batch
+ * mostly repeats a few topics, and the principal cannot change within one.
  */
 function checkItem(item: unknown, principal: Principal, allowed: string | null): string {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new HubError('bad_request', 'a batch message must be an object {topic, data}');
@@ -50,7 +51,7 @@ function checkItem(item: unknown, principal: Principal, allowed: string | null):
  * Publishes `messages` (already checked by `batchProblem`) in array order, each item's `data` as
  * `dataTexts[i]` (data-text.ts `itemDataTexts` of the request). A message the hub can
  * publish synchronously (`Hub#publishJsonNow`: memory broker, topic not routed to a service) is
- * published on the spot; the others (Redis, chat) are handed to `Hub#publish` in turn, each
+ * published on the spot; the others (Redis, chat) are handed to `Hub#publishJson` in turn, each
  * before the next message is looked at, so messages to one topic get ascending seqs in the order
  * given. Returns the reply itself when every message was settled in this turn, else a promise of
  * it. Unexpected errors are passed to `onInternal` and reported as `internal`.

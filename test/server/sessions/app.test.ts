@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HubConfig } from '../../../server/config.ts';
 import { publishedReply } from '../../../server/sessions/app.ts';
 import { startAppPublisher, type AppPublisher } from '../../support/app-publisher.ts';
-import { DATA_SPELLINGS, openTap } from '../../support/ws-client.ts';
+import { DATA_SPELLINGS, dataTexts, openTap } from '../../support/ws-client.ts';
 
 const KEY = 'app-session-test-key';
 const cleanups: Array<() => unknown> = [];
@@ -52,6 +52,22 @@ describe('AppSession', () => {
       for (const [id, topic] of [[4, 'ap.one'], [5, 'ap.two'], [6, 'ap.three']] as const) pub.send({ op: 'pub', id, topic, data: id });
       expect(await pub.nextJson((f) => f.id === 6)).toMatchObject({ op: 'error', code: 'too_many_topics' });
       expect(pub.frames.map((f) => JSON.parse(f)).filter((f) => f.id === 4 || f.id === 5).map((f) => f.op)).toEqual(['ok', 'ok']);
+    });
+
+    it('publishes the data JSON.parse reads from a hostile general-shape frame, as written: escaped and duplicate keys, deep nesting beside it', async () => {
+      const { pub, wsUrl } = await publisher();
+      const tap = await openTap(`${wsUrl}/ap.k`);
+      cleanups.push(() => tap.close());
+      const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+      pub.send('{"op":"pub","id":1,"topic":"ap.k","data":1,"d\\u0061ta":{ "x" : 1.50 }}'); // the last `data` counts, as for JSON.parse
+      pub.send(`{"junk":${deep},"op":"pub","id":2,"topic":"ap.k","data":"after"}`);
+      pub.send(`{"op":"pub","id":3,"topic":"ap.k","data":${'['.repeat(65)}${']'.repeat(65)}}`); // too deep: refused, nothing published
+      expect((await pub.nextJson((f) => f.id === 1)).op).toBe('ok');
+      expect((await pub.nextJson((f) => f.id === 2)).op).toBe('ok');
+      expect(await pub.nextJson((f) => f.id === 3)).toMatchObject({ op: 'error', code: 'bad_request' });
+      await tap.next();
+      await tap.next();
+      expect(dataTexts(tap.frames, 'ap.k')).toEqual(['{"x":1.50}', '"after"']);
     });
 
     it('takes the routed path for chat (the chat rule applies)', async () => {
