@@ -226,8 +226,8 @@ export class Hub {
    * `publish` with `data` as the text it is delivered as (data-text.ts: a publisher's own JSON,
    * compacted). A routed topic's service gets it parsed.
    */
-  publishJson(topic: string, json: string, origin?: Connection): Promise<Envelope> {
-    const route = this.routes.get(topic);
+  async publishJson(topic: string, json: string, origin?: Connection): Promise<Envelope> {
+    const route = this.routes.get(topic); // async: whatever throws below rejects, never escapes the caller
     return route ? route(JSON.parse(json), origin) : this.publishText(topic, json, origin);
   }
 
