@@ -12,6 +12,7 @@ import { HubError } from '../protocol/errors.ts';
 import type { ExpiringFrame, HubMessage, OkReply, ResetFrame, WelcomeFrame } from '../protocol/wire.ts';
 // Pure module (no Node APIs), so the browser bundle can share the hub's matcher.
 import { matches } from '../protocol/topics.ts';
+import { reconnectDelay, type BackoffPolicy } from './backoff.ts';
 import { httpBaseOf, SseTransport } from './sse-transport.ts';
 import type { ClientState, RequestBody, SubscribeOptions, Subscription, Transport, TransportEvents, TransportKind } from './transport.ts';
 import { WsTransport, type WebSocketFactory } from './ws-transport.ts';
@@ -58,7 +59,11 @@ export interface HubClientOptions {
    * busy, not a proxy; 0 falls back at once as on the first connect.
    */
   fallbackGraceMs?: number;
-  /** First reconnect delay; doubles up to `maxBackoffMs`, with full jitter. Background WebSocket retries use the same. */
+  /**
+   * First reconnect delay; doubles up to `maxBackoffMs`, with full jitter, but never beyond how
+   * long the hub has been out of reach (backoff.ts). Background WebSocket retries from the SSE
+   * fallback double the same way, without that bound.
+   */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Called on every status change; `attempt` counts reconnect attempts since the last open. */
@@ -91,6 +96,8 @@ export class HubClient {
   private wsWorked = false;
   /** When the WebSocket in use dropped (Date.now()), null while one is open. */
   private wsDownSince: number | null = null;
+  /** Since when no transport has been live (Date.now()): the outage the reconnect backoff is bounded by. */
+  private unreachableSince: number | null = Date.now();
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private probeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -98,8 +105,7 @@ export class HubClient {
   private token: string | undefined;
   /** A getToken call in flight: one refresh at a time. */
   private refreshing = false;
-  private readonly minBackoffMs: number;
-  private readonly maxBackoffMs: number;
+  private readonly backoffPolicy: BackoffPolicy;
   private readonly openTimeoutMs: number;
   private readonly fallbackGraceMs: number;
   private readonly httpBase: string;
@@ -108,14 +114,13 @@ export class HubClient {
   transport: LiveTransport = 'offline';
 
   constructor(private readonly options: HubClientOptions) {
-    this.minBackoffMs = options.minBackoffMs ?? 250;
-    this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
+    const minMs = options.minBackoffMs ?? 250;
+    const maxMs = options.maxBackoffMs ?? 10_000;
     this.openTimeoutMs = options.openTimeoutMs ?? 4000;
     this.fallbackGraceMs = options.fallbackGraceMs ?? 30_000;
     this.token = options.token;
-    if (!(this.minBackoffMs > 0 && this.maxBackoffMs >= this.minBackoffMs)) {
-      throw new RangeError('HubClient: need 0 < minBackoffMs <= maxBackoffMs');
-    }
+    if (!(minMs > 0 && maxMs >= minMs)) throw new RangeError('HubClient: need 0 < minBackoffMs <= maxBackoffMs');
+    this.backoffPolicy = { minMs, maxMs };
     if (!(this.openTimeoutMs > 0)) throw new RangeError('HubClient: need openTimeoutMs > 0');
     if (!(this.fallbackGraceMs >= 0)) throw new RangeError('HubClient: need fallbackGraceMs >= 0');
     this.httpBase = httpBaseOf(options.url);
@@ -250,13 +255,14 @@ export class HubClient {
 
   /** The SSE stream in use dropped (hub restart, drain): reopen it, resuming; WebSocket retries go on. */
   private sseLost(retryMs: number | null): void {
+    this.unreachableSince ??= Date.now();
     this.setStatus('closed');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.stopped) return;
       this.setStatus('connecting');
       this.openSse();
-    }, Math.max(retryMs ?? 0, this.backoff(this.attempt++)));
+    }, Math.max(retryMs ?? 0, this.reconnectBackoff()));
   }
 
   /** Neither transport opens: the hub is down or refuses; start over with the WebSocket. */
@@ -306,6 +312,7 @@ export class HubClient {
   private adopt(transport: Transport, welcome: WelcomeFrame | null): void {
     this.live = transport;
     this.attempt = 0;
+    this.unreachableSince = null;
     this.setStatus('open');
     this.setTransport(transport.kind);
     if (!welcome) return;
@@ -319,6 +326,7 @@ export class HubClient {
   private lost(): void {
     this.live = null;
     this.wsDownSince ??= Date.now();
+    this.unreachableSince ??= Date.now();
     this.scheduleReconnect();
   }
 
@@ -371,7 +379,7 @@ export class HubClient {
 
   private scheduleReconnect(): void {
     this.setStatus('closed');
-    const delay = this.backoff(this.attempt++);
+    const delay = this.reconnectBackoff();
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.stopped) this.connect();
@@ -384,13 +392,13 @@ export class HubClient {
     this.probeTimer = setTimeout(() => {
       this.probeTimer = null;
       if (!this.stopped && this.live?.kind === 'sse' && !this.ws) this.openWs();
-    }, this.backoff(this.probeAttempt++));
+    }, reconnectDelay(this.backoffPolicy, this.probeAttempt++, Infinity, Math.random())); // the hub is reachable: no outage bound
   }
 
-  /** Full jitter between minBackoffMs / 2 and the doubling ceiling. */
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** attempt);
-    return this.minBackoffMs / 2 + Math.random() * (ceiling - this.minBackoffMs / 2);
+  /** The next reconnect attempt's delay, bounded by the outage so far. */
+  private reconnectBackoff(): number {
+    const outageMs = Date.now() - (this.unreachableSince ?? Date.now());
+    return reconnectDelay(this.backoffPolicy, this.attempt++, outageMs, Math.random());
   }
 
   private clearTimer(name: 'reconnectTimer' | 'probeTimer'): void {

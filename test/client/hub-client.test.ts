@@ -369,6 +369,24 @@ describe('HubClient', () => {
     await until('the client to open at last', () => client.status === 'open', 3000);
   });
 
+  it('never sleeps longer than the outage has lasted: each wait at most the time since the drop', async () => {
+    const running = await hub();
+    const { client, attemptsAt, gate } = harness(running.wsUrl, { minBackoffMs: 10, maxBackoffMs: 10_000 });
+    await until('the client to open', () => client.status === 'open', 3000);
+    gate.down = true;
+    const dropped = performance.now();
+    dropAll(running);
+    await sleep(600); // doubling alone would reach ceilings of seconds within this outage
+    gate.down = false;
+    const returned = performance.now();
+    await until('the client to open again', () => client.status === 'open', 5000);
+    const tried = attemptsAt.slice(1);
+    expect(tried.length).toBeGreaterThanOrEqual(5);
+    const timerSlack = 60; // setTimeout fires late on a busy machine
+    for (let i = 1; i < tried.length; i++) expect(tried[i] - tried[i - 1]).toBeLessThanOrEqual(Math.max(10, tried[i - 1] - dropped) + timerSlack);
+    expect(tried.at(-1)! - returned).toBeLessThanOrEqual(600 + timerSlack + 100);
+  });
+
   it('validates the backoff options with a RangeError, before connecting', () => {
     const connect = vi.fn();
     for (const backoff of [{ minBackoffMs: 0 }, { minBackoffMs: -5 }, { minBackoffMs: Number.NaN }, { minBackoffMs: 100, maxBackoffMs: 99 }, { maxBackoffMs: 10 }]) {
