@@ -11,6 +11,8 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Builds dist/hub/main.mjs once per run: the hubs tests spawn as processes run it.
+    globalSetup: ['test/support/global-setup.ts'],
     // Integration and e2e tests start real servers; run files in parallel but keep it bounded on 2 cores.
     maxWorkers: 2,
     projects: [
