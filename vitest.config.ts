@@ -1,11 +1,23 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Test files that add and remove network interfaces on the host (veth pairs into namespaces of
  * their own). Chromium aborts a navigation under way when the host's interfaces change
- * (net::ERR_NETWORK_CHANGED), so these run after every other file, never beside a browser test.
+ * (net::ERR_NETWORK_CHANGED), so these never run beside a browser test.
  */
 const HOST_NETWORK = ['test/server/broker/redis/partition.test.ts', 'test/deploy/impaired-link.test.ts'];
+
+/**
+ * Test files that drive Chromium (they import playwright-core; all are named *.e2e.test.ts):
+ * found by reading the files, so a new browser test cannot end up beside HOST_NETWORK.
+ */
+const TEST_DIR = fileURLToPath(new URL('./test/', import.meta.url));
+const BROWSER = readdirSync(TEST_DIR, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.test.ts') && /from ['"]playwright-core['"]/.test(readFileSync(TEST_DIR + f, 'utf8')))
+  .map((f) => `test/${f.split('\\').join('/')}`)
+  .filter((f) => !HOST_NETWORK.includes(f));
 
 export default defineConfig({
   test: {
@@ -15,8 +27,11 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     // Integration and e2e tests start real servers; run files in parallel but keep it bounded on 2 cores.
     maxWorkers: 2,
+    // Two groups, one after the other: the browser files first, then every other file together
+    // with the host-network ones (which only Chromium minds), so neither waits for a tail of its own.
     projects: [
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...HOST_NETWORK], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...HOST_NETWORK, ...BROWSER], sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'host-network', include: HOST_NETWORK, sequence: { groupOrder: 1 } } },
     ],
   },
