@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
+import SpreadSequencer from './test/support/sequencer.ts';
 
 /**
  * Test files that add and remove network interfaces on the host (veth pairs into namespaces of
@@ -25,6 +26,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Builds dist/hub/main.mjs once per run: the hubs tests spawn as processes run it.
     globalSetup: ['test/support/global-setup.ts'],
+    // Longest files first, the short ones spread between them (test/support/sequencer.ts).
+    sequence: { sequencer: SpreadSequencer },
     // Integration and e2e tests start real servers; run files in parallel but keep it bounded on
     // 2 cores: two Chromium files at a time keep both cores busy on their own.
     maxWorkers: 2,
