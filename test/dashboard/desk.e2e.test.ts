@@ -135,9 +135,11 @@ describe('the trading desk in Chromium against the real hub and simulator', () =
   it('switching to 1m redraws at once from history; keys pick timeframes too', async () => {
     const drawn0 = await probe('barsDrawn');
     await page.click('[data-testid="timeframes"] button[data-tf="1m"]');
+    // The store has the 1m bars first; the chart draws them on the next animation frame (later
+    // still on a loaded machine), so wait for both.
     const times = await until('1m bars on the chart', async () => {
       const ts = (await probe('timeframe')) === '1m' ? await barTimes() : [];
-      return ts.length >= 30 ? ts : null;
+      return ts.length >= 30 && (await probe('barsDrawn')) - drawn0 >= ts.length ? ts : null;
     }, 10_000);
     for (let i = 1; i < times.length; i++) {
       expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(60);

@@ -1,24 +1,23 @@
 /**
- * `scripts/build-hub.ts`: the bundle it writes runs the hub as the sources do — HTTP publish, a
- * tap, the Redis broker's Lua scripts (read from beside the bundle), metrics — and after a kill
+ * `scripts/build-hub.ts`: the suite's global setup (test/support/global-setup.ts) runs it once
+ * before any file, as `npm run build:hub` does (a rebuild here would pull the file from under the
+ * other files' hub processes, which run the bundle too). The bundle it writes runs the hub as
+ * the sources do — HTTP publish, a tap, the Redis broker's Lua scripts (read from beside the bundle), metrics — and after a kill
  * -9 and a restart of the bundle, a tap resumes from Redis history with nothing lost.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BUNDLE, spawnHub } from '../support/hub-process.ts';
 import { TestRedis } from '../support/redis-server.ts';
 import { openTap } from '../support/ws-client.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KEY = 'bundle-publish-key';
 const children: ChildProcess[] = [];
 let redis: TestRedis;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-hub.ts'], { cwd: ROOT, stdio: 'pipe' });
   redis = await TestRedis.start();
 }, 60_000);
 afterAll(async () => {
@@ -34,6 +33,8 @@ const publish = async (port: number, topic: string, data: unknown) => {
 
 describe('build-hub', () => {
   it('writes one file with the Lua scripts beside it', () => {
+    // Written by this run's global setup, not left over from an earlier build.
+    expect(statSync(BUNDLE).mtimeMs).toBeGreaterThanOrEqual(inject('hubBundleBuiltAt') - 1000);
     expect(statSync(BUNDLE).size).toBeGreaterThan(100_000);
     expect(statSync(path.join(path.dirname(BUNDLE), 'scripts/publish.lua')).isFile()).toBe(true);
   });

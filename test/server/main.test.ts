@@ -1,5 +1,6 @@
 /**
- * `server/main.ts` as a child process: SIGTERM drains (clients closed 1012 over DRAIN_MS), then
+ * `server/main.ts` as a child process, from the sources under tsx as `npm run hub` runs it (the
+ * other process tests run the bundle; this file keeps the source entry covered): SIGTERM drains (clients closed 1012 over DRAIN_MS), then
  * the process exits 0; SIGHUP reloads TLS_CERT_FILE / TLS_KEY_FILE without dropping connections.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -19,7 +20,7 @@ afterAll(() => {
 
 describe('main', () => {
   it('drains on SIGTERM: clients closed 1012, then exit 0 within DRAIN_MS and a margin', async () => {
-    const { proc, port } = await spawnHub({ DRAIN_MS: String(DRAIN_MS) }, children);
+    const { proc, port } = await spawnHub({ DRAIN_MS: String(DRAIN_MS) }, children, { entry: 'source' });
     const sockets: TestSocket[] = [];
     for (let i = 0; i < 10; i++) sockets.push(await openSocket(`ws://127.0.0.1:${port}/ws/main.${i}`));
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.once('exit', (code) => resolve({ code, at: Date.now() })));
@@ -40,7 +41,7 @@ describe('main', () => {
     try {
       const first = makeCertPair(dir.dir, 'hub');
       const KEY = 'main-test-publish-key';
-      const { proc, port } = await spawnHub({ TLS_CERT_FILE: first.certFile, TLS_KEY_FILE: first.keyFile, HUB_PUBLISH_KEY: KEY }, children);
+      const { proc, port } = await spawnHub({ TLS_CERT_FILE: first.certFile, TLS_KEY_FILE: first.keyFile, HUB_PUBLISH_KEY: KEY }, children, { entry: 'source' });
       const tap = await openSocket(`wss://127.0.0.1:${port}/ws/sighup.*`, undefined, { ca: first.cert });
       expect(await servedFingerprint(port, first.cert)).toBe(first.fingerprint256);
       const second = makeCertPair(dir.dir, 'hub'); // overwrite the files in place
