@@ -167,7 +167,7 @@ const envSchema = z.object({
   MAX_BATCH_MESSAGES: int(1, 100_000).default(1000),
   OUTBOX_LIMIT_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   FLUSH_WINDOW_MS: int(0, 1_000).default(0),
-  BUSY_FLUSH_WINDOW_MS: int(0, 100).default(1),
+  BUSY_FLUSH_WINDOW_MS: int(0, 100).default(2),
   COMPRESSION: z.enum(['off', 'shared']).default('off'),
   COMPRESSION_MIN_BYTES: int(0, 16 * 1024 * 1024).default(256),
   OVERFLOW_POLICIES: policyList.default(defaultPolicies),
