@@ -5,7 +5,8 @@
  * `{"op":"pub","id":N,"topic":"T","data":D}` and a `POST /api/publish/<topic>` body (D itself).
  * Each `data` is validated as JSON (nested at most MAX_JSON_DEPTH levels) and taken as the text
  * it is delivered as (data-text.ts): its own text, or, when it has whitespace between tokens,
- * that text without it. No objects are built and nothing is serialised again. Anything else
+ * that text without it. No objects are built and nothing is serialised again. The common shape
+ * (flat data, no whitespace) is checked by regexes, the rest by a character loop. Anything else
  * (another shape, invalid JSON, too deep, more than `maxMessages` items) gives null and takes the
  * general path, which answers it, and finds the same `data` text when it publishes.
  *
@@ -81,17 +82,27 @@ function scanMessages(text: string, i: number, maxMessages: number): ScannedMess
   const data: string[] = [];
   for (;;) {
     i = skipSpace(text, i);
-    if (!text.startsWith(TOPIC, i)) return null;
-    i += TOPIC.length;
-    const topicEnd = skipPlainText(text, i);
-    if (topicEnd < 0 || !text.startsWith(DATA, topicEnd + 1)) return null;
-    topics.push(text.slice(i, topicEnd));
-    const json = dataAt(text, skipSpace(text, topicEnd + 1 + DATA.length));
-    if (json === null) return null;
-    data.push(json);
-    i = skipSpace(text, dataEnd);
-    if (text.charCodeAt(i) !== 125 || topics.length > maxMessages) return null;
-    i = skipSpace(text, i + 1);
+    const end = matchEnd(FLAT_ITEM, text, i);
+    if (end > 0) {
+      // The usual item, checked whole by the regex: only the slices are left to take.
+      const topicEnd = text.indexOf('"', i + TOPIC.length);
+      topics.push(text.slice(i + TOPIC.length, topicEnd));
+      data.push(text.slice(topicEnd + 1 + DATA.length, end - 1));
+      i = end;
+    } else {
+      if (!text.startsWith(TOPIC, i)) return null;
+      i += TOPIC.length;
+      const topicEnd = skipPlainText(text, i);
+      if (topicEnd < 0 || !text.startsWith(DATA, topicEnd + 1)) return null;
+      topics.push(text.slice(i, topicEnd));
+      const json = dataAt(text, skipSpace(text, topicEnd + 1 + DATA.length));
+      if (json === null) return null;
+      data.push(json);
+      i = skipSpace(text, dataEnd);
+      if (text.charCodeAt(i++) !== 125) return null;
+    }
+    if (topics.length > maxMessages) return null;
+    i = skipSpace(text, i);
     const next = text.charCodeAt(i++);
     if (next === 93) break;
     if (next !== 44) return null;
@@ -121,10 +132,44 @@ let dataEnd = 0;
 
 /** The `data` value at `i` as delivered (its end in `dataEnd`), or null if invalid or too deep. */
 function dataAt(s: string, i: number): string | null {
+  const end = matchEnd(FLAT_DATA, s, i);
+  if (end > 0) {
+    dataEnd = end;
+    return s.slice(i, end);
+  }
   spaced = false;
   dataEnd = skipValue(s, i, 1);
   if (dataEnd < 0) return null;
   return spaced ? compactJson(s, i, dataEnd) : s.slice(i, dataEnd);
+}
+
+/*
+ * The shape most data has, a scalar or an object of scalars with no whitespace, as regexes: V8
+ * runs them as native code, 3-4x faster than the character loop below for the same check. They
+ * accept only valid JSON (the test checks them against JSON.parse); anything else they refuse,
+ * and the loop reads it (nesting, whitespace), so they decide nothing but speed. Strings are
+ * written unrolled (plain run, then escape and plain run) so the regex keeps no backtrack entry
+ * per character.
+ */
+const STRING = String.raw`"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"`;
+const NUMBER = String.raw`-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?`;
+const SCALAR = `(?:${STRING}|${NUMBER}|true|false|null)`;
+const FLAT = `(?:\\{(?:${STRING}:${SCALAR}(?:,${STRING}:${SCALAR})*)?\\}|${SCALAR})`;
+const FLAT_DATA = new RegExp(FLAT, 'y');
+/** A whole batch item with a plain topic (as skipPlainText reads it) and flat data. */
+const FLAT_ITEM = new RegExp(`\\{"topic":"[^"\\\\\\x00-\\x1f]*","data":${FLAT}\\}`, 'y');
+
+/**
+ * The end of `re`'s match at `i`, or -1. A string of millions of escapes can overflow the regex
+ * engine's backtrack stack (a RangeError): that too is -1, and the loop reads it.
+ */
+function matchEnd(re: RegExp, s: string, i: number): number {
+  re.lastIndex = i;
+  try {
+    return re.test(s) ? re.lastIndex : -1;
+  } catch {
+    return -1;
+  }
 }
 
 /** Set by the scan of one `data` that has whitespace between tokens. One flag for the module: the scan is synchronous and not reentrant. */

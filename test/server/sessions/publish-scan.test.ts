@@ -114,6 +114,46 @@ describe('scanPubs', () => {
     expect(refused).toBeGreaterThan(1000);
   });
 
+  it('reads flat data (the shape the regex shortcut takes) as JSON.parse does, and refuses it broken', () => {
+    const rand = rng(23);
+    let accepted = 0;
+    let refused = 0;
+    const noise = ['"', '\\', '{', '}', ',', ':', '-', '.', 'e', 'E', '+', '0', '1', 'u', 'a', 'n', '\u0001', '\u001f', ' '];
+    for (let n = 0; n < 6000; n++) {
+      // Depth 2 at most: a scalar, or an object (or array) of scalars; no whitespace most of the time.
+      let data = jsonText(rand, 1, 2);
+      if (n % 2 === 1) {
+        const at = Math.floor(rand() * data.length);
+        const c = noise[Math.floor(rand() * noise.length)];
+        data = rand() < 0.5 ? data.slice(0, at) + c + data.slice(at + 1) : data.slice(0, at) + c + data.slice(at);
+      }
+      let parsed: unknown;
+      let valid = true;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        valid = false;
+      }
+      const text = frame(n, [['a', data], ['b', '1'], ['c', data]]);
+      const scanned = [scanPubs(text, 10)?.data[0], scanPubs(text, 10)?.data[2], scanPub(`{"op":"pub","id":1,"topic":"t","data":${data}}`)?.data, scanData(data)];
+      if (!valid) {
+        expect(scanned, data).toEqual([undefined, undefined, undefined, null]);
+        refused++;
+        continue;
+      }
+      for (const got of scanned) expectSameData(got as string, parsed);
+      accepted++;
+    }
+    expect(accepted).toBeGreaterThan(3000);
+    expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('reads a string of millions of escapes, past what the regex shortcut can hold, with the general reader', () => {
+    const escapes = `"${'\\n'.repeat(4_000_000)}"`;
+    expect(scanData(escapes)?.length).toBe(escapes.length);
+    expect(scanPubs(frame(1, [['t', escapes], ['u', '{"a":1}']]), 10)?.data.map((d) => d.length)).toEqual([escapes.length, 7]);
+  });
+
   it('takes every number as written, over many spellings and magnitudes, and refuses what JSON does not allow', () => {
     const rand = rng(7);
     const literals = ['0', '-0', '0.5', '0.000001', '-0.0', '1.0', '1.50', '1e21', '1E+3', '2.5e-7', '1e400', '12345678901234567890', '0.1234567890123456'];
