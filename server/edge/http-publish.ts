@@ -114,7 +114,7 @@ export function createHttpPublish(hub: Hub, auth: Authenticator, logRefusal: Log
     if (scanned !== null && scanned.topics.every((t) => hub.publishesNow(t))) {
       const limited = spendRate(req, principal, scanned.topics.length);
       if (limited) return limited;
-      return { status: 200, body: `{${batchReplyFields(publishScanned(hub, principal, scanned, (err) => hub.logError(err)))}}` };
+      return { status: 200, body: `{${publishScanned(hub, principal, scanned, (err) => hub.logError(err))}}` };
     }
     let parsed: unknown;
     try {

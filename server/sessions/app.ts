@@ -24,9 +24,9 @@ export function publishedReply(id: RequestId, seq: number, ts: number): string {
   return `{"op":"ok","id":${idJson(id)},"seq":${seq},"ts":${tsText(ts)}}`;
 }
 
-/** `{"op":"ok","id":..,"results":[..],"failed":..}`, the reply to a `pubs`, built as publishedReply is. */
-export function batchPublishedReply(id: RequestId, reply: BatchReply): string {
-  return `{"op":"ok","id":${idJson(id)},${batchReplyFields(reply)}}`;
+/** `{"op":"ok","id":..,"results":[..],"failed":..}`, the reply to a `pubs` around its `fields` (batch.ts), built as publishedReply is. */
+export function batchPublishedReply(id: RequestId, fields: string): string {
+  return `{"op":"ok","id":${idJson(id)},${fields}}`;
 }
 
 const idJson = (id: RequestId): string => (typeof id === 'number' ? String(id) : JSON.stringify(id));
@@ -122,7 +122,7 @@ export class AppSession implements Session {
     // The frame paid one token; each further message pays one more (rates count messages).
     if (req.messages.length > 1 && !this.spend(req.messages.length - 1, req.id)) return;
     const reply = publishBatch(hub, conn.principal, req.messages, itemDataTexts(text), (err) => hub.logError(err, conn), conn);
-    const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, r));
+    const answer = (r: BatchReply) => conn.sendText(batchPublishedReply(req.id, batchReplyFields(r)));
     if (reply instanceof Promise) reply.then(answer, (err: unknown) => this.error(req.id, err));
     else answer(reply);
   }

@@ -88,24 +88,28 @@ export function publishBatch(
 }
 
 /**
- * A batch read by publish-scan.ts, published synchronously in array order with the results
- * publishBatch would give. The caller has checked `Hub#publishesNow` for every topic.
+ * A batch read by publish-scan.ts, published synchronously in array order: the reply's fields as
+ * batchReplyFields would write them for publishBatch's results, built as the messages go (no
+ * result object per message). The caller has checked `Hub#publishesNow` for every topic.
  */
-export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedMessages, onInternal: (err: unknown) => void, origin?: Connection): BatchReply {
-  const results: BatchResult[] = new Array(topics.length);
+export function publishScanned(hub: Hub, principal: Principal, { topics, data }: ScannedMessages, onInternal: (err: unknown) => void, origin?: Connection): string {
+  let json = '"results":[';
+  let failed = 0;
   let allowed: string | null = null;
   for (let i = 0; i < topics.length; i++) {
+    if (i > 0) json += ',';
     try {
       const topic: string = topics[i] === allowed ? allowed : checkPublish(topics[i], principal);
       allowed = topic;
       const env = hub.publishJsonNow(topic, data[i], origin);
       if (env === null) throw new Error(`'${topic}' cannot be published synchronously`); // the caller's check failed
-      results[i] = published(env);
+      json += publishedText(env.seq, env.ts);
     } catch (err) {
-      results[i] = refusal(err, onInternal);
+      json += resultText(refusal(err, onInternal));
+      failed++;
     }
   }
-  return replyOf(results);
+  return `${json}],"failed":${failed}`;
 }
 
 /**
@@ -117,12 +121,16 @@ export function batchReplyFields(reply: BatchReply): string {
   let json = '"results":[';
   const { results } = reply;
   for (let i = 0; i < results.length; i++) {
-    const r = results[i];
     if (i > 0) json += ',';
-    json += 'error' in r ? `{"error":{"code":${JSON.stringify(r.error.code)},"message":${JSON.stringify(r.error.message)}}}` : `{"seq":${r.seq},"ts":${tsText(r.ts)}}`;
+    json += resultText(results[i]);
   }
   return `${json}],"failed":${reply.failed}`;
 }
+
+const resultText = (r: BatchResult): string =>
+  'error' in r ? `{"error":{"code":${JSON.stringify(r.error.code)},"message":${JSON.stringify(r.error.message)}}}` : publishedText(r.seq, r.ts);
+
+const publishedText = (seq: number, ts: number): string => `{"seq":${seq},"ts":${tsText(ts)}}`;
 
 const published = (env: Envelope): BatchResult => ({ seq: env.seq, ts: env.ts });
 

@@ -85,8 +85,9 @@ function scanMessages(text: string, i: number, maxMessages: number): ScannedMess
     const end = matchEnd(FLAT_ITEM, text, i);
     if (end > 0) {
       // The usual item, checked whole by the regex: only the slices are left to take.
-      const topicEnd = text.indexOf('"', i + TOPIC.length);
-      topics.push(text.slice(i + TOPIC.length, topicEnd));
+      const topicStart = i + TOPIC.length;
+      const topicEnd = text.indexOf('"', topicStart);
+      topics.push(text.slice(topicStart, topicEnd));
       data.push(text.slice(topicEnd + 1 + DATA.length, end - 1));
       i = end;
     } else {
