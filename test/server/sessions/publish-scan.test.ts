@@ -154,6 +154,25 @@ describe('scanPubs', () => {
     expect(scanPubs(frame(1, [['t', escapes], ['u', '{"a":1}']]), 10)?.data.map((d) => d.length)).toEqual([escapes.length, 7]);
   });
 
+  it('refuses megabytes of almost-valid data in one linear pass (no input makes its regexes backtrack without end)', () => {
+    const n = 1_000_000;
+    const hostile = [
+      '{' + '"a":1,'.repeat(n / 6),
+      '{' + '"a":1,'.repeat(n / 6) + '"a":1]',
+      '1.' + '1'.repeat(n) + 'e',
+      '"' + 'a'.repeat(n),
+      '"' + '\\n'.repeat(n / 2) + '\\x"',
+      '{' + '"aaaaaaaa":"bbbbbbbb",'.repeat(n / 22) + '"c":tru}',
+    ];
+    const started = performance.now();
+    for (const data of hostile) {
+      expect(scanData(data)).toBeNull();
+      expect(scanPubs(frame(1, [['t', data]]), 10)).toBeNull();
+    }
+    // ~50 ms per megabyte measured; a regex that backtracked per combination would not finish at all.
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('takes every number as written, over many spellings and magnitudes, and refuses what JSON does not allow', () => {
     const rand = rng(7);
     const literals = ['0', '-0', '0.5', '0.000001', '-0.0', '1.0', '1.50', '1e21', '1E+3', '2.5e-7', '1e400', '12345678901234567890', '0.1234567890123456'];
