@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench` (see bench/README.md). */
 import { DEFAULT_HTTP_SOCKETS } from './publisher.ts';
 import { parsePayload } from './payload.ts';
-import { ALL_SERVERS, type ServerName } from './targets.ts';
+import { ALL_SERVERS, type IngestForm, type ServerName } from './targets.ts';
 
 export type Phase = 'sweep' | 'compare' | 'latency' | 'idle' | 'ingest' | 'topics' | 'storm' | 'idlescale';
 
@@ -44,6 +44,8 @@ export interface BenchOptions {
   ingestRates: number[];
   ingestPublishers: number[];
   ingestBatch: number;
+  /** Ingest forms to run where a server has them (default all: single, batch, http, http-batch). */
+  ingestForms: IngestForm[];
   /** Keep-alive sockets per HTTP publisher (each carries one request at a time). */
   ingestHttpSockets: number;
   /** Many topics: topic count, subscribers, rates, and the publisher form where a server has it. */
@@ -102,7 +104,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 
   const known = new Set([
     'quick', 'servers', 'phases', 'subs', 'rates', 'retries', 'stop-after', 'quiet-cores', 'quiet-wait-ms', 'refine', 'step-ms', 'compare-rates', 'compare-trials', 'lat-subs', 'lat-rate', 'lat-ms', 'lat-trials',
-    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'ingest-http-sockets', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms', 'payload',
+    'idle', 'loadgens', 'p99-limit', 'keep-up', 'samples', 'ingest-rates', 'ingest-pubs', 'ingest-batch', 'ingest-forms', 'ingest-http-sockets', 'topics', 'topics-subs', 'topics-rates', 'topics-form', 'idle-scale', 'idle-scale-loadgens', 'storm-subs', 'storm-loadgens', 'storm-min-backoff', 'storm-max-backoff', 'storm-timeout-ms', 'payload',
   ]);
   for (const k of args.keys()) if (!known.has(k)) throw new Error(`unknown option --${k}`);
 
@@ -132,6 +134,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     ingestRates: numbers('ingest-rates', [5000, 10000, 20000, 40000, 80000, 160000], [10000, 40000, 100000]),
     ingestPublishers: numbers('ingest-pubs', [1, 4], [1, 4]),
     ingestBatch: num('ingest-batch', 100, 100),
+    ingestForms: ingestForms(list('ingest-forms')),
     ingestHttpSockets: num('ingest-http-sockets', DEFAULT_HTTP_SOCKETS, DEFAULT_HTTP_SOCKETS),
     topicsCount: num('topics', 1000, 1000),
     topicsSubscribers: num('topics-subs', 1000, 1000),
@@ -146,4 +149,13 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     stormTimeoutMs: num('storm-timeout-ms', 120_000, 60_000),
     payload: parsePayload(args.get('payload') ?? process.env.BENCH_PAYLOAD),
   };
+}
+
+const INGEST_FORMS: readonly IngestForm[] = ['single', 'batch', 'http', 'http-batch'];
+
+/** `--ingest-forms=single,batch`: a subset of the ingest forms (paired runs of one form go faster). */
+function ingestForms(listed: string[] | undefined): IngestForm[] {
+  if (listed === undefined) return [...INGEST_FORMS];
+  for (const f of listed) if (!INGEST_FORMS.includes(f as IngestForm)) throw new Error(`unknown ingest form ${f} (have ${INGEST_FORMS.join(', ')})`);
+  return INGEST_FORMS.filter((f) => listed.includes(f));
 }

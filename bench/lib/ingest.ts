@@ -30,10 +30,10 @@ export interface IngestResult {
   runs: IngestRun[];
 }
 
-/** The combinations to run: every form of every server, at each publisher count. */
-export function ingestPlan(defs: readonly ServerDef[], publishers: readonly number[]): Array<{ def: ServerDef; form: IngestForm; publishers: number }> {
+/** The combinations to run: every form of every server that is among `forms`, at each publisher count. */
+export function ingestPlan(defs: readonly ServerDef[], publishers: readonly number[], forms: readonly IngestForm[]): Array<{ def: ServerDef; form: IngestForm; publishers: number }> {
   const plan: Array<{ def: ServerDef; form: IngestForm; publishers: number }> = [];
-  for (const p of publishers) for (const def of defs) for (const form of def.forms) plan.push({ def, form, publishers: p });
+  for (const p of publishers) for (const def of defs) for (const form of def.forms) if (forms.includes(form)) plan.push({ def, form, publishers: p });
   return plan;
 }
 
@@ -42,7 +42,7 @@ export async function runIngest(defs: readonly ServerDef[], opts: BenchOptions, 
   const runs: IngestRun[] = [];
   const pool = LoadgenPool.start(1, root);
   try {
-    for (const { def, form, publishers } of ingestPlan(defs, opts.ingestPublishers)) {
+    for (const { def, form, publishers } of ingestPlan(defs, opts.ingestPublishers, opts.ingestForms)) {
       log(`  ${def.name} ${form}, ${publishers} publisher(s):`);
       const run: IngestRun = { server: def.name, form, publishers, steps: [], maxSustainedRate: null };
       runs.push(run);
