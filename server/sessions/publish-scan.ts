@@ -82,7 +82,7 @@ function scanMessages(text: string, i: number, maxMessages: number): ScannedMess
   const data: string[] = [];
   for (;;) {
     i = skipSpace(text, i);
-    const end = matchEnd(FLAT_ITEM, text, i);
+    const end = flatItemEnd(text, i);
     if (end > 0) {
       // The usual item, checked whole by the regex: only the slices are left to take.
       const topicStart = i + TOPIC.length;
@@ -133,7 +133,7 @@ let dataEnd = 0;
 
 /** The `data` value at `i` as delivered (its end in `dataEnd`), or null if invalid or too deep. */
 function dataAt(s: string, i: number): string | null {
-  const end = matchEnd(FLAT_DATA, s, i);
+  const end = flatDataEnd(s, i);
   if (end > 0) {
     dataEnd = end;
     return s.slice(i, end);
@@ -159,6 +159,12 @@ const FLAT = `(?:\\{(?:${STRING}:${SCALAR}(?:,${STRING}:${SCALAR})*)?\\}|${SCALA
 const FLAT_DATA = new RegExp(FLAT, 'y');
 /** A whole batch item with a plain topic (as skipPlainText reads it) and flat data. */
 const FLAT_ITEM = new RegExp(`\\{"topic":"[^"\\\\\\x00-\\x1f]*","data":${FLAT}\\}`, 'y');
+
+/** The end of a whole batch item of the usual shape at `i` (`{"topic":"T","data":D}`, D flat, no whitespace), or -1. */
+export const flatItemEnd = (s: string, i: number): number => matchEnd(FLAT_ITEM, s, i);
+
+/** The end of a flat `data` at `i` (a scalar or an object of scalars, no whitespace), or -1. */
+export const flatDataEnd = (s: string, i: number): number => matchEnd(FLAT_DATA, s, i);
 
 /**
  * The end of `re`'s match at `i`, or -1. A string of millions of escapes can overflow the regex

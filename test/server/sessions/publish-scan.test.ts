@@ -5,7 +5,7 @@
  * between tokens, and it must accept every valid frame of its shape.
  */
 import { describe, expect, it } from 'vitest';
-import { scanBatchBody, scanData, scanPub, scanPubs } from '../../../server/sessions/publish-scan.ts';
+import { flatDataEnd, flatItemEnd, scanBatchBody, scanData, scanPub, scanPubs } from '../../../server/sessions/publish-scan.ts';
 import { tooDeep } from '../../../server/sessions/parse.ts';
 import { MAX_JSON_DEPTH } from '../../../protocol/limits.ts';
 import { Random } from '../../../simulator/random.ts';
@@ -146,6 +146,25 @@ describe('scanPubs', () => {
     }
     expect(accepted).toBeGreaterThan(3000);
     expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('takes the usual shapes by its regex shortcut (so a broken regex shows here, not only as lost speed)', () => {
+    const rand = rng(5);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    const scalars = ['0', '-0', '7', '-12.5', '1.50', '1e3', '2.5E-7', '1796297946566.123', '""', '"AAPL"', '"é😀"', '"a\\"b\\\\c\\u00e9\\n"', 'true', 'false', 'null'];
+    const keys = ['"s"', '"t"', '"sym"', '"bid"', '"\\u0061"', '""'];
+    for (let n = 0; n < 500; n++) {
+      const data = n % 5 === 0 ? pick(scalars) : `{${Array.from({ length: Math.floor(rand() * 7) }, () => `${pick(keys)}:${pick(scalars)}`).join(',')}}`;
+      expect(flatDataEnd(`x${data}x`, 1), data).toBe(data.length + 1);
+      const item = `{"topic":"ticks.AAPL","data":${data}}`;
+      expect(flatItemEnd(`[${item}]`, 1), item).toBe(item.length + 1);
+    }
+    // The benchmark's two payloads, as its publishers write them.
+    for (const data of ['{"s":41,"t":1796297946566,"sym":"AAPL","bid":225.41,"ask":225.42,"size":41}', `{"s":41,"t":1796297946566.123,"p":"${'x'.repeat(64)}"}`]) expect(flatDataEnd(data, 0)).toBe(data.length);
+    // Nesting, whitespace and escapes in the topic are the loop's.
+    for (const data of ['{"a":[1]}', '[1]', '{"a":{}}', '{ "a":1}', '{"a": 1}', '{"a":1 }']) expect(flatDataEnd(data, 0), data).toBe(-1);
+    expect(flatItemEnd('{"topic":"a\\u0062","data":1}', 0)).toBe(-1);
+    expect(flatItemEnd('{"topic":"a","data":1,"x":2}', 0)).toBe(-1);
   });
 
   it('reads a string of millions of escapes, past what the regex shortcut can hold, with the general reader', () => {
