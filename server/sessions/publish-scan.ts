@@ -152,13 +152,15 @@ function dataAt(s: string, i: number): string | null {
  * written unrolled (plain run, then escape and plain run) so the regex keeps no backtrack entry
  * per character.
  */
-const STRING = String.raw`"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"`;
+/** A run of string characters that need no escape: what skipPlainText reads as a topic. */
+const PLAIN = String.raw`[^"\\\x00-\x1f]*`;
+const STRING = String.raw`"${PLAIN}(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})${PLAIN})*"`;
 const NUMBER = String.raw`-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?`;
 const SCALAR = `(?:${STRING}|${NUMBER}|true|false|null)`;
 const FLAT = `(?:\\{(?:${STRING}:${SCALAR}(?:,${STRING}:${SCALAR})*)?\\}|${SCALAR})`;
 const FLAT_DATA = new RegExp(FLAT, 'y');
-/** A whole batch item with a plain topic (as skipPlainText reads it) and flat data. */
-const FLAT_ITEM = new RegExp(`\\{"topic":"[^"\\\\\\x00-\\x1f]*","data":${FLAT}\\}`, 'y');
+/** A whole batch item with a plain topic and flat data. */
+const FLAT_ITEM = new RegExp(`\\{"topic":"${PLAIN}","data":${FLAT}\\}`, 'y');
 
 /** The end of a whole batch item of the usual shape at `i` (`{"topic":"T","data":D}`, D flat, no whitespace), or -1. */
 export const flatItemEnd = (s: string, i: number): number => matchEnd(FLAT_ITEM, s, i);
